@@ -1,0 +1,82 @@
+"""Every error haggler raises on purpose.
+
+    HagglerError                 base: one line that says what failed, the value, and the fix
+    ├── SpecError                a spec (YAML file or Python object) is malformed or inconsistent
+    ├── ConfigError              the environment is wrong: a missing API key, an unknown model prefix
+    ├── StoreError               the store cannot be opened, is of a newer schema, or lacks a record
+    └── ModelError               a model call failed for good (after retries, where retrying makes sense)
+        ├── ModelAuthError       the provider refused the credentials (HTTP 401/403): not retried
+        ├── ModelRequestError    the provider refused the request (HTTP 400/404/422): not retried
+        └── TransientModelError  rate limit, timeout, connection or 5xx: retried, raised when retries run out
+
+The CLI prints `str(error)` and exits with status 2 for SpecError, ConfigError and StoreError.
+Messages never hold secrets: model errors pass through `haggler.llm.secrets.redact`.
+Bad *model output* is never an exception: it is a game outcome (see haggler.games).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "HagglerError",
+    "ModelAuthError",
+    "ModelError",
+    "ModelRequestError",
+    "SpecError",
+    "StoreError",
+    "TransientModelError",
+]
+
+
+class HagglerError(Exception):
+    """Base of every error raised on purpose by haggler."""
+
+
+class SpecError(HagglerError):
+    """A spec is malformed; the message names the source, the field path and the fix."""
+
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        self.source = source
+        self.field = field
+        where = ": ".join(part for part in (source, field) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigError(HagglerError):
+    """The environment cannot serve the spec (a missing API key, an unknown model prefix)."""
+
+
+class StoreError(HagglerError):
+    """The store cannot be opened or read as asked."""
+
+
+class ModelError(HagglerError):
+    """A model call failed for good."""
+
+    def __init__(self, message: str, *, model: str, status: int | None = None):
+        self.model = model
+        self.status = status
+        super().__init__(message)
+
+
+class ModelAuthError(ModelError):
+    """The provider refused the credentials; retrying cannot help."""
+
+
+class ModelRequestError(ModelError):
+    """The provider refused the request itself; retrying cannot help."""
+
+
+class TransientModelError(ModelError):
+    """A failure that may pass: rate limit, timeout, dropped connection, server error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
+        self.retry_after = retry_after
+        super().__init__(message, model=model, status=status)

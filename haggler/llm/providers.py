@@ -1,0 +1,133 @@
+"""From a model name to a backend: `openai/gpt-4o`, `anthropic/claude-…`, `hosted_vllm/…`,
+`ollama/…`, `local:/path/to/model`.
+
+Checks that can fail without a network (unknown prefix, missing API key, missing api_base) run
+here, before the first call, so a tournament does not die on its hundredth game.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from haggler.errors import ConfigError
+from haggler.llm.base import Backend
+from haggler.llm.retry import RetryPolicy
+
+__all__ = ["HostedModel", "api_key_env_for", "open_backend", "split_model_name"]
+
+LOCAL_PREFIX = "local:"
+
+# Providers whose key lives in a well-known variable. None: the provider needs no key.
+_KEY_ENV: dict[str, str | None] = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "together_ai": "TOGETHERAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+    "xai": "XAI_API_KEY",
+    "cohere_chat": "COHERE_API_KEY",
+    "hosted_vllm": None,
+    "ollama": None,
+    "ollama_chat": None,
+    "lm_studio": None,
+}
+# Self-hosted servers: they need to be told where they are.
+_NEEDS_API_BASE = {"hosted_vllm"}
+# Prefixes that name no hosted provider but a haggler agent kind; handled above this layer.
+KNOWN_PREFIXES = tuple(sorted(_KEY_ENV))
+
+
+@dataclass(frozen=True, slots=True)
+class HostedModel:
+    provider: str
+    name: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.provider}/{self.name}"
+
+
+def split_model_name(model: str) -> HostedModel:
+    """`openai/gpt-4o` -> HostedModel('openai', 'gpt-4o'); ConfigError for an unknown provider."""
+    provider, sep, name = model.partition("/")
+    if not sep or not provider or not name:
+        raise ConfigError(
+            f"model {model!r} has no provider prefix; write it as PROVIDER/NAME "
+            f"(e.g. openai/gpt-4o), local:/path/to/model, or rule:TACTIC"
+        )
+    if provider not in _KEY_ENV and not _litellm_knows(provider):
+        raise ConfigError(
+            f"model {model!r}: unknown provider prefix {provider + '/'!r}; use one of "
+            f"{', '.join(p + '/' for p in KNOWN_PREFIXES)}, local:/path, or rule:TACTIC"
+        )
+    return HostedModel(provider, name)
+
+
+def _litellm_knows(provider: str) -> bool:
+    # The long tail of providers is litellm's to know; importing it costs seconds, so only
+    # names outside our table pay that price.
+    from haggler.llm.litellm_backend import litellm_providers
+
+    return provider in litellm_providers()
+
+
+def api_key_env_for(provider: str) -> str | None:
+    """The environment variable that holds `provider`'s key, or None if it needs none."""
+    if provider in _KEY_ENV:
+        return _KEY_ENV[provider]
+    return f"{provider.upper()}_API_KEY"
+
+
+def open_backend(
+    model: str,
+    *,
+    api_base: str | None = None,
+    api_key_env: str | None = None,
+    timeout_s: float = 60.0,
+    retry_policy: RetryPolicy | None = None,
+    device: str = "auto",
+) -> Backend:
+    """A backend for `model`, checked for everything that can be checked offline."""
+    if model.startswith(LOCAL_PREFIX):
+        from haggler.llm.local_backend import LocalBackend
+
+        path = model[len(LOCAL_PREFIX) :]
+        if not path:
+            raise ConfigError(f"model {model!r}: write local models as local:/path/to/model")
+        return LocalBackend(path, device=device)
+
+    hosted = split_model_name(model)
+    if hosted.provider in _NEEDS_API_BASE and not api_base:
+        raise ConfigError(
+            f"model {model!r}: a {hosted.provider} server needs its address; "
+            f"set api_base (e.g. http://localhost:8000/v1)"
+        )
+    env = api_key_env or api_key_env_for(hosted.provider)
+    api_key = None
+    if env is not None:
+        api_key = os.environ.get(env)
+        if not api_key and not (api_base and api_key_env is None and _is_loopback(api_base)):
+            raise ConfigError(
+                f"model {model!r} needs an API key: set the environment variable {env}"
+            )
+    from haggler.llm.litellm_backend import LiteLLMBackend
+
+    return LiteLLMBackend(
+        hosted.full_name,
+        api_base=api_base,
+        api_key=api_key,
+        timeout_s=timeout_s,
+        retry_policy=retry_policy,
+    )
+
+
+def _is_loopback(url: str) -> bool:
+    # A server on this machine (a local vLLM or a test fake) often takes no key at all.
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname or ""
+    return host in {"localhost", "::1"} or host.startswith("127.")
