@@ -1,0 +1,138 @@
+"""Negotiation actions and the rule-based parser that reads them from a message.
+
+A message should end with a tag: `[OFFER $15]`, `[ACCEPT $15]` (or `[ACCEPT]`), `[REJECT]`,
+`[WALK AWAY]`. The last tag wins. A message with no tag is read as free text with a few
+conservative cues; what still cannot be read is `None`, which the game turns into a retry and,
+past the allowance, an invalid outcome: never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from haggler.agents.prices import PriceMention, find_prices, parse_price
+
+__all__ = [
+    "ACTION_HELP",
+    "Action",
+    "ActionKind",
+    "format_action",
+    "has_tag",
+    "parse_action",
+    "parse_tag",
+    "read_free_text",
+]
+
+
+class ActionKind(StrEnum):
+    OFFER = "offer"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    WALK_AWAY = "walk_away"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: ActionKind
+    price: float | None = None
+    # Where the action came from: an explicit tag, free-text cues, or an LLM moderator's verdict.
+    source: Literal["tag", "text", "moderator"] = "tag"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind.value, "price": self.price, "source": self.source}
+
+
+ACTION_HELP = (
+    "End every message with exactly one action tag: [OFFER $X] to propose a price, "
+    "[ACCEPT $X] to accept the other side's current offer of $X, [REJECT] to turn it down "
+    "without a new price, or [WALK AWAY] to leave without a deal."
+)
+
+_TAG = re.compile(r"\[\s*(offer|accept|reject|walk[\s_-]*away)\b([^\]]*)\]", re.IGNORECASE)
+
+_WALK_CUES = re.compile(
+    r"\b(i(?:'m| am| will|'ll)? walk(?:ing)? away|walk away|i(?:'ll| will) pass|"
+    r"i(?:'m| am) (?:out|leaving)|goodbye)\b",
+    re.IGNORECASE,
+)
+_ACCEPT_CUES = re.compile(
+    r"(^\s*deal\b|\bit'?s a deal\b|\b(?:we|you)(?:'ve| have)? (?:got )?a deal\b|\bi accept\b|"
+    r"\baccepted\b|\bagreed\b|\bsold\b|\bi'?ll take it\b)",
+    re.IGNORECASE,
+)
+_REJECT_CUES = re.compile(
+    r"\b(no deal|too (?:high|low|much|little)|i can(?:'t|not) (?:do|accept|go)|not acceptable)\b",
+    re.IGNORECASE,
+)
+# Words that introduce the speaker's own proposal, so "you said $18, I can do $15" reads 15.
+_OFFER_CUES = re.compile(
+    r"\b(how about|what about|i can do|i could do|i(?:'ll| will| would| can| could)? "
+    r"(?:pay|sell|take|go|offer|accept|let it go|part with)|would you (?:take|accept|sell|do)|"
+    r"my (?:best |final |last )?(?:offer|price) is|i'?m offering|counter(?:offer)? (?:of|at|with)|"
+    r"meet (?:you )?(?:at|in the middle at)|settle (?:on|for|at))(?:\s+[\w']+){0,3}\s*$",
+    re.IGNORECASE,
+)
+
+
+def format_action(action: Action) -> str:
+    """The tag that writes `action`, e.g. `[OFFER $15]`."""
+    label = "WALK AWAY" if action.kind is ActionKind.WALK_AWAY else action.kind.value.upper()
+    if action.price is None:
+        return f"[{label}]"
+    return f"[{label} ${action.price:g}]"
+
+
+def parse_action(text: str) -> Action | None:
+    """The action a message takes, or None when it takes none that can be read."""
+    if has_tag(text):
+        return parse_tag(text)
+    return read_free_text(text)
+
+
+def has_tag(text: str) -> bool:
+    """Whether `text` holds an action tag (readable or not)."""
+    return _TAG.search(text) is not None
+
+
+def parse_tag(text: str) -> Action | None:
+    """The action of the last tag in `text`; None if there is none or it lacks its price."""
+    tags = list(_TAG.finditer(text))
+    return _from_tag(tags[-1]) if tags else None
+
+
+def _from_tag(match: re.Match[str]) -> Action | None:
+    word = re.sub(r"[\s_-]+", "_", match.group(1).lower())
+    price = parse_price(match.group(2)) if match.group(2).strip() else None
+    if word == "offer":
+        # An offer must name its price; the game reports the omission back to the speaker.
+        return Action(ActionKind.OFFER, price) if price is not None else None
+    if word == "accept":
+        return Action(ActionKind.ACCEPT, price)
+    if word == "reject":
+        return Action(ActionKind.REJECT)
+    return Action(ActionKind.WALK_AWAY)
+
+
+def read_free_text(text: str) -> Action | None:
+    """The action a message without a tag takes, read from conservative cues; None if unclear."""
+    mentions = find_prices(text)
+    if _WALK_CUES.search(text):
+        return Action(ActionKind.WALK_AWAY, source="text")
+    if _ACCEPT_CUES.search(text) and not _REJECT_CUES.search(text):
+        price = mentions[-1].value if mentions else None
+        return Action(ActionKind.ACCEPT, price, source="text")
+    if mentions:
+        return Action(ActionKind.OFFER, _proposed(text, mentions), source="text")
+    if _REJECT_CUES.search(text):
+        return Action(ActionKind.REJECT, source="text")
+    return None
+
+
+def _proposed(text: str, mentions: list[PriceMention]) -> float:
+    # The paper read the last price of a message; a cue such as "how about" is a better signal
+    # when a message also quotes the rival's price.
+    cued = [m for m in mentions if _OFFER_CUES.search(text[max(0, m.start - 40) : m.start])]
+    return (cued or mentions)[-1].value

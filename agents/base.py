@@ -1,0 +1,74 @@
+"""What a role is: given what it may see, it returns its next message.
+
+A `RoleView` is built by the episode for one role at a time and holds only that role's brief
+and the public conversation; it is the whole of what a negotiator can know.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from haggler.agents.actions import Action
+
+from haggler.llm.base import Completion
+
+__all__ = ["Brief", "Negotiator", "PublicMessage", "Reply", "RoleView"]
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """What only `role` knows: the instructions its model reads and the private values in them."""
+
+    role: str
+    text: str
+    # Values that must never reach another role's model (a cost, a budget).
+    private: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicMessage:
+    """A message every role sees."""
+
+    speaker: str
+    text: str
+    action: Action | None = None
+    scripted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoleView:
+    role: str
+    brief: Brief
+    public: tuple[PublicMessage, ...]
+    facts: Mapping[str, Any]
+    # Generated turns already taken by both sides, and the most the game allows.
+    turn: int
+    max_turns: int
+    # Set when the role's previous attempt could not stand: told to it alone.
+    correction: str | None = None
+
+    @property
+    def turns_left(self) -> int:
+        return self.max_turns - self.turn
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    # None for rule-based roles: they call no model.
+    completion: Completion | None = None
+
+
+class Negotiator(ABC):
+    """A role in a game: the seller, the buyer, or any role a plug-in game declares."""
+
+    role: str
+    # What drove the role, as stored in transcripts: `rule:boulware`, `openai/gpt-4o`.
+    label: str
+
+    @abstractmethod
+    async def respond(self, view: RoleView) -> Reply:
+        """The role's next message."""

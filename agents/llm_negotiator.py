@@ -1,0 +1,56 @@
+"""A negotiator whose messages come from a language model.
+
+Its prompt is built from its `RoleView` alone: the role's own brief as the system message and
+the public conversation, its own lines as the assistant's and the rival's as the user's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from haggler.agents.base import Negotiator, Reply, RoleView
+
+from haggler.llm.base import Backend, Message
+
+__all__ = ["LLMNegotiator", "negotiator_prompt"]
+
+
+def negotiator_prompt(view: RoleView) -> list[Message]:
+    """The chat messages a model playing `view.role` receives."""
+    system = (
+        f"{view.brief.text} The game ends without a deal after {view.max_turns} messages "
+        f"from the two of you; {view.turns_left} remain."
+    )
+    messages = [Message("system", system)]
+    for line in view.public:
+        role = "assistant" if line.speaker == view.role else "user"
+        messages.append(Message(role, line.text))
+    # Chat APIs want the conversation to open with the user; a role that spoke first gets a cue.
+    if len(messages) > 1 and messages[1].role == "assistant":
+        messages.insert(1, Message("user", "The negotiation begins. Make your opening."))
+    if messages[-1].role == "assistant":
+        messages.append(Message("user", "Your turn."))
+    if view.correction:
+        last = messages[-1]
+        note = f"(Moderator, to you only: your last message was not accepted: {view.correction}.)"
+        messages[-1] = Message(last.role, f"{last.content}\n\n{note}")
+    return messages
+
+
+class LLMNegotiator(Negotiator):
+    def __init__(
+        self,
+        role: str,
+        backend: Backend,
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.role = role
+        self.backend = backend
+        self.params = dict(params or {})
+        self.label = backend.model
+
+    async def respond(self, view: RoleView) -> Reply:
+        completion = await self.backend.complete(negotiator_prompt(view), **self.params)
+        return Reply(completion.text.strip(), completion)

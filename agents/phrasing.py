@@ -1,0 +1,110 @@
+"""Short sentences for rule-based negotiators, so their messages read like a model's.
+
+Prices come in the shapes people and models write ("$15", "$15.50", "15 dollars", "fifteen
+dollars"), which keeps the parser honest in offline games.
+"""
+
+from __future__ import annotations
+
+import random
+
+__all__ = ["money", "number_in_words", "sentence"]
+
+_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("seller", "offer"): (
+        "I can't go that low, but I could do {price}.",
+        "How about {price}? It's a really nice {item}.",
+        "My best price right now is {price}.",
+        "I'd let it go for {price}.",
+        "That's too low for me; I can sell it for {price}.",
+    ),
+    ("buyer", "offer"): (
+        "That's more than I want to spend. Would you take {price}?",
+        "I can offer {price}.",
+        "How about {price}?",
+        "I could pay {price} for it.",
+        "It's a bit pricey for me; I'll pay {price}.",
+    ),
+    ("seller", "accept"): (
+        "Deal, {price} it is.",
+        "All right, I accept {price}.",
+        "It's a deal at {price}.",
+    ),
+    ("buyer", "accept"): (
+        "Deal, I'll take it for {price}.",
+        "All right, I accept {price}.",
+        "It's a deal at {price}.",
+    ),
+    ("seller", "walk_away"): (
+        "That's below what I can accept, so I'll walk away.",
+        "We're too far apart; I'm walking away.",
+    ),
+    ("buyer", "walk_away"): (
+        "That's more than it's worth to me, so I'll walk away.",
+        "We're too far apart; I'm walking away.",
+    ),
+}
+
+_SMALL = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def number_in_words(n: int) -> str:
+    """0 <= n < 1000 in words: 125 -> 'one hundred and twenty-five'."""
+    if not 0 <= n < 1000:
+        raise ValueError(f"number_in_words handles 0..999, got {n}")
+    if n < 20:
+        return _SMALL[n]
+    if n < 100:
+        tens, units = divmod(n, 10)
+        return _TENS[tens - 2] + (f"-{_SMALL[units]}" if units else "")
+    hundreds, rest = divmod(n, 100)
+    head = f"{_SMALL[hundreds]} hundred"
+    return head + (f" and {number_in_words(rest)}" if rest else "")
+
+
+def money(price: float) -> str:
+    """'$15' for whole amounts, '$15.50' otherwise."""
+    return f"${price:,.0f}" if price == int(price) else f"${price:,.2f}"
+
+
+def _spoken(price: float, rng: random.Random, plain_text: bool) -> str:
+    # Variety matters only when no tag carries the price: then the parser must read the prose.
+    if not plain_text:
+        return money(price)
+    roll = rng.random()
+    if price == int(price) and price < 1000 and roll < 0.25:
+        return f"{number_in_words(int(price))} dollars"
+    if roll < 0.5:
+        return f"{price:g} dollars"
+    return money(price)
+
+
+def sentence(
+    role: str, kind: str, price: float | None, item: str, rng: random.Random, plain_text: bool
+) -> str:
+    """One sentence for `role` taking an action of `kind` at `price`."""
+    template = rng.choice(_TEMPLATES[(role, kind)])
+    spoken = _spoken(price, rng, plain_text) if price is not None else ""
+    return template.format(price=spoken, item=item)

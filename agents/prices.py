@@ -1,0 +1,99 @@
+"""Reading prices out of negotiators' sentences: "$15", "15 dollars", "fifteen", "$1,250.50".
+
+Mentions marked as money (a currency sign or word) are trusted; bare numbers and number words
+count only when a message holds no marked mention, since "I've had it for 3 years" is no offer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["PriceMention", "find_prices", "parse_price", "words_to_number"]
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_SCALES = {"hundred": 100, "thousand": 1000}
+_NUMBER_WORD = "|".join(sorted([*_UNITS, *_TENS, *_SCALES], key=len, reverse=True))
+# A run of number words: "twenty-five", "one hundred and fifty", "fifteen".
+_WORDS = rf"(?:{_NUMBER_WORD})(?:(?:[\s-]+|\s+and\s+)(?:{_NUMBER_WORD}))*"
+_DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+_AMOUNT = rf"(?:{_DIGITS}|{_WORDS})"
+_CURRENCY_WORD = r"(?:dollars?|bucks?|usd)\b"
+
+_MARKED = re.compile(
+    rf"(?:\$|\busd\s*)\s*(?P<a>{_DIGITS})(?:\s*{_CURRENCY_WORD})?"
+    rf"|\b(?P<b>{_AMOUNT})\s*{_CURRENCY_WORD}",
+    re.IGNORECASE,
+)
+_BARE = re.compile(rf"(?<![\w.$])(?P<c>{_DIGITS}|\b{_WORDS}\b)(?![\w%])", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceMention:
+    value: float
+    start: int
+    end: int
+    marked: bool  # written as money ($, dollars, bucks), not a bare number
+
+
+def words_to_number(text: str) -> float | None:
+    """'one hundred and twenty-five' -> 125; None when `text` is not a number in words."""
+    tokens = [t for t in re.split(r"[\s-]+", text.lower().strip()) if t and t != "and"]
+    if not tokens:
+        return None
+    total = current = 0
+    for token in tokens:
+        if token in _UNITS:
+            current += _UNITS[token]
+        elif token in _TENS:
+            current += _TENS[token]
+        elif token == "hundred":
+            current = (current or 1) * 100
+        elif token == "thousand":
+            total += (current or 1) * 1000
+            current = 0
+        else:
+            return None
+    return float(total + current)
+
+
+def _amount(text: str) -> float | None:
+    if text[0].isdigit() or text[0] == ".":
+        return float(text.replace(",", ""))
+    return words_to_number(text)
+
+
+def find_prices(text: str) -> list[PriceMention]:
+    """Every price mentioned in `text`, in order; money-marked ones win over bare numbers."""
+    marked = []
+    for match in _MARKED.finditer(text):
+        group = "a" if match.group("a") is not None else "b"
+        value = _amount(match.group(group))
+        if value is not None:
+            marked.append(PriceMention(value, match.start(), match.end(), marked=True))
+    if marked:
+        return marked
+    bare = []
+    for match in _BARE.finditer(text):
+        word = match.group("c")
+        if word.lower() == "one":  # "no one would pay that" is not a price
+            continue
+        value = _amount(word)
+        if value is not None:
+            bare.append(PriceMention(value, match.start(), match.end(), marked=False))
+    return bare
+
+
+def parse_price(text: str) -> float | None:
+    """The one price in a short expression such as '$15.50' or 'fifteen'; None if there is none."""
+    mentions = find_prices(text)
+    return mentions[-1].value if mentions else None

@@ -1,0 +1,142 @@
+"""The offline default: a bargaining negotiator driven by a concession tactic.
+
+It reads only what its `RoleView` holds (its brief's private values, the public facts and
+the public conversation) and answers with a sentence ending in an action tag, like a model.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from haggler.agents.actions import Action, ActionKind, format_action
+from haggler.agents.base import Negotiator, Reply, RoleView
+from haggler.agents.phrasing import sentence
+from haggler.agents.tactics import Position, Tactic
+
+__all__ = ["RuleNegotiator"]
+
+SELLER = "seller"
+
+
+class RuleNegotiator(Negotiator):
+    """A seller or buyer that concedes by `tactic` and accepts once the rival beats its next offer.
+
+    `reserve_share` places the walk-away price inside the range between the two openings, from
+    the negotiator's own side: 0.25 means a seller will not go below a quarter of the way up
+    from the buyer's opening (the buyer, mirrored); `jitter` moves it by up to that much per
+    seed. `plain_text` drops the action tags, so the free-text parser (or an LLM moderator)
+    has to read the prose.
+    """
+
+    def __init__(
+        self,
+        role: str,
+        tactic: Tactic,
+        *,
+        seed: int = 0,
+        reserve_share: float = 0.25,
+        jitter: float = 0.05,
+        plain_text: bool = False,
+        label: str | None = None,
+    ) -> None:
+        if role not in ("seller", "buyer"):
+            raise ValueError(f"rule-based negotiators play seller or buyer, not {role!r}")
+        if not 0.0 <= reserve_share <= 1.0:
+            raise ValueError(f"reserve_share must be within [0, 1], got {reserve_share}")
+        self.role = role
+        self.tactic = tactic
+        self.plain_text = plain_text
+        self.label = label or f"rule:{tactic.name}"
+        self._rng = random.Random(f"{seed}:{role}")
+        # Seeds differ in where the walk-away price sits, so repeated games spread like a
+        # population of negotiators rather than replaying one.
+        shift = self._rng.uniform(-jitter, jitter) if jitter else 0.0
+        self.reserve_share = min(1.0, max(0.0, reserve_share + shift))
+
+    async def respond(self, view: RoleView) -> Reply:
+        action = self.decide(view)
+        text = sentence(
+            self.role,
+            action.kind.value,
+            action.price,
+            str(view.facts.get("item", "item")),
+            self._rng,
+            self.plain_text,
+        )
+        if not self.plain_text:
+            text = f"{text} {format_action(action)}"
+        return Reply(text)
+
+    def decide(self, view: RoleView) -> Action:
+        """The action this negotiator takes now."""
+        low, high = float(view.facts["buyer_opening"]), float(view.facts["seller_opening"])
+        tick = _tick(high - low)
+        # Own direction: +price for the seller, -price for the buyer, so "more" is better.
+        sign = 1.0 if self.role == SELLER else -1.0
+        reserve = self._reserve(view.brief.private, low, high, tick)
+        own = [
+            m.action.price for m in view.public if m.speaker == self.role and _is_offer(m.action)
+        ]
+        rival = [
+            m.action.price for m in view.public if m.speaker != self.role and _is_offer(m.action)
+        ]
+        opening = high if self.role == SELLER else low
+        done = sum(1 for m in view.public if m.speaker == self.role and not m.scripted)
+        mine_left = math.ceil(view.turns_left / 2)
+        position = Position(
+            opening=sign * opening,
+            reserve=sign * reserve,
+            progress=(done + 1) / max(1, done + mine_left),
+            own_offers=tuple(sign * p for p in own if p is not None),
+            rival_offers=tuple(sign * p for p in rival if p is not None),
+        )
+        proposal = sign * self.tactic.next_offer(position)
+        proposal = self._tidy(proposal, own[-1] if own else opening, reserve, low, high, tick)
+
+        standing = rival[-1] if rival else None
+        if standing is not None and low < standing < high:
+            if sign * standing >= sign * proposal:
+                return Action(ActionKind.ACCEPT, standing)
+            if mine_left <= 1 and sign * standing >= sign * reserve:
+                return Action(ActionKind.ACCEPT, standing)
+        if mine_left <= 1:
+            return Action(ActionKind.WALK_AWAY)
+        return Action(ActionKind.OFFER, proposal)
+
+    def _reserve(self, private: Mapping[str, Any], low: float, high: float, tick: float) -> float:
+        if self.role == SELLER:
+            floor = low + self.reserve_share * (high - low)
+            cost = private.get("cost")
+            return max(floor, float(cost) + tick) if cost is not None else floor
+        ceiling = high - self.reserve_share * (high - low)
+        budget = private.get("budget")
+        return min(ceiling, float(budget)) if budget is not None else ceiling
+
+    def _tidy(
+        self, price: float, last: float, reserve: float, low: float, high: float, tick: float
+    ) -> float:
+        # Round to the tick, never concede past the reserve, never take back a concession,
+        # and stay strictly inside the openings so that any deal on it is valid.
+        price = round(price / tick) * tick
+        if self.role == SELLER:
+            price = min(max(price, reserve), last)
+        else:
+            price = max(min(price, reserve), last)
+        return round(min(max(price, low + tick), high - tick), 2)
+
+
+def _is_offer(action: Action | None) -> bool:
+    return action is not None and action.kind is ActionKind.OFFER and action.price is not None
+
+
+def _tick(span: float) -> float:
+    """A round price step of about a twentieth of the range: 0.5 for $10-$20, 50 for $500-$2000."""
+    raw = span / 20
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for step in (1, 2, 5, 10):
+        if raw <= step * magnitude:
+            return step * magnitude
+    return 10 * magnitude  # pragma: no cover - the loop always returns

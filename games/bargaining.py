@@ -1,0 +1,175 @@
+"""The bargaining game of the seed paper: a seller and a buyer haggle over one item.
+
+Defaults are the paper's balloon (cost $8, seller opens at $20, buyer at $10, at most ten
+exchanges); `diamond` is its expensive variant. A deal needs an offer from one side and the
+other side's acceptance of that same price, and stands only strictly between the openings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from haggler.agents.actions import ACTION_HELP, Action, ActionKind, format_action
+from haggler.agents.base import Brief, PublicMessage
+from haggler.games.base import Game, Step
+from haggler.games.outcome import Outcome
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["BALLOON", "DIAMOND", "BargainingGame", "BargainingRules"]
+
+SELLER, BUYER = "seller", "buyer"
+# Prices within half a cent are the same price: "$15" accepts an offer of "$15.00".
+_SAME_PRICE = 0.005
+
+
+class BargainingRules(BaseModel):
+    """The configurable facts of a bargaining game."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    item: str = Field("balloon", min_length=1)
+    seller_cost: float = Field(8.0, ge=0)
+    seller_opening: float = Field(20.0, gt=0)
+    buyer_opening: float = Field(10.0, ge=0)
+    max_exchanges: int = Field(10, ge=1, le=1000)
+    # The paper's buyer has no budget; one can be set to give the buyer a secret of its own.
+    buyer_budget: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _prices_make_sense(self) -> BargainingRules:
+        if self.buyer_opening >= self.seller_opening:
+            raise ValueError(
+                f"buyer_opening ({self.buyer_opening:g}) must be below seller_opening "
+                f"({self.seller_opening:g}): a deal has to fit strictly between them"
+            )
+        if self.seller_cost >= self.seller_opening:
+            raise ValueError(
+                f"seller_cost ({self.seller_cost:g}) must be below seller_opening "
+                f"({self.seller_opening:g}), or the seller can never profit"
+            )
+        return self
+
+
+BALLOON = BargainingRules()
+DIAMOND = BargainingRules(item="diamond", seller_cost=50, seller_opening=2000, buyer_opening=500)
+
+
+@dataclass(slots=True)
+class _Table:
+    # The latest offer each side has on the table.
+    offers: dict[str, float | None] = field(default_factory=dict)
+
+
+class BargainingGame(Game):
+    roles = (SELLER, BUYER)
+
+    def __init__(self, rules: BargainingRules = BALLOON, *, name: str = "balloon") -> None:
+        self.rules = rules
+        self.name = name
+
+    @property
+    def max_turns(self) -> int:
+        return 2 * self.rules.max_exchanges
+
+    @property
+    def facts(self) -> Mapping[str, Any]:
+        r = self.rules
+        return {
+            "item": r.item,
+            "seller_opening": r.seller_opening,
+            "buyer_opening": r.buyer_opening,
+            "max_turns": self.max_turns,
+        }
+
+    def settings(self) -> dict[str, Any]:
+        return self.rules.model_dump()
+
+    def brief(self, role: str) -> Brief:
+        r = self.rules
+        if role == SELLER:
+            return Brief(
+                SELLER,
+                f"You are selling a {r.item}. It cost you ${r.seller_cost:g}, and you opened "
+                f"at ${r.seller_opening:g}. The buyer offered ${r.buyer_opening:g}. Sell it for "
+                f"as high a price as you can. Speak in one short sentence per turn. "
+                f"{ACTION_HELP}",
+                {"cost": r.seller_cost},
+            )
+        if role == BUYER:
+            budget = (
+                f" You cannot pay more than ${r.buyer_budget:g}."
+                if r.buyer_budget is not None
+                else ""
+            )
+            return Brief(
+                BUYER,
+                f"You want to buy a {r.item}. The seller asked ${r.seller_opening:g} and you "
+                f"offered ${r.buyer_opening:g}. Buy it for as low a price as you can.{budget} "
+                f"Speak in one short sentence per turn. {ACTION_HELP}",
+                {} if r.buyer_budget is None else {"budget": r.buyer_budget},
+            )
+        raise KeyError(f"bargaining has roles {self.roles}, not {role!r}")
+
+    def opening(self) -> list[PublicMessage]:
+        r = self.rules
+        ask = Action(ActionKind.OFFER, r.seller_opening)
+        bid = Action(ActionKind.OFFER, r.buyer_opening)
+        return [
+            PublicMessage(
+                SELLER,
+                f"This is a good {r.item} and its price is ${r.seller_opening:g}. "
+                f"{format_action(ask)}",
+                ask,
+                scripted=True,
+            ),
+            PublicMessage(
+                BUYER,
+                f"Would you sell it for ${r.buyer_opening:g}? {format_action(bid)}",
+                bid,
+                scripted=True,
+            ),
+        ]
+
+    def first_speaker(self) -> str:
+        return SELLER
+
+    def new_table(self) -> _Table:
+        return _Table({SELLER: self.rules.seller_opening, BUYER: self.rules.buyer_opening})
+
+    def apply(self, table: _Table, role: str, action: Action) -> Step:
+        other = self.next_speaker(role)
+        if action.kind is ActionKind.OFFER:
+            if action.price is None or action.price < 0:
+                return Step(error="an offer needs a price, e.g. [OFFER $15]")
+            table.offers[role] = action.price
+            return Step()
+        if action.kind is ActionKind.REJECT:
+            return Step()
+        if action.kind is ActionKind.WALK_AWAY:
+            return Step(outcome=Outcome.no_deal("walk_away", by=role))
+        standing = table.offers.get(other)
+        if standing is None:
+            return Step(error=f"the {other} has no offer on the table to accept")
+        if action.price is not None and abs(action.price - standing) > _SAME_PRICE:
+            return Step(
+                error=(
+                    f"you accepted ${action.price:g} but the {other}'s offer is ${standing:g}; "
+                    f"accept ${standing:g} or make an offer of your own"
+                )
+            )
+        if not self.rules.buyer_opening < standing < self.rules.seller_opening:
+            return Step(outcome=Outcome.invalid("price_out_of_range", by=role, price=standing))
+        return Step(outcome=Outcome.deal(standing, by=role))
+
+    def at_turn_limit(self, table: _Table) -> Outcome:
+        return Outcome.no_deal("turn_limit")
+
+    def score(self, outcome: Outcome) -> dict[str, float]:
+        if outcome.kind != "deal" or outcome.price is None:
+            return {SELLER: 0.0, BUYER: 0.0}
+        r = self.rules
+        # With no budget, the buyer's gain is what it saved on the seller's asking price.
+        ceiling = r.buyer_budget if r.buyer_budget is not None else r.seller_opening
+        return {SELLER: outcome.price - r.seller_cost, BUYER: ceiling - outcome.price}

@@ -1,0 +1,253 @@
+"""One episode as a LangGraph `StateGraph`: a node per speaking role, plus the moderator.
+
+    START -> first speaker -> moderator -> (next speaker | same speaker, to retry | END)
+
+A speaker node asks its negotiator for a message, seeing only its own `RoleView`. The moderator
+node reads the message as an action, lets the game rule on it, records the turn, and routes.
+A message that cannot stand is told back to its speaker alone, who may retry within an
+allowance; past it, the game ends as invalid. Nothing a model writes can raise.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Annotated, Any, TypedDict
+
+from haggler.agents.actions import Action
+from haggler.agents.base import Negotiator, PublicMessage, Reply, RoleView
+from haggler.agents.moderator import Moderator, Reading, RuleModerator
+from haggler.games.base import Game
+from haggler.games.outcome import Outcome
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from haggler.store.records import ActionRecord, ModerationRecord, TurnRecord
+
+__all__ = ["EpisodeResult", "TurnListener", "play_episode"]
+
+TurnListener = Callable[[TurnRecord], None]
+
+_NO_ACTION = (
+    "no action could be read from it; end your message with one tag such as [OFFER $15], "
+    "[ACCEPT $15], [REJECT] or [WALK AWAY]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeResult:
+    outcome: Outcome
+    scores: dict[str, float]
+    public: tuple[PublicMessage, ...]
+    turns: tuple[TurnRecord, ...]
+
+
+@dataclass(slots=True)
+class _Context:
+    """Everything an episode needs that is not conversation state."""
+
+    game: Game
+    players: Mapping[str, Negotiator]
+    moderator: Moderator
+    listeners: Sequence[TurnListener]
+    invalid_allowance: int
+    table: Any
+    turns: list[TurnRecord] = field(default_factory=list)
+
+    def record(self, turn: TurnRecord) -> None:
+        self.turns.append(turn)
+        for listener in self.listeners:
+            listener(turn)
+
+
+class _State(TypedDict, total=False):
+    public: Annotated[list[PublicMessage], operator.add]
+    speaker: str
+    turn: int
+    failures: dict[str, int]
+    correction: str | None
+    pending: Reply | None
+    pending_started: float
+    outcome: Outcome | None
+
+
+def _speaker_node(role: str) -> Callable[..., Any]:
+    async def speak(state: _State, runtime: Runtime[_Context]) -> dict[str, Any]:
+        ctx = runtime.context
+        view = RoleView(
+            role=role,
+            brief=ctx.game.brief(role),
+            public=tuple(state["public"]),
+            facts=ctx.game.facts,
+            turn=state["turn"],
+            max_turns=ctx.game.max_turns,
+            correction=state.get("correction"),
+        )
+        started = time.time()
+        reply = await ctx.players[role].respond(view)
+        return {"pending": reply, "pending_started": started}
+
+    speak.__name__ = f"speak_{role}"
+    return speak
+
+
+async def _moderate(state: _State, runtime: Runtime[_Context]) -> Command[Any]:
+    ctx = runtime.context
+    speaker, reply = state["speaker"], state["pending"]
+    assert reply is not None, "the moderator runs only after a speaker"
+    reading = await ctx.moderator.read(state["public"], speaker, reply.text)
+    error = _NO_ACTION if reading.action is None else None
+    step = ctx.game.apply(ctx.table, speaker, reading.action) if reading.action else None
+    if step is not None and step.error:
+        error = step.error
+    ctx.record(_turn_record(len(ctx.turns), speaker, reply, reading, error, state))
+
+    if error is not None:
+        failures = dict(state["failures"])
+        failures[speaker] = failures.get(speaker, 0) + 1
+        if failures[speaker] > ctx.invalid_allowance:
+            outcome = Outcome.invalid(
+                "unreadable" if reading.action is None else "illegal_action", by=speaker
+            )
+            return Command(goto=END, update={"failures": failures, "outcome": outcome})
+        return Command(
+            goto=speaker, update={"failures": failures, "correction": error, "pending": None}
+        )
+
+    turn = state["turn"] + 1
+    update: dict[str, Any] = {
+        "public": [PublicMessage(speaker, reply.text, reading.action)],
+        "turn": turn,
+        "correction": None,
+        "pending": None,
+    }
+    outcome = step.outcome if step else None
+    if outcome is None and turn >= ctx.game.max_turns:
+        outcome = ctx.game.at_turn_limit(ctx.table)
+    if outcome is not None:
+        return Command(goto=END, update=update | {"outcome": outcome})
+    following = ctx.game.next_speaker(speaker)
+    return Command(goto=following, update=update | {"speaker": following})
+
+
+def _turn_record(
+    index: int,
+    speaker: str,
+    reply: Reply,
+    reading: Reading,
+    error: str | None,
+    state: _State,
+) -> TurnRecord:
+    completion = reply.completion
+    moderation = None
+    if reading.completion is not None:
+        mc = reading.completion
+        moderation = ModerationRecord(
+            model=mc.model,
+            prompt_tokens=mc.usage.prompt_tokens,
+            completion_tokens=mc.usage.completion_tokens,
+            cost_usd=mc.cost_usd,
+            latency_s=mc.latency_s,
+            unreadable_verdict=reading.unreadable_verdict,
+        )
+    return TurnRecord(
+        index=index,
+        speaker=speaker,
+        text=reply.text,
+        action=_action_record(reading.action),
+        accepted=error is None,
+        error=error,
+        model=completion.model if completion else None,
+        prompt_tokens=completion.usage.prompt_tokens if completion else 0,
+        completion_tokens=completion.usage.completion_tokens if completion else 0,
+        cost_usd=completion.cost_usd if completion else 0.0,
+        latency_s=completion.latency_s if completion else 0.0,
+        retries=completion.retries if completion else 0,
+        started_at=state.get("pending_started", time.time()),
+        ended_at=time.time(),
+        moderation=moderation,
+    )
+
+
+def _action_record(action: Action | None) -> ActionRecord | None:
+    if action is None:
+        return None
+    return ActionRecord(kind=action.kind.value, price=action.price, source=action.source)
+
+
+@lru_cache(maxsize=32)
+def _graph(roles: tuple[str, ...]) -> Any:
+    # Compiled once per set of roles: compiling costs far more than a whole rule-based game.
+    builder = StateGraph(_State, context_schema=_Context)
+    for role in roles:
+        builder.add_node(role, _speaker_node(role))
+        builder.add_edge(role, "moderator")
+    builder.add_node("moderator", _moderate, destinations=(*roles, END))
+    builder.add_conditional_edges(START, lambda state: state["speaker"], list(roles))
+    return builder.compile()
+
+
+async def play_episode(
+    game: Game,
+    players: Mapping[str, Negotiator],
+    *,
+    moderator: Moderator | None = None,
+    listeners: Sequence[TurnListener] = (),
+    invalid_allowance: int = 1,
+) -> EpisodeResult:
+    """Play one episode of `game` between `players` (one per role) and return how it ended.
+
+    `listeners` receive every turn as it is ruled on, the scripted opening included; the store
+    is one of them. `invalid_allowance` is how many unreadable or illegal messages a role may
+    send (each followed by a private correction) before the game ends as invalid.
+    """
+    missing = set(game.roles) - set(players)
+    if missing:
+        raise ValueError(f"{game.name} needs a player for {sorted(missing)}")
+    ctx = _Context(
+        game=game,
+        players=players,
+        moderator=moderator or RuleModerator(),
+        listeners=listeners,
+        invalid_allowance=invalid_allowance,
+        table=game.new_table(),
+    )
+    opening = game.opening()
+    now = time.time()
+    for message in opening:
+        ctx.record(
+            TurnRecord(
+                index=len(ctx.turns),
+                speaker=message.speaker,
+                text=message.text,
+                action=_action_record(message.action),
+                scripted=True,
+                started_at=now,
+                ended_at=now,
+            )
+        )
+    steps = 2 * (game.max_turns + len(game.roles) * (invalid_allowance + 1)) + 10
+    final = await _graph(game.roles).ainvoke(
+        {
+            "public": list(opening),
+            "speaker": game.first_speaker(),
+            "turn": 0,
+            "failures": {},
+            "correction": None,
+            "pending": None,
+            "outcome": None,
+        },
+        context=ctx,
+        config={"recursion_limit": steps},
+    )
+    outcome: Outcome = final["outcome"]
+    return EpisodeResult(
+        outcome=outcome,
+        scores=game.score(outcome),
+        public=tuple(final["public"]),
+        turns=tuple(ctx.turns),
+    )

@@ -1,0 +1,197 @@
+"""The `haggler` command: play a game, show stored games, export them.
+
+Every error a user can cause ends in one line on stderr and exit status 2; heavy modules
+(LangGraph, model SDKs) load only in the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from haggler.errors import HagglerError, TransientModelError
+
+app = typer.Typer(
+    name="haggler",
+    help="LLM negotiation games with self-play: play, inspect and export games.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DbOption = Annotated[
+    Path,
+    typer.Option("--db", envvar="HAGGLER_DB", help="The store (SQLite file).", show_default=True),
+]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn haggler's errors into one line and an exit status: 2 for what the user can fix."""
+    try:
+        yield
+    except TransientModelError as error:
+        err.print(f"[bold red]error:[/] {_escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except HagglerError as error:
+        err.print(f"[bold red]error:[/] {_escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; finished games are in the store")
+        raise typer.Exit(130) from None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _open_store(db: Path) -> Any:
+    from haggler.store.sqlite import Store
+
+    return Store(db)
+
+
+@app.command()
+def play(
+    spec: Annotated[
+        Path | None, typer.Argument(help="A YAML play spec; the offline default when omitted.")
+    ] = None,
+    seller: Annotated[str | None, typer.Option(help="Model for the seller: rule:TACTIC, PROVIDER/MODEL or local:/path.")] = None,
+    buyer: Annotated[str | None, typer.Option(help="Model for the buyer.")] = None,
+    moderator: Annotated[str | None, typer.Option(help="Model that reads untagged messages (default: rule).")] = None,
+    game: Annotated[str | None, typer.Option(help="Game to play: balloon, diamond, …")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the rule-based roles.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="Server for hosted roles without their own api_base (vLLM, Ollama, a proxy).")] = None,
+    db: DbOption = Path("haggler.db"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the outcome.")] = False,
+) -> None:
+    """Play one game and store it; the transcript is printed as it happens."""
+    with _user_errors():
+        from haggler.spec import check_play_spec, load_play_spec
+
+        data: dict[str, Any] = {}
+        source = str(spec) if spec else None
+        if spec is not None:
+            data = load_play_spec(spec).model_dump(exclude_unset=True)
+        overrides = {"seller": seller, "buyer": buyer}
+        roles = dict(data.get("roles", {}))
+        for role, model in overrides.items():
+            if model is not None:
+                roles[role] = {"model": model}
+        if api_base:
+            for role, role_spec in roles.items():
+                if isinstance(role_spec, dict) and not role_spec.get("api_base"):
+                    if not str(role_spec.get("model", "")).startswith(("rule", "local:")):
+                        roles[role] = role_spec | {"api_base": api_base}
+        if roles:
+            data["roles"] = roles
+        if moderator is not None:
+            data["moderator"] = {"model": moderator} | (
+                {"api_base": api_base} if api_base and moderator != "rule" else {}
+            )
+        if game is not None:
+            data["game"] = game
+        if seed is not None:
+            data["seed"] = seed
+        checked = check_play_spec(data, source=source)
+        store = _open_store(db)
+        try:
+            _play(checked, store, quiet)
+        finally:
+            store.close()
+
+
+def _play(spec: Any, store: Any, quiet: bool) -> None:
+    import asyncio
+
+    from haggler.play import play as play_game
+    from haggler.render import outcome_line, turn_line
+
+    listeners: list[Callable[[Any], None]] = [] if quiet else [lambda t: out.print(turn_line(t))]
+    played = asyncio.run(play_game(spec, store=store, listeners=listeners))
+    result = played.result
+    from haggler.store.records import OutcomeRecord
+
+    out.print(outcome_line(OutcomeRecord(**result.outcome.as_dict()), result.scores))
+    out.print(f"[dim]stored as game {played.episode_id} (run {played.run_id}) in {store.path}[/]")
+
+
+@app.command()
+def show(
+    game: Annotated[str | None, typer.Argument(help="Game id or prefix; the latest game when omitted.")] = None,
+    run: Annotated[str | None, typer.Option(help="List or pick games of this run (id or prefix).")] = None,
+    list_games: Annotated[bool, typer.Option("--list", help="List the games of a run instead.")] = False,
+    briefs: Annotated[bool, typer.Option(help="Also show each role's private brief.")] = False,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """Show a stored game's transcript (the latest by default), or list a run's games."""
+    with _user_errors():
+        from haggler.render import episode_list, print_episode
+
+        store = _require_store(db)
+        try:
+            if list_games:
+                run_id = store.resolve_run(run)
+                out.print(episode_list(store.episodes(run_id)))
+                return
+            if game is None and run is not None:
+                episodes = store.episodes(store.resolve_run(run))
+                if not episodes:
+                    raise _no_games(run)
+                episode_id = episodes[-1].id
+            else:
+                episode_id = store.resolve_episode(game)
+            print_episode(out, store.episode(episode_id), show_briefs=briefs)
+        finally:
+            store.close()
+
+
+def _no_games(run: str) -> HagglerError:
+    from haggler.errors import StoreError
+
+    return StoreError(f"run {run!r} holds no games")
+
+
+def _require_store(db: Path) -> Any:
+    from haggler.errors import StoreError
+
+    if not db.exists():
+        raise StoreError(f"store {db}: no such file; play a game first or pass --db")
+    return _open_store(db)
+
+
+@app.command()
+def export(
+    run: Annotated[str | None, typer.Argument(help="Run id or prefix; the latest run when omitted.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The JSONL file to write.")] = ...,  # type: ignore[assignment]
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """Export a run's games as JSONL, one game a line."""
+    with _user_errors():
+        from haggler.store.export import export_jsonl
+
+        store = _require_store(db)
+        try:
+            run_id = store.resolve_run(run)
+            count = export_jsonl(store, run_id, output)
+        finally:
+            store.close()
+        out.print(f"wrote {count} game{'s' if count != 1 else ''} of run {run_id} to {output}")
+
+
+def main() -> None:
+    app(prog_name="haggler")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

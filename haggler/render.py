@@ -1,0 +1,105 @@
+"""Transcripts for people: turns and games as rich text, the same live and from the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from haggler.store.records import EpisodeRecord, EpisodeSummary, OutcomeRecord, TurnRecord
+
+__all__ = ["episode_header", "episode_list", "outcome_line", "turn_line"]
+
+_SPEAKER_STYLE = {"seller": "bold magenta", "buyer": "bold cyan"}
+
+
+def _action_label(turn: TurnRecord) -> str:
+    if turn.action is None:
+        return "no action"
+    price = f" ${turn.action.price:g}" if turn.action.price is not None else ""
+    return f"{turn.action.kind.replace('_', ' ')}{price}"
+
+
+def turn_line(turn: TurnRecord) -> Text:
+    """One turn: speaker, text, the action the moderator read, and what it cost."""
+    style = _SPEAKER_STYLE.get(turn.speaker, "bold")
+    line = Text()
+    line.append(f"{turn.speaker:>7} ", style=style)
+    line.append(turn.text, style="dim" if not turn.accepted else "")
+    line.append(f"  ⟨{_action_label(turn)}⟩", style="green" if turn.accepted else "red")
+    if turn.completion_tokens or turn.latency_s:
+        line.append(
+            f"  {turn.prompt_tokens}+{turn.completion_tokens} tok, {turn.latency_s:.2f}s",
+            style="dim",
+        )
+    if not turn.accepted and turn.error:
+        line.append(f"\n{'':>8}rejected: {turn.error}", style="red dim")
+    return line
+
+
+def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Text:
+    if outcome is None:
+        return Text("no outcome (the game did not finish)", style="yellow")
+    if outcome.kind == "deal":
+        text = Text(f"Deal at ${outcome.price:g}", style="bold green")
+        text.append(f" ({outcome.by} accepted)")
+    else:
+        label = "No deal" if outcome.kind == "no_deal" else "Invalid game"
+        text = Text(f"{label}: {outcome.reason.replace('_', ' ')}", style="bold yellow")
+        if outcome.price is not None:
+            text.append(f" at ${outcome.price:g}")
+        if outcome.by:
+            text.append(f" ({outcome.by})")
+    if scores:
+        text.append("   surplus " + ", ".join(f"{r} {v:+g}" for r, v in scores.items()), style="dim")
+    return text
+
+
+def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Group:
+    when = datetime.fromtimestamp(episode.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    lines: list[Text | Table] = [
+        Text.from_markup(
+            f"[bold]{escape(episode.game)}[/] game [bold]{escape(episode.id)}[/] "
+            f"(run {escape(episode.run_id)}, seed {episode.seed}, {when})"
+        )
+    ]
+    for role, record in episode.roles.items():
+        lines.append(Text.from_markup(f"  {escape(role)}: {escape(record.model)}"))
+        if show_briefs:
+            lines.append(
+                Text(f"    private to {role}: {record.brief}", style="italic dim")
+            )
+    return Group(*lines)
+
+
+def episode_list(episodes: list[EpisodeSummary]) -> Table:
+    table = Table(title="games", show_lines=False)
+    for column in ("game id", "game", "seller", "buyer", "turns", "outcome"):
+        table.add_column(column)
+    for ep in episodes:
+        if ep.status == "finished" and ep.outcome is not None:
+            outcome = outcome_line(ep.outcome, {})
+        else:
+            outcome = Text(ep.status + (f": {ep.error}" if ep.error else ""), style="yellow")
+        table.add_row(
+            ep.id,
+            ep.game,
+            ep.roles.get("seller").model if "seller" in ep.roles else "",
+            ep.roles.get("buyer").model if "buyer" in ep.roles else "",
+            str(ep.turns),
+            outcome,
+        )
+    return table
+
+
+def print_episode(console: Console, episode: EpisodeRecord, *, show_briefs: bool = False) -> None:
+    console.print(episode_header(episode, show_briefs=show_briefs))
+    for turn in episode.transcript:
+        console.print(turn_line(turn))
+    if episode.status == "failed":
+        console.print(Text(f"failed: {episode.error}", style="bold red"))
+    else:
+        console.print(outcome_line(episode.outcome, episode.scores))

@@ -1,0 +1,105 @@
+"""What the store holds, as versioned pydantic records: the schema of transcripts and exports."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "EPISODE_SCHEMA",
+    "EpisodeRecord",
+    "EpisodeSummary",
+    "RoleRecord",
+    "RunRecord",
+    "TurnRecord",
+]
+
+# Bumped whenever an exported field changes meaning or disappears; additions keep the number.
+EPISODE_SCHEMA = "haggler.episode/1"
+
+
+class ActionRecord(BaseModel):
+    kind: Literal["offer", "accept", "reject", "walk_away"]
+    price: float | None = None
+    source: Literal["tag", "text", "moderator"] = "tag"
+
+
+class ModerationRecord(BaseModel):
+    """A model's reading of a message, when an LLM moderator was asked."""
+
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    unreadable_verdict: str | None = None
+
+
+class TurnRecord(BaseModel):
+    index: int
+    speaker: str
+    text: str
+    action: ActionRecord | None = None
+    # False when the message could not stand (no readable action, an acceptance of no offer):
+    # it stays out of the public conversation and its speaker was told `error`.
+    accepted: bool = True
+    error: str | None = None
+    scripted: bool = False
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    retries: int = 0
+    started_at: float
+    ended_at: float
+    moderation: ModerationRecord | None = None
+
+
+class RoleRecord(BaseModel):
+    model: str
+    # The role's private brief, kept for the people reading transcripts; no other role saw it.
+    brief: str
+    private: dict[str, float] = Field(default_factory=dict)
+
+
+class OutcomeRecord(BaseModel):
+    kind: Literal["deal", "no_deal", "invalid"]
+    reason: str
+    price: float | None = None
+    by: str | None = None
+
+
+class EpisodeSummary(BaseModel):
+    id: str
+    run_id: str
+    game: str
+    seed: int
+    status: Literal["running", "finished", "failed"]
+    roles: dict[str, RoleRecord]
+    outcome: OutcomeRecord | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    error: str | None = None
+    started_at: float
+    ended_at: float | None = None
+    turns: int = 0
+
+
+class EpisodeRecord(EpisodeSummary):
+    """One game with all its turns: the unit of `haggler show` and of the JSONL export."""
+
+    schema_: str = Field(EPISODE_SCHEMA, alias="schema")
+    rules: dict[str, Any] = Field(default_factory=dict)
+    transcript: list[TurnRecord] = Field(default_factory=list)
+
+    model_config = {"populate_by_name": True}
+
+
+class RunRecord(BaseModel):
+    id: str
+    kind: str
+    created_at: float
+    spec: dict[str, Any] = Field(default_factory=dict)
+    haggler_version: str
+    episodes: int = 0

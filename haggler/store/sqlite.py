@@ -1,0 +1,318 @@
+"""The store: one SQLite file (WAL) of runs, episodes and turns, written as games go.
+
+Every turn is committed as it happens, so an interrupted run loses at most the turn in flight;
+an episode cut short stays `running` (or `failed`, with its error) and is never mistaken for a
+finished game.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from haggler.errors import StoreError
+from haggler.store.records import (
+    ActionRecord,
+    EpisodeRecord,
+    EpisodeSummary,
+    ModerationRecord,
+    OutcomeRecord,
+    RoleRecord,
+    RunRecord,
+    TurnRecord,
+)
+from haggler.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["Store"]
+
+_EPISODE_COLUMNS = (
+    "id, run_id, game, rules_json, roles_json, seed, status, outcome_json, scores_json, error, "
+    "started_at, ended_at, (SELECT COUNT(*) FROM turns t WHERE t.episode_id = e.id) AS n_turns"
+)
+
+
+def _haggler_version() -> str:
+    try:
+        return version("haggler")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _new_id(prefix: str) -> str:
+    # Time-ordered, so ids sort like the runs they name, and short enough to type.
+    return f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+class Store:
+    """A haggler store at `path`; created (and migrated) on open."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(
+                f"store {self.path}: is a directory; give a file path such as haggler.db"
+            )
+        if not self.path.parent.exists():
+            raise StoreError(
+                f"store {self.path}: folder {self.path.parent} does not exist; create it or choose another --db"
+            )
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # Another process (a second CLI, a viewer) may hold the write lock for a moment.
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL survives a killed process; only an OS crash may lose
+            # the last commits, which is the trade every turn-by-turn logger makes.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(
+                f"store {self.path}: not a haggler store ({error}); pass another --db"
+            ) from None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        current = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path}: schema version {current} is newer than this haggler's "
+                f"({SCHEMA_VERSION}); upgrade haggler to read it"
+            )
+        if (
+            current == 0
+            and self._db.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type='table'"
+            ).fetchone()[0]
+        ):
+            raise StoreError(
+                f"store {self.path}: an SQLite file that haggler did not make; pass another --db"
+            )
+        for target in range(current + 1, SCHEMA_VERSION + 1):
+            try:
+                self._db.executescript(
+                    f"BEGIN;{MIGRATIONS[target]}PRAGMA user_version={target};COMMIT;"
+                )
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with suppress(sqlite3.Error):
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def start_run(self, kind: str, spec: Mapping[str, Any] | None = None) -> str:
+        run_id = _new_id("run-")
+        self._db.execute(
+            "INSERT INTO runs (id, kind, created_at, spec_json, haggler_version) VALUES (?, ?, ?, ?, ?)",
+            (run_id, kind, time.time(), json.dumps(dict(spec or {})), _haggler_version()),
+        )
+        return run_id
+
+    def start_episode(
+        self,
+        run_id: str,
+        *,
+        game: str,
+        rules: Mapping[str, Any],
+        roles: Mapping[str, RoleRecord],
+        seed: int,
+    ) -> str:
+        episode_id = _new_id("ep-")
+        self._db.execute(
+            "INSERT INTO episodes (id, run_id, game, rules_json, roles_json, seed, status, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+            (
+                episode_id,
+                run_id,
+                game,
+                json.dumps(dict(rules)),
+                json.dumps({role: r.model_dump() for role, r in roles.items()}),
+                seed,
+                time.time(),
+            ),
+        )
+        return episode_id
+
+    def add_turn(self, episode_id: str, turn: TurnRecord) -> None:
+        action = turn.action
+        self._db.execute(
+            "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                episode_id,
+                turn.index,
+                turn.speaker,
+                turn.text,
+                action.kind if action else None,
+                action.price if action else None,
+                action.source if action else None,
+                int(turn.accepted),
+                turn.error,
+                int(turn.scripted),
+                turn.model,
+                turn.prompt_tokens,
+                turn.completion_tokens,
+                turn.cost_usd,
+                turn.latency_s,
+                turn.retries,
+                turn.started_at,
+                turn.ended_at,
+                turn.moderation.model_dump_json() if turn.moderation else None,
+            ),
+        )
+
+    def finish_episode(
+        self, episode_id: str, outcome: OutcomeRecord, scores: Mapping[str, float]
+    ) -> None:
+        self._db.execute(
+            "UPDATE episodes SET status='finished', outcome_kind=?, price=?, outcome_json=?, "
+            "scores_json=?, ended_at=? WHERE id=?",
+            (
+                outcome.kind,
+                outcome.price,
+                outcome.model_dump_json(),
+                json.dumps(dict(scores)),
+                time.time(),
+                episode_id,
+            ),
+        )
+
+    def fail_episode(self, episode_id: str, error: str) -> None:
+        self._db.execute(
+            "UPDATE episodes SET status='failed', error=?, ended_at=? WHERE id=?",
+            (error, time.time(), episode_id),
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def runs(self) -> list[RunRecord]:
+        rows = self._db.execute(
+            "SELECT r.id, r.kind, r.created_at, r.spec_json, r.haggler_version, "
+            "(SELECT COUNT(*) FROM episodes e WHERE e.run_id = r.id) "
+            "FROM runs r ORDER BY r.created_at, r.rowid"
+        ).fetchall()
+        return [
+            RunRecord(
+                id=r[0],
+                kind=r[1],
+                created_at=r[2],
+                spec=json.loads(r[3]),
+                haggler_version=r[4],
+                episodes=r[5],
+            )
+            for r in rows
+        ]
+
+    def resolve_run(self, ref: str | None) -> str:
+        """The id of the run `ref` names (an id or a unique prefix); the latest when None."""
+        return self._resolve("runs", ref, "run")
+
+    def resolve_episode(self, ref: str | None) -> str:
+        """The id of the episode `ref` names (an id or a unique prefix); the latest when None."""
+        return self._resolve("episodes", ref, "game")
+
+    def _resolve(self, table: str, ref: str | None, noun: str) -> str:
+        order = "created_at" if table == "runs" else "started_at"
+        if ref is None:
+            row = self._db.execute(
+                f"SELECT id FROM {table} ORDER BY {order} DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise StoreError(
+                    f"store {self.path}: holds no {noun} yet; run `haggler play` first"
+                )
+            return str(row[0])
+        rows = self._db.execute(
+            f"SELECT id FROM {table} WHERE id = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
+            (ref, ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"),
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        if ref in ids:
+            return ref
+        if len(ids) == 1:
+            return str(ids[0])
+        if not ids:
+            raise StoreError(
+                f"store {self.path}: no {noun} {ref!r}; list them with `haggler show --list`"
+            )
+        raise StoreError(f"store {self.path}: {noun} {ref!r} is ambiguous; give more of its id")
+
+    def episodes(self, run_id: str | None = None) -> list[EpisodeSummary]:
+        query = f"SELECT {_EPISODE_COLUMNS} FROM episodes e"
+        params: tuple[Any, ...] = ()
+        if run_id is not None:
+            query += " WHERE run_id = ?"
+            params = (run_id,)
+        rows = self._db.execute(query + " ORDER BY started_at, rowid", params).fetchall()
+        return [EpisodeSummary(**_summary_fields(row)) for row in rows]
+
+    def episode(self, episode_id: str) -> EpisodeRecord:
+        row = self._db.execute(
+            f"SELECT {_EPISODE_COLUMNS} FROM episodes e WHERE id = ?", (episode_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"store {self.path}: no game {episode_id!r}")
+        fields = _summary_fields(row)
+        return EpisodeRecord(
+            **fields, rules=json.loads(row[3]), transcript=list(self._turns(episode_id))
+        )
+
+    def _turns(self, episode_id: str) -> Iterator[TurnRecord]:
+        for r in self._db.execute(
+            "SELECT idx, speaker, text, action_kind, price, action_source, accepted, error, "
+            "scripted, model, prompt_tokens, completion_tokens, cost_usd, latency_s, retries, "
+            "started_at, ended_at, moderation_json FROM turns WHERE episode_id = ? ORDER BY idx",
+            (episode_id,),
+        ):
+            yield TurnRecord(
+                index=r[0],
+                speaker=r[1],
+                text=r[2],
+                action=ActionRecord(kind=r[3], price=r[4], source=r[5]) if r[3] else None,
+                accepted=bool(r[6]),
+                error=r[7],
+                scripted=bool(r[8]),
+                model=r[9],
+                prompt_tokens=r[10],
+                completion_tokens=r[11],
+                cost_usd=r[12],
+                latency_s=r[13],
+                retries=r[14],
+                started_at=r[15],
+                ended_at=r[16],
+                moderation=ModerationRecord.model_validate_json(r[17]) if r[17] else None,
+            )
+
+
+def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        "id": row[0],
+        "run_id": row[1],
+        "game": row[2],
+        "roles": {k: RoleRecord(**v) for k, v in json.loads(row[4]).items()},
+        "seed": row[5],
+        "status": row[6],
+        "outcome": OutcomeRecord.model_validate_json(row[7]) if row[7] else None,
+        "scores": json.loads(row[8]) if row[8] else {},
+        "error": row[9],
+        "started_at": row[10],
+        "ended_at": row[11],
+        "turns": row[12],
+    }
