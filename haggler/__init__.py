@@ -1,0 +1,52 @@
+"""haggler: LLM agents negotiate, a critic coaches them, and they learn in context.
+
+The public API is deliberately small; everything else lives in the sub-packages
+(`haggler.games`, `haggler.agents`, `haggler.llm`, `haggler.store`, …). Names load on first
+use, so `import haggler` stays cheap and imports no model SDK or graph runtime.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "HagglerError",
+    "PlaySpec",
+    "PlayedGame",
+    "RoleSpec",
+    "Store",
+    "load_play_spec",
+    "make_game",
+    "play",
+    "play_sync",
+]
+
+_WHERE = {
+    "HagglerError": "haggler.errors",
+    "PlaySpec": "haggler.spec",
+    "RoleSpec": "haggler.spec",
+    "load_play_spec": "haggler.spec",
+    "PlayedGame": "haggler.runner",
+    "play": "haggler.runner",
+    "play_sync": "haggler.runner",
+    "Store": "haggler.store",
+    "make_game": "haggler.games",
+}
+
+if TYPE_CHECKING:
+    from haggler.errors import HagglerError
+    from haggler.games import make_game
+    from haggler.runner import PlayedGame, play, play_sync
+    from haggler.spec import PlaySpec, RoleSpec, load_play_spec
+    from haggler.store import Store
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'haggler' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -66,12 +66,22 @@ def play(
     spec: Annotated[
         Path | None, typer.Argument(help="A YAML play spec; the offline default when omitted.")
     ] = None,
-    seller: Annotated[str | None, typer.Option(help="Model for the seller: rule:TACTIC, PROVIDER/MODEL or local:/path.")] = None,
+    seller: Annotated[
+        str | None,
+        typer.Option(help="Model for the seller: rule:TACTIC, PROVIDER/MODEL or local:/path."),
+    ] = None,
     buyer: Annotated[str | None, typer.Option(help="Model for the buyer.")] = None,
-    moderator: Annotated[str | None, typer.Option(help="Model that reads untagged messages (default: rule).")] = None,
+    moderator: Annotated[
+        str | None, typer.Option(help="Model that reads untagged messages (default: rule).")
+    ] = None,
     game: Annotated[str | None, typer.Option(help="Game to play: balloon, diamond, …")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the rule-based roles.")] = None,
-    api_base: Annotated[str | None, typer.Option(help="Server for hosted roles without their own api_base (vLLM, Ollama, a proxy).")] = None,
+    api_base: Annotated[
+        str | None,
+        typer.Option(
+            help="Server for hosted roles without their own api_base (vLLM, Ollama, a proxy)."
+        ),
+    ] = None,
     db: DbOption = Path("haggler.db"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the outcome.")] = False,
 ) -> None:
@@ -89,10 +99,7 @@ def play(
             if model is not None:
                 roles[role] = {"model": model}
         if api_base:
-            for role, role_spec in roles.items():
-                if isinstance(role_spec, dict) and not role_spec.get("api_base"):
-                    if not str(role_spec.get("model", "")).startswith(("rule", "local:")):
-                        roles[role] = role_spec | {"api_base": api_base}
+            roles = {role: _with_api_base(r, api_base) for role, r in roles.items()}
         if roles:
             data["roles"] = roles
         if moderator is not None:
@@ -111,11 +118,19 @@ def play(
             store.close()
 
 
+def _with_api_base(role_spec: dict[str, Any], api_base: str) -> dict[str, Any]:
+    # --api-base serves hosted roles that name no server of their own.
+    model = str(role_spec.get("model", ""))
+    if role_spec.get("api_base") or model.startswith(("rule", "local:")):
+        return role_spec
+    return role_spec | {"api_base": api_base}
+
+
 def _play(spec: Any, store: Any, quiet: bool) -> None:
     import asyncio
 
-    from haggler.play import play as play_game
     from haggler.render import outcome_line, turn_line
+    from haggler.runner import play as play_game
 
     listeners: list[Callable[[Any], None]] = [] if quiet else [lambda t: out.print(turn_line(t))]
     played = asyncio.run(play_game(spec, store=store, listeners=listeners))
@@ -128,9 +143,15 @@ def _play(spec: Any, store: Any, quiet: bool) -> None:
 
 @app.command()
 def show(
-    game: Annotated[str | None, typer.Argument(help="Game id or prefix; the latest game when omitted.")] = None,
-    run: Annotated[str | None, typer.Option(help="List or pick games of this run (id or prefix).")] = None,
-    list_games: Annotated[bool, typer.Option("--list", help="List the games of a run instead.")] = False,
+    game: Annotated[
+        str | None, typer.Argument(help="Game id or prefix; the latest game when omitted.")
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(help="List or pick games of this run (id or prefix).")
+    ] = None,
+    list_games: Annotated[
+        bool, typer.Option("--list", help="List the games of a run instead.")
+    ] = False,
     briefs: Annotated[bool, typer.Option(help="Also show each role's private brief.")] = False,
     db: DbOption = Path("haggler.db"),
 ) -> None:
@@ -172,7 +193,9 @@ def _require_store(db: Path) -> Any:
 
 @app.command()
 def export(
-    run: Annotated[str | None, typer.Argument(help="Run id or prefix; the latest run when omitted.")] = None,
+    run: Annotated[
+        str | None, typer.Argument(help="Run id or prefix; the latest run when omitted.")
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The JSONL file to write.")] = ...,  # type: ignore[assignment]
     db: DbOption = Path("haggler.db"),
 ) -> None:

@@ -54,7 +54,9 @@ def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Tex
         if outcome.by:
             text.append(f" ({outcome.by})")
     if scores:
-        text.append("   surplus " + ", ".join(f"{r} {v:+g}" for r, v in scores.items()), style="dim")
+        text.append(
+            "   surplus " + ", ".join(f"{r} {v:+g}" for r, v in scores.items()), style="dim"
+        )
     return text
 
 
@@ -69,9 +71,7 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
     for role, record in episode.roles.items():
         lines.append(Text.from_markup(f"  {escape(role)}: {escape(record.model)}"))
         if show_briefs:
-            lines.append(
-                Text(f"    private to {role}: {record.brief}", style="italic dim")
-            )
+            lines.append(Text(f"    private to {role}: {record.brief}", style="italic dim"))
     return Group(*lines)
 
 

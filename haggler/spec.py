@@ -21,6 +21,7 @@ __all__ = [
     "GenerationParams",
     "ModeratorSpec",
     "PlaySpec",
+    "RetrySpec",
     "RoleSpec",
     "load_play_spec",
     "spec_error",
@@ -46,6 +47,17 @@ class GenerationParams(BaseModel):
 
     def given(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+class RetrySpec(BaseModel):
+    """How hard hosted calls are retried on rate limits, timeouts and server errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(6, ge=1, le=50)
+    initial_wait: float = Field(1.0, ge=0)
+    max_wait: float = Field(60.0, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
 
 
 class _ModelSpec(BaseModel):
@@ -121,6 +133,7 @@ class PlaySpec(BaseModel):
     )
     moderator: ModeratorSpec = Field(default_factory=ModeratorSpec)
     seed: int = 0
+    retry: RetrySpec = Field(default_factory=RetrySpec)
     # Unreadable or illegal messages a role may send, each told back to it, before it loses.
     invalid_allowance: int = Field(1, ge=0, le=10)
 

@@ -1,0 +1,5 @@
+"""What agents remember, with provenance (episodes, critic feedback, facts).
+
+Empty until the self-play issue: the foundation stores transcripts in `haggler.store`, from
+which agent memory will be built.
+"""

@@ -17,8 +17,9 @@ from haggler.games.episode import EpisodeResult, TurnListener, play_episode
 from haggler.games.registry import make_game
 from haggler.llm.base import Backend
 from haggler.llm.providers import open_backend
+from haggler.llm.retry import RetryPolicy
 from haggler.llm.secrets import redact
-from haggler.spec import DEFAULT_ROLES, PlaySpec, RoleSpec, check_play_spec
+from haggler.spec import DEFAULT_ROLES, ModeratorSpec, PlaySpec, RoleSpec, check_play_spec
 from haggler.store.records import OutcomeRecord, RoleRecord
 from haggler.store.sqlite import Store
 
@@ -37,6 +38,19 @@ def _role_specs(spec: PlaySpec, game: Game) -> dict[str, RoleSpec]:
     return defaults | spec.roles
 
 
+def _open_backend(spec: PlaySpec, model_spec: RoleSpec | ModeratorSpec) -> Backend:
+    retry = spec.retry
+    return open_backend(
+        model_spec.model,
+        api_base=model_spec.api_base,
+        api_key_env=model_spec.api_key_env,
+        timeout_s=retry.timeout_s,
+        retry_policy=RetryPolicy(
+            attempts=retry.attempts, initial_wait=retry.initial_wait, max_wait=retry.max_wait
+        ),
+    )
+
+
 def build_players(spec: PlaySpec, game: Game, backends: list[Backend]) -> dict[str, Negotiator]:
     """One negotiator per role; every model backend is opened (and its key checked) here."""
     players: dict[str, Negotiator] = {}
@@ -48,9 +62,7 @@ def build_players(spec: PlaySpec, game: Game, backends: list[Backend]) -> dict[s
                 role, tactic, seed=spec.seed, label=f"rule:{role_spec.tactic}", **options
             )
         else:
-            backend = open_backend(
-                role_spec.model, api_base=role_spec.api_base, api_key_env=role_spec.api_key_env
-            )
+            backend = _open_backend(spec, role_spec)
             backends.append(backend)
             players[role] = LLMNegotiator(role, backend, params=role_spec.generation())
     return players
@@ -60,9 +72,7 @@ def build_moderator(spec: PlaySpec, backends: list[Backend]) -> Moderator:
     moderator = spec.moderator
     if moderator.is_rule:
         return RuleModerator()
-    backend = open_backend(
-        moderator.model, api_base=moderator.api_base, api_key_env=moderator.api_key_env
-    )
+    backend = _open_backend(spec, moderator)
     backends.append(backend)
     return LLMModerator(backend, params=moderator.generation())
 

@@ -1,0 +1,527 @@
+"""A transformers model on this machine (`local:/path/to/model`), CPU or GPU, micro-batched.
+
+Weights load on the first call, not at construction, so opening a spec stays cheap; the path is
+checked at construction, so a typo fails before the first game rather than during it.
+
+Concurrent games share one model: calls that arrive within `batch_window_s` of each other with
+the same generation settings are generated together as one left-padded batch (up to
+`max_batch`). Greedy text does not depend on the batch a call lands in (exactly so in float32;
+in half precision batched GPU kernels can round differently); seeded sampling runs alone, so that
+a seed reproduces its text whatever else is running. All model and tokenizer work
+happens on one worker thread: the event loop never blocks, and the process-wide torch random
+state and the (not thread-safe) fast tokenizer are only ever touched from that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from haggler.errors import ConfigError, ModelRequestError
+from haggler.llm.base import Backend, Completion, Message, Usage
+from haggler.llm.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["LocalBackend", "render_prompt"]
+
+DEFAULT_MAX_TOKENS = 256
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "auto": "auto",
+}
+_PARAMS = ("temperature", "max_tokens", "seed", "stop", "top_p")
+
+# The plain template for models without a chat template (base models). Each turn is
+# "<Role>: <content>" separated by a blank line, and the prompt ends with "Assistant:" so the
+# model writes the next assistant turn, e.g.
+#
+#     System: You sell a balloon.
+#
+#     User: How much?
+#
+#     Assistant:
+#
+# A base model does not know where its turn ends, so the turn headers double as stop strings.
+_PLAIN_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+_PLAIN_STOPS = ("\nUser:", "\nSystem:", "\nAssistant:")
+
+
+def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> str:
+    """The text the model sees: its own chat template when it has one, else the plain template."""
+    if getattr(tokenizer, "chat_template", None):
+        conversation = [message.as_dict() for message in messages]
+        try:
+            rendered = tokenizer.apply_chat_template(
+                conversation, tokenize=False, add_generation_prompt=True
+            )
+        except Exception:
+            # Some templates (Gemma's, Mistral's older ones) reject a system turn; fold it into
+            # the first user turn, which is what those models were trained to expect.
+            merged = _merge_system(conversation)
+            if merged is conversation:
+                raise
+            rendered = tokenizer.apply_chat_template(
+                merged, tokenize=False, add_generation_prompt=True
+            )
+        return str(rendered)
+    turns = [f"{_PLAIN_ROLES[message.role]}: {message.content}" for message in messages]
+    return "\n\n".join([*turns, "Assistant:"])
+
+
+def _merge_system(conversation: list[dict[str, str]]) -> list[dict[str, str]]:
+    system = [m["content"] for m in conversation if m["role"] == "system"]
+    rest = [dict(m) for m in conversation if m["role"] != "system"]
+    if not system:
+        return conversation
+    preamble = "\n\n".join(system)
+    if rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{preamble}\n\n{rest[0]['content']}"
+    else:
+        rest.insert(0, {"role": "user", "content": preamble})
+    return rest
+
+
+@dataclass(frozen=True, slots=True)
+class _Sampling:
+    """Generation settings of one call; calls with equal settings may share a batch."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float | None
+    stop: tuple[str, ...]
+    seed: int | None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+    @property
+    def solo(self) -> bool:
+        # A seeded sample must not depend on which other prompts share its batch.
+        return not self.greedy and self.seed is not None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], *, model: str) -> _Sampling:
+        unknown = sorted(set(params) - set(_PARAMS))
+        if unknown:
+            raise ModelRequestError(
+                f"{model}: unsupported generation parameter(s) {', '.join(unknown)}; "
+                f"the local backend takes {', '.join(_PARAMS)}",
+                model=model,
+            )
+        temperature = float(params.get("temperature") or 0.0)
+        max_tokens = params.get("max_tokens")
+        max_new_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else int(max_tokens)
+        if max_new_tokens < 1:
+            raise ModelRequestError(
+                f"{model}: max_tokens must be at least 1, got {max_tokens}", model=model
+            )
+        stop = params.get("stop") or ()
+        stop = (stop,) if isinstance(stop, str) else tuple(s for s in stop if s)
+        seed = params.get("seed")
+        top_p = params.get("top_p")
+        return cls(
+            max_new_tokens=max_new_tokens,
+            temperature=max(temperature, 0.0),
+            # Irrelevant to greedy decoding: dropping them lets such calls share batches.
+            top_p=None if temperature <= 0 or top_p is None else float(top_p),
+            stop=stop,
+            seed=None if temperature <= 0 or seed is None else int(seed),
+        )
+
+
+@dataclass(slots=True)
+class _Request:
+    messages: list[Message]
+    sampling: _Sampling
+    future: asyncio.Future[Completion]
+
+
+@dataclass(slots=True)
+class _Loaded:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    device: torch.device
+    pad_id: int
+    eos_ids: list[int]
+    chat: bool
+    plain_stops: tuple[str, ...]
+    max_positions: int | None = None
+
+
+class LocalBackend(Backend):
+    """A causal LM saved with `save_pretrained()`, generating on this machine.
+
+    `device`: "auto" (cuda, else mps, else cpu), or any torch device string. `dtype`: None picks
+    bfloat16 on GPUs that support it, float16 on other GPUs and float32 elsewhere; or name one
+    ("float32", "bfloat16", "float16", "auto" = the checkpoint's). Sampling settings other than
+    `temperature` and `top_p` (top_k, repetition penalty) follow the checkpoint's
+    generation_config. Every call costs $0.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        max_batch: int = 8,
+        batch_window_s: float = 0.005,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__("local:" + path, retry_policy=retry_policy)
+        self.path = Path(path).expanduser()
+        if not self.path.exists():
+            raise ConfigError(
+                f"local model path {path!r} does not exist; point local:PATH at a directory "
+                f"written by save_pretrained() (config.json, weights, tokenizer files)"
+            )
+        if not (self.path / "config.json").is_file():
+            raise ConfigError(
+                f"local model path {path!r} holds no model (no config.json); point local:PATH at "
+                f"a directory written by save_pretrained(), e.g. a downloaded model snapshot"
+            )
+        if dtype is not None and dtype not in _DTYPES:
+            raise ConfigError(
+                f"{self.model}: unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPES))}"
+            )
+        if max_batch < 1:
+            raise ConfigError(f"{self.model}: max_batch must be at least 1, got {max_batch}")
+        self.device = device
+        self.dtype = dtype
+        self.max_batch = max_batch
+        self.batch_window_s = batch_window_s
+        # model.generate() calls so far, one per batch: how tests and users see batching work.
+        self.batches_run = 0
+        self._loaded: _Loaded | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._queue: list[_Request] = []
+        self._server: asyncio.Task[None] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (they load on the first call)."""
+        return self._loaded is not None
+
+    async def _generate(self, messages: list[Message], **params: Any) -> Completion:
+        sampling = _Sampling.from_params(params, model=self.model)
+        loop = asyncio.get_running_loop()
+        if self._loaded is None:
+            await loop.run_in_executor(self._worker(), self._load)
+        request = _Request(list(messages), sampling, loop.create_future())
+        self._queue.append(request)
+        server = self._server
+        if server is None or server.done() or server.get_loop() is not loop:
+            self._server = loop.create_task(self._serve())
+        return await request.future
+
+    async def aclose(self) -> None:
+        """Drop the weights (they load again on the next call) and stop the worker thread."""
+        executor, self._executor = self._executor, None
+        loaded, self._loaded = self._loaded, None
+        if executor is not None:
+            # Let a batch in flight finish with its own reference to the weights.
+            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
+        if loaded is not None:
+            on_gpu = loaded.device.type == "cuda"
+            del loaded
+            gc.collect()
+            if on_gpu:
+                import torch
+
+                torch.cuda.empty_cache()
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="haggler-local")
+        return self._executor
+
+    async def _serve(self) -> None:
+        # One server per event loop drains the queue batch by batch. While a batch generates,
+        # new calls pile up and form the next batch, so a busy model batches more, not less.
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            if len(self._queue) < self.max_batch:
+                await asyncio.sleep(self.batch_window_s)
+            batch = self._take_batch()
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self._worker(), self._run_batch, batch)
+            except Exception as error:  # the worker itself failed, e.g. the weights vanished
+                results = [self._failure(error) for _ in batch]
+            for request, result in zip(batch, results, strict=True):
+                if request.future.done():  # the caller was cancelled meanwhile
+                    continue
+                if isinstance(result, BaseException):
+                    request.future.set_exception(result)
+                else:
+                    request.future.set_result(result)
+
+    def _take_batch(self) -> list[_Request]:
+        # Calls whose caller gave up (cancelled, or their event loop closed) are dropped: no one
+        # waits for them, and a closed loop's future cannot even take a result.
+        self._queue = [
+            r for r in self._queue if not r.future.done() and not r.future.get_loop().is_closed()
+        ]
+        if not self._queue:
+            return []
+        first = self._queue[0]
+        if first.sampling.solo:
+            batch = [first]
+        else:
+            same = [r for r in self._queue if r.sampling == first.sampling]
+            batch = same[: self.max_batch]
+        taken = {id(r) for r in batch}
+        self._queue = [r for r in self._queue if id(r) not in taken]
+        return batch
+
+    # --- everything below runs on the worker thread ---
+
+    def _load(self) -> _Loaded:
+        if self._loaded is not None:
+            return self._loaded
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device = self._pick_device()
+        dtype = self._pick_dtype(device)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                self.path, dtype=dtype, local_files_only=True
+            )
+            model.to(device)  # type: ignore[arg-type]  # transformers' stubs miss devices
+        except Exception as error:
+            raise ConfigError(
+                f"{self.model}: cannot load the model ({_one_line(error)}); the directory must "
+                f"hold a causal LM and its tokenizer, saved with save_pretrained()"
+            ) from None
+        model.eval()
+        eos_ids = _eos_ids(model, tokenizer)
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = eos_ids[0] if eos_ids else 0
+        chat = bool(getattr(tokenizer, "chat_template", None))
+        self._loaded = _Loaded(
+            model=model,
+            tokenizer=tokenizer,
+            device=device,
+            pad_id=pad_id,
+            eos_ids=eos_ids,
+            chat=chat,
+            plain_stops=() if chat else _PLAIN_STOPS,
+            max_positions=getattr(model.config, "max_position_embeddings", None),
+        )
+        return self._loaded
+
+    def _pick_device(self) -> torch.device:
+        import torch
+
+        if self.device != "auto":
+            try:
+                device = torch.device(self.device)
+            except RuntimeError:
+                raise ConfigError(
+                    f"{self.model}: unknown device {self.device!r}; use auto, cpu, cuda, cuda:N "
+                    f"or mps"
+                ) from None
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise ConfigError(
+                    f"{self.model}: device {self.device!r} asked for but torch sees no CUDA GPU; "
+                    f"use device='auto' or 'cpu', or install a CUDA build of torch"
+                )
+            return device
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+
+    def _pick_dtype(self, device: torch.device) -> torch.dtype | str:
+        import torch
+
+        if self.dtype is not None:
+            name = _DTYPES[self.dtype]
+            return name if name == "auto" else getattr(torch, name)
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # float32 on mps and cpu: half precision there is slower (cpu) or fragile (mps); pass
+        # dtype to trade precision for memory.
+        return torch.float32
+
+    def _run_batch(self, batch: list[_Request]) -> list[Completion | Exception]:
+        # aclose() may have dropped the weights while these calls waited; load them again.
+        loaded = self._load()
+        results: list[Completion | Exception | None] = [None] * len(batch)
+        prompts: list[tuple[int, list[int]]] = []
+        for index, request in enumerate(batch):
+            try:
+                prompts.append((index, self._encode(loaded, request)))
+            except ModelRequestError as error:
+                results[index] = error
+            except Exception as error:
+                results[index] = self._failure(error, "cannot format the prompt")
+        if prompts:
+            sampling = batch[prompts[0][0]].sampling
+            for (index, _), outcome in zip(
+                prompts,
+                self._generate_rows(loaded, [ids for _, ids in prompts], sampling),
+                strict=True,
+            ):
+                results[index] = outcome
+        return [r for r in results if r is not None]
+
+    def _encode(self, loaded: _Loaded, request: _Request) -> list[int]:
+        prompt = render_prompt(loaded.tokenizer, request.messages)
+        # A chat template writes its own bos token; the plain template relies on the tokenizer
+        # adding it, as base models were trained with it.
+        ids: list[int] = loaded.tokenizer(prompt, add_special_tokens=not loaded.chat)["input_ids"]
+        limit = loaded.max_positions
+        if limit is not None and len(ids) + request.sampling.max_new_tokens > limit:
+            raise ModelRequestError(
+                f"{self.model}: the prompt has {len(ids)} tokens and max_tokens is "
+                f"{request.sampling.max_new_tokens}, beyond the model's {limit}-token context; "
+                f"shorten the history or lower max_tokens",
+                model=self.model,
+            )
+        return ids
+
+    def _generate_rows(
+        self, loaded: _Loaded, prompts: list[list[int]], sampling: _Sampling
+    ) -> list[Completion | Exception]:
+        import torch
+
+        try:
+            return self._generate_batch(loaded, prompts, sampling)
+        except torch.cuda.OutOfMemoryError as error:
+            if loaded.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(prompts) == 1:
+                return [self._failure(error, "ran out of memory")]
+            # Half the batch may fit where the whole did not; results do not change with it.
+            half = len(prompts) // 2
+            return self._generate_rows(loaded, prompts[:half], sampling) + self._generate_rows(
+                loaded, prompts[half:], sampling
+            )
+        except Exception as error:
+            return [self._failure(error) for _ in prompts]
+
+    def _generate_batch(
+        self, loaded: _Loaded, prompts: list[list[int]], sampling: _Sampling
+    ) -> list[Completion | Exception]:
+        import torch
+
+        started = time.perf_counter()
+        width = max(len(ids) for ids in prompts)
+        input_ids = torch.full((len(prompts), width), loaded.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, ids in enumerate(prompts):
+            # Left padding: every row's last prompt token sits in the last column, where the
+            # first new token is generated.
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids) :] = 1
+        stops = sampling.stop + loaded.plain_stops
+        options: dict[str, Any] = {
+            "max_new_tokens": sampling.max_new_tokens,
+            "do_sample": not sampling.greedy,
+            "pad_token_id": loaded.pad_id,
+            "eos_token_id": loaded.eos_ids or None,
+        }
+        if not sampling.greedy:
+            options["temperature"] = sampling.temperature
+            if sampling.top_p is not None:
+                options["top_p"] = sampling.top_p
+        if stops:
+            # Stops generation early; the text is still cut below, as a stop can end mid-token.
+            options["stop_strings"] = list(stops)
+            options["tokenizer"] = loaded.tokenizer
+
+        device = loaded.device
+        fork_devices = [] if device.type == "cpu" else [device.index or 0]
+        with (
+            torch.random.fork_rng(
+                devices=fork_devices,
+                enabled=sampling.seed is not None,
+                device_type=None if device.type == "cpu" else device.type,
+            ),
+            torch.inference_mode(),
+        ):
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            output = loaded.model.generate(  # type: ignore[operator]
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                **options,
+            )
+        self.batches_run += 1
+        new_tokens = output[:, width:].tolist()
+        latency = time.perf_counter() - started
+
+        ends = set(loaded.eos_ids) | {loaded.pad_id}
+        completions: list[Completion | Exception] = []
+        for ids, generated in zip(prompts, new_tokens, strict=True):
+            # Tokens after the first eos (or the padding of a row that finished early) are
+            # not the model's answer.
+            length = next((i for i, t in enumerate(generated) if t in ends), len(generated))
+            text = str(loaded.tokenizer.decode(generated[:length], skip_special_tokens=True))
+            completions.append(
+                Completion(
+                    text=_cut_at_stop(text, stops).strip(),
+                    model=self.model,
+                    usage=Usage(prompt_tokens=len(ids), completion_tokens=length),
+                    cost_usd=0.0,
+                    latency_s=latency,
+                )
+            )
+        return completions
+
+    def _failure(self, error: BaseException, what: str = "failed to generate") -> ModelRequestError:
+        hint = ""
+        if "out of memory" in str(error).lower() or type(error).__name__ == "OutOfMemoryError":
+            hint = "; lower max_batch or max_tokens, or load a smaller dtype"
+        return ModelRequestError(
+            f"{self.model} {what}: {type(error).__name__}: {_one_line(error)}{hint}",
+            model=self.model,
+        )
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    # Chat checkpoints often end a turn with a token other than the tokenizer's eos (Llama 3's
+    # <|eot_id|>); their generation_config lists all of them.
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if configured is None:
+        ids: list[int] = []
+    elif isinstance(configured, int):
+        ids = [configured]
+    else:
+        ids = list(configured)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    cuts = [text.find(stop) for stop in stops]
+    found = [cut for cut in cuts if cut >= 0]
+    return text[: min(found)] if found else text
+
+
+def _one_line(error: BaseException, limit: int = 200) -> str:
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,0 +1,184 @@
+"""The CLI: a game with no key and no network, stored games shown and exported, and bad input
+answered in one line with exit status 2, nothing lost from the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from haggler.cli import app
+from haggler.store import Store
+
+runner = CliRunner()
+
+
+def haggler(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def test_play_with_no_arguments_plays_the_offline_default(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    result = haggler("play", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert "This is a good balloon and its price is $20." in result.output
+    assert "Would you sell it for $10?" in result.output
+    assert any(word in result.output for word in ("Deal at $", "No deal"))
+    with Store(db) as store:
+        (episode,) = store.episodes()
+        assert episode.status == "finished"
+        assert episode.roles["seller"].model == "rule:boulware"
+
+
+def test_flags_choose_models_and_seed(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    args = ["play", "--db", db, "--seller", "rule:conceder", "--buyer", "rule:tit-for-tat"]
+    first = haggler(*args, "--seed", "7", "--quiet")
+    second = haggler(*args, "--seed", "7", "--quiet")
+    assert first.exit_code == second.exit_code == 0
+    with Store(db) as store:
+        a, b = store.episodes()
+        texts = [[t.text for t in store.episode(e.id).transcript] for e in (a, b)]
+    assert a.roles["buyer"].model == "rule:tit-for-tat"
+    assert a.seed == 7
+    assert texts[0] == texts[1], "the same seed must replay the same game"
+
+
+def test_play_reads_a_yaml_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "game.yaml"
+    spec.write_text(
+        "game: diamond\n"
+        "rules: {max_exchanges: 4}\n"
+        "roles:\n"
+        "  seller: {model: 'rule:linear', params: {plain_text: true}}\n"
+        "  buyer: 'rule:conceder'\n"
+        "seed: 11\n"
+    )
+    db = tmp_path / "h.db"
+    result = haggler("play", str(spec), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        episode = store.episode(store.resolve_episode(None))
+    assert episode.game == "diamond"
+    assert episode.rules["max_exchanges"] == 4
+    assert sum(not t.scripted for t in episode.transcript) <= 8
+    seller_texts = [t.text for t in episode.transcript if t.speaker == "seller" and not t.scripted]
+    assert seller_texts and not any("[" in text for text in seller_texts)
+
+
+def test_show_list_and_export(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    haggler("play", "--db", db, "--seed", "1", "-q")
+    haggler("play", "--db", db, "--seed", "2", "-q")
+    with Store(db) as store:
+        first, second = store.episodes()
+    latest = haggler("show", "--db", db)
+    assert latest.exit_code == 0
+    assert second.id in latest.output
+    by_prefix = haggler("show", first.id[:-1], "--db", db, "--briefs")
+    assert first.id in by_prefix.output
+    assert "private to seller" in by_prefix.output and "It cost you $8" in by_prefix.output
+    listing = haggler("show", "--list", "--run", second.run_id, "--db", db)
+    assert listing.exit_code == 0 and "rule:boulware" in listing.output
+
+    out = tmp_path / "run.jsonl"
+    exported = haggler("export", first.run_id, "-o", str(out), "--db", db)
+    assert exported.exit_code == 0, exported.output
+    (line,) = out.read_text().splitlines()
+    assert json.loads(line)["id"] == first.id
+
+
+def test_the_store_path_comes_from_haggler_db(tmp_path: Path) -> None:
+    db = tmp_path / "from-env.db"
+    result = haggler("play", "-q", env={"HAGGLER_DB": str(db)})
+    assert result.exit_code == 0
+    assert db.exists()
+
+
+BAD_SPECS = {
+    "malformed.yaml": ("roles: {seller: [", "line"),
+    "unknown_field.yaml": ("colour: red\n", "colour: unknown field"),
+    "bad_range.yaml": ("rules: {buyer_opening: 30}\n", "rules: buyer_opening (30) must be below"),
+    "bad_prefix.yaml": ("roles: {seller: 'foo/bar'}\n", "roles.seller.model: model 'foo/bar'"),
+    "bad_role.yaml": ("roles: {sellr: 'rule:linear'}\n", "roles.sellr"),
+    "bad_tactic.yaml": ("roles: {seller: 'rule:stubborn'}\n", "unknown tactic 'stubborn'"),
+    "bad_param.yaml": (
+        "roles: {seller: {model: 'rule:boulware', params: {exponnent: 2}}}\n",
+        "roles.seller.params: unknown parameter 'exponnent'",
+    ),
+    "not_a_mapping.yaml": ("- just\n- a list\n", "top level must be a mapping"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SPECS))
+def test_bad_specs_get_one_line_exit_2_and_leave_the_store_alone(tmp_path: Path, name: str) -> None:
+    db = str(tmp_path / "h.db")
+    assert haggler("play", "--db", db, "-q").exit_code == 0
+    content, expected = BAD_SPECS[name]
+    spec = tmp_path / name
+    spec.write_text(content)
+    result = haggler("play", str(spec), "--db", db)
+    assert result.exit_code == 2
+    message = result.output.strip()
+    assert "\n" not in message, f"expected one line, got:\n{message}"
+    assert message.startswith(f"error: {spec}: ")
+    assert expected in message
+    assert "Traceback" not in message
+    with Store(db) as store:
+        assert len(store.episodes()) == 1
+
+
+def test_missing_files_and_stores(tmp_path: Path) -> None:
+    missing = haggler("play", str(tmp_path / "nope.yaml"), "--db", str(tmp_path / "h.db"))
+    assert missing.exit_code == 2
+    assert "nope.yaml: file not found" in missing.output
+    no_store = haggler("show", "--db", str(tmp_path / "absent.db"))
+    assert no_store.exit_code == 2 and "no such file" in no_store.output
+    directory = haggler("play", "--db", str(tmp_path))
+    assert directory.exit_code == 2 and "is a directory" in directory.output
+
+
+def test_a_missing_api_key_is_named_before_any_call(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    result = haggler(
+        "play",
+        "--seller",
+        "anthropic/claude-x",
+        "--db",
+        str(tmp_path / "h.db"),
+        env=env | {"ANTHROPIC_API_KEY": ""},
+    )
+    assert result.exit_code == 2
+    assert "ANTHROPIC_API_KEY" in result.output
+    with Store(tmp_path / "h.db") as store:
+        assert store.episodes() == [], "no game starts when a key is missing"
+
+
+def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:
+    # The real entry point in a fresh process: what a user's shell sees.
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "haggler.cli",
+            "play",
+            "--seller",
+            "openai/gpt-4o",
+            "--db",
+            str(tmp_path / "h.db"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines() == [
+        "error: model 'openai/gpt-4o' needs an API key: set the environment variable OPENAI_API_KEY"
+    ]
