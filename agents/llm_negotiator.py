@@ -48,7 +48,9 @@ class LLMNegotiator(Negotiator):
     ) -> None:
         self.role = role
         self.backend = backend
-        self.params = dict(params or {})
+        # A cap of our own: some providers require one, and litellm's fallback for models it
+        # has no card for is the model's whole output window.
+        self.params = {"max_tokens": 256} | dict(params or {})
         self.label = backend.model
 
     async def respond(self, view: RoleView) -> Reply:
