@@ -24,8 +24,8 @@ def negotiator_prompt(view: RoleView) -> list[Message]:
     )
     messages = [Message("system", system)]
     for line in view.public:
-        role = "assistant" if line.speaker == view.role else "user"
-        messages.append(Message(role, line.text))
+        own = line.speaker == view.role
+        messages.append(Message("assistant" if own else "user", line.text))
     # Chat APIs want the conversation to open with the user; a role that spoke first gets a cue.
     if len(messages) > 1 and messages[1].role == "assistant":
         messages.insert(1, Message("user", "The negotiation begins. Make your opening."))

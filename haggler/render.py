@@ -87,8 +87,8 @@ def episode_list(episodes: list[EpisodeSummary]) -> Table:
         table.add_row(
             ep.id,
             ep.game,
-            ep.roles.get("seller").model if "seller" in ep.roles else "",
-            ep.roles.get("buyer").model if "buyer" in ep.roles else "",
+            ep.roles["seller"].model if "seller" in ep.roles else "",
+            ep.roles["buyer"].model if "buyer" in ep.roles else "",
             str(ep.turns),
             outcome,
         )
