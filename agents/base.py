@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from haggler.agents.actions import Action
-
 from haggler.llm.base import Completion
 
 __all__ = ["Brief", "Negotiator", "PublicMessage", "Reply", "RoleView"]

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from haggler.agents.base import Negotiator, Reply, RoleView
-
 from haggler.llm.base import Backend, Message
 
 __all__ = ["LLMNegotiator", "negotiator_prompt"]

@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from haggler.agents.actions import Action, ActionKind, has_tag, parse_tag, read_free_text
-from haggler.agents.base import PublicMessage
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from haggler.agents.actions import Action, ActionKind, has_tag, parse_tag, read_free_text
+from haggler.agents.base import PublicMessage
 from haggler.llm.base import Backend, Completion, Message
 
 __all__ = ["LLMModerator", "Moderator", "Reading", "RuleModerator", "Verdict"]

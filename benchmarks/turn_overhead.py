@@ -73,7 +73,9 @@ async def agents_only(games: int) -> tuple[float, int]:
         table = game.new_table()
         speaker = game.first_speaker()
         for turn in range(game.max_turns):
-            view = RoleView(speaker, game.brief(speaker), tuple(public), game.facts, turn, game.max_turns)
+            view = RoleView(
+                speaker, game.brief(speaker), tuple(public), game.facts, turn, game.max_turns
+            )
             reply = await players[speaker].respond(view)
             action = parse_action(reply.text)
             assert action is not None
@@ -87,7 +89,9 @@ async def agents_only(games: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--games", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -106,13 +110,19 @@ def main() -> None:
                 results[name].append(seconds / turns * 1000)
                 turns_seen = turns
 
-    print(f"{args.games} balloon games x {args.repeats} repeats, ~{turns_seen / args.games:.1f} generated turns a game")
+    print(
+        f"{args.games} balloon games x {args.repeats} repeats, ~{turns_seen / args.games:.1f} generated turns a game"
+    )
     print(f"{'path':<12} {'median ms/turn':>15} {'min':>8} {'max':>8}")
     for name, values in results.items():
-        print(f"{name:<12} {statistics.median(values):>15.3f} {min(values):>8.3f} {max(values):>8.3f}")
+        print(
+            f"{name:<12} {statistics.median(values):>15.3f} {min(values):>8.3f} {max(values):>8.3f}"
+        )
     stored = statistics.median(results["stored"])
     floor = statistics.median(results["agents only"])
-    print(f"stored / agents-only ratio: {stored / floor:.1f}x; target: stored < 2 ms/turn -> {'met' if stored < 2 else 'MISSED'}")
+    print(
+        f"stored / agents-only ratio: {stored / floor:.1f}x; target: stored < 2 ms/turn -> {'met' if stored < 2 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

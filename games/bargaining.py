@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from haggler.agents.actions import ACTION_HELP, Action, ActionKind, format_action
 from haggler.agents.base import Brief, PublicMessage
 from haggler.games.base import Game, Step
 from haggler.games.outcome import Outcome
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["BALLOON", "DIAMOND", "BargainingGame", "BargainingRules"]
 

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Annotated, Any, TypedDict
 
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
 from haggler.agents.actions import Action
 from haggler.agents.base import Negotiator, PublicMessage, Reply, RoleView
 from haggler.agents.moderator import Moderator, Reading, RuleModerator
 from haggler.games.base import Game
 from haggler.games.outcome import Outcome
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from langgraph.types import Command
-
 from haggler.store.records import ActionRecord, ModerationRecord, TurnRecord
 
 __all__ = ["EpisodeResult", "TurnListener", "play_episode"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from haggler.games.bargaining import BALLOON, DIAMOND, BargainingGame, BargainingRules
-from haggler.games.base import Game
 from pydantic import ValidationError
 
 from haggler.errors import SpecError
+from haggler.games.bargaining import BALLOON, DIAMOND, BargainingGame, BargainingRules
+from haggler.games.base import Game
 from haggler.registry import Registry
 
 __all__ = ["GAMES", "make_game"]

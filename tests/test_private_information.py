@@ -59,7 +59,10 @@ async def test_private_values_never_reach_the_other_roles_model(
         spec = {
             "rules": {"seller_cost": cost, "buyer_budget": budget},
             "roles": {"seller": seller, "buyer": buyer},
-            "moderator": {"model": "openai/moderator-model", "api_base": fake_llm_server.openai_base},
+            "moderator": {
+                "model": "openai/moderator-model",
+                "api_base": fake_llm_server.openai_base,
+            },
             "seed": index,
         }
         await play(spec)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 from haggler.agents.prices import find_prices
-
 from tests.fakes.llm_server import RecordedRequest, Text
 
 
