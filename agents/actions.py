@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from haggler.agents.prices import PriceMention, find_prices, parse_price
+from haggler.agents.prices import PriceMention, find_prices, format_price, parse_price
 
 __all__ = [
     "ACTION_HELP",
@@ -51,7 +51,11 @@ ACTION_HELP = (
     "without a new price, or [WALK AWAY] to leave without a deal."
 )
 
-_TAG = re.compile(r"\[\s*(offer|accept|reject|walk[\s_-]*away)\b([^\]]*)\]", re.IGNORECASE)
+# The tag's content is bounded, so a reply full of unclosed "[offer" is still read in linear time.
+_TAG = re.compile(r"\[\s*(offer|accept|reject|walk[\s_-]*away)\b([^\]\[]{0,80})\]", re.IGNORECASE)
+# Only the end of a very long message is read: the action belongs at the end, and parsing
+# cost must not grow with whatever a model decides to write before it.
+_MAX_READ = 4000
 
 _WALK_CUES = re.compile(
     r"\b(i(?:'m| am| will|'ll)? walk(?:ing)? away|walk away|i(?:'ll| will) pass|"
@@ -60,7 +64,7 @@ _WALK_CUES = re.compile(
 )
 _ACCEPT_CUES = re.compile(
     r"(^\s*deal\b|\bit'?s a deal\b|\b(?:we|you)(?:'ve| have)? (?:got )?a deal\b|\bi accept\b|"
-    r"\baccepted\b|\bagreed\b|\bsold\b|\bi'?ll take it\b)",
+    r"\baccepted\b|\bagreed\b|^\s*sold\b|\bit'?s sold\b|\bi'?ll take it\b)",
     re.IGNORECASE,
 )
 _REJECT_CUES = re.compile(
@@ -82,11 +86,12 @@ def format_action(action: Action) -> str:
     label = "WALK AWAY" if action.kind is ActionKind.WALK_AWAY else action.kind.value.upper()
     if action.price is None:
         return f"[{label}]"
-    return f"[{label} ${action.price:g}]"
+    return f"[{label} {format_price(action.price)}]"
 
 
 def parse_action(text: str) -> Action | None:
     """The action a message takes, or None when it takes none that can be read."""
+    text = text[-_MAX_READ:]
     if has_tag(text):
         return parse_tag(text)
     return read_free_text(text)
@@ -99,13 +104,17 @@ def has_tag(text: str) -> bool:
 
 def parse_tag(text: str) -> Action | None:
     """The action of the last tag in `text`; None if there is none or it lacks its price."""
-    tags = list(_TAG.finditer(text))
+    tags = list(_TAG.finditer(text[-_MAX_READ:]))
     return _from_tag(tags[-1]) if tags else None
 
 
 def _from_tag(match: re.Match[str]) -> Action | None:
     word = re.sub(r"[\s_-]+", "_", match.group(1).lower())
-    price = parse_price(match.group(2)) if match.group(2).strip() else None
+    content = match.group(2).strip()
+    price = parse_price(content) if content else None
+    if content and price is None and word in ("offer", "accept"):
+        # "[ACCEPT $abc]" names a price nobody can read: not a blanket acceptance.
+        return None
     if word == "offer":
         # An offer must name its price; the game reports the omission back to the speaker.
         return Action(ActionKind.OFFER, price) if price is not None else None
@@ -118,21 +127,27 @@ def _from_tag(match: re.Match[str]) -> Action | None:
 
 def read_free_text(text: str) -> Action | None:
     """The action a message without a tag takes, read from conservative cues; None if unclear."""
+    text = text[-_MAX_READ:]
     mentions = find_prices(text)
-    if _WALK_CUES.search(text):
-        return Action(ActionKind.WALK_AWAY, source="text")
-    if _ACCEPT_CUES.search(text) and not _REJECT_CUES.search(text):
+    rejecting = _REJECT_CUES.search(text) is not None
+    if _ACCEPT_CUES.search(text) and not rejecting:
         price = mentions[-1].value if mentions else None
         return Action(ActionKind.ACCEPT, price, source="text")
-    if mentions:
-        return Action(ActionKind.OFFER, _proposed(text, mentions), source="text")
-    if _REJECT_CUES.search(text):
+    cued = _cued(text, mentions)
+    if cued:
+        # A counter-offer outweighs a threat or a complaint in the same message.
+        return Action(ActionKind.OFFER, cued[-1].value, source="text")
+    if _WALK_CUES.search(text):
+        return Action(ActionKind.WALK_AWAY, source="text")
+    if rejecting:
+        # "I can't accept $18" quotes a price to refuse it, not to offer it.
         return Action(ActionKind.REJECT, source="text")
+    if mentions:
+        return Action(ActionKind.OFFER, mentions[-1].value, source="text")
     return None
 
 
-def _proposed(text: str, mentions: list[PriceMention]) -> float:
+def _cued(text: str, mentions: list[PriceMention]) -> list[PriceMention]:
     # The paper read the last price of a message; a cue such as "how about" is a better signal
     # when a message also quotes the rival's price.
-    cued = [m for m in mentions if _OFFER_CUES.search(text[max(0, m.start - 40) : m.start])]
-    return (cued or mentions)[-1].value
+    return [m for m in mentions if _OFFER_CUES.search(text[max(0, m.start - 40) : m.start])]

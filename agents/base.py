@@ -14,7 +14,7 @@ from typing import Any
 from haggler.agents.actions import Action
 from haggler.llm.base import Completion
 
-__all__ = ["Brief", "Negotiator", "PublicMessage", "Reply", "RoleView"]
+__all__ = ["Brief", "Negotiator", "PublicMessage", "Reply", "RoleMemory", "RoleView"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,18 @@ class PublicMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class RoleMemory:
+    """A role's own recollection of earlier rounds, as self-play hands it to the role."""
+
+    # Earlier games and advice, rendered for a prompt under the memory's token budget.
+    history: str = ""
+    # The coach's advice, oldest first: the channel through which rule-based roles learn.
+    advice: tuple[str, ...] = ()
+    # The round's goal, e.g. "This time, sell for more than $16.", or None.
+    goal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RoleView:
     role: str
     brief: Brief
@@ -48,6 +60,8 @@ class RoleView:
     max_turns: int
     # Set when the role's previous attempt could not stand: told to it alone.
     correction: str | None = None
+    # What the role remembers of earlier rounds (self-play); empty for a fresh role.
+    memory: RoleMemory | None = None
 
     @property
     def turns_left(self) -> int:

@@ -21,6 +21,11 @@ def negotiator_prompt(view: RoleView) -> list[Message]:
         f"{view.brief.text} The game ends without a deal after {view.max_turns} messages "
         f"from the two of you; {view.turns_left} remain."
     )
+    memory = view.memory
+    if memory is not None and memory.history:
+        system += f"\n\nWhat you remember from your earlier games:\n\n{memory.history}"
+    if memory is not None and memory.goal:
+        system += f"\n\n{memory.goal}"
     messages = [Message("system", system)]
     for line in view.public:
         own = line.speaker == view.role

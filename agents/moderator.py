@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from haggler.agents.actions import Action, ActionKind, has_tag, parse_tag, read_free_text
 from haggler.agents.base import PublicMessage
@@ -59,7 +59,8 @@ class Verdict(BaseModel):
 
     reasoning: str = ""
     action: Literal["offer", "accept", "reject", "walk_away", "none"]
-    price: float | None = None
+    # Strict and finite: `true` is not $1, and NaN is no price.
+    price: float | None = Field(None, strict=True, allow_inf_nan=False)
 
 
 _INSTRUCTIONS = """You moderate a negotiation between a seller and a buyer. Read the last \

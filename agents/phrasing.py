@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["money", "number_in_words", "sentence"]
+from haggler.agents.prices import format_price
+
+__all__ = ["number_in_words", "sentence"]
 
 _TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
     ("seller", "offer"): (
@@ -84,21 +86,16 @@ def number_in_words(n: int) -> str:
     return head + (f" and {number_in_words(rest)}" if rest else "")
 
 
-def money(price: float) -> str:
-    """'$15' for whole amounts, '$15.50' otherwise."""
-    return f"${price:,.0f}" if price == int(price) else f"${price:,.2f}"
-
-
 def _spoken(price: float, rng: random.Random, plain_text: bool) -> str:
     # Variety matters only when no tag carries the price: then the parser must read the prose.
     if not plain_text:
-        return money(price)
+        return format_price(price)
     roll = rng.random()
     if price == int(price) and price < 1000 and roll < 0.25:
         return f"{number_in_words(int(price))} dollars"
     if roll < 0.5:
-        return f"{price:g} dollars"
-    return money(price)
+        return f"{format_price(price)[1:]} dollars"
+    return format_price(price)
 
 
 def sentence(

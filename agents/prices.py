@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["PriceMention", "find_prices", "parse_price", "words_to_number"]
+__all__ = ["PriceMention", "find_prices", "format_price", "parse_price", "words_to_number"]
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -23,8 +23,9 @@ _TENS = {
 }  # fmt: skip
 _SCALES = {"hundred": 100, "thousand": 1000}
 _NUMBER_WORD = "|".join(sorted([*_UNITS, *_TENS, *_SCALES], key=len, reverse=True))
-# A run of number words: "twenty-five", "one hundred and fifty", "fifteen".
-_WORDS = rf"(?:{_NUMBER_WORD})(?:(?:[\s-]+|\s+and\s+)(?:{_NUMBER_WORD}))*"
+# A run of number words: "twenty-five", "one hundred and fifty", "fifteen". Bounded, so that a
+# long reply of repeated number words is read in linear time, not rescanned from every word.
+_WORDS = rf"(?:{_NUMBER_WORD})(?:(?:[\s-]+|\s+and\s+)(?:{_NUMBER_WORD})){{0,6}}"
 _DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _AMOUNT = rf"(?:{_DIGITS}|{_WORDS})"
 _CURRENCY_WORD = r"(?:dollars?|bucks?|usd)\b"
@@ -46,10 +47,18 @@ class PriceMention:
 
 
 def words_to_number(text: str) -> float | None:
-    """'one hundred and twenty-five' -> 125; None when `text` is not a number in words."""
+    """'one hundred and twenty-five' -> 125, 'fifteen fifty' -> 15.5; None if not a number."""
     tokens = [t for t in re.split(r"[\s-]+", text.lower().strip()) if t and t != "and"]
-    if not tokens:
+    if not tokens or any(t not in _UNITS and t not in _TENS and t not in _SCALES for t in tokens):
         return None
+    if not any(t in _SCALES for t in tokens):
+        groups = _small_groups(tokens)
+        if groups is None:
+            return None
+        if len(groups) == 2 and groups[1] < 100:
+            # "fifteen fifty", "nineteen ninety-nine": dollars and cents, as people say prices.
+            return groups[0] + groups[1] / 100
+        return float(groups[0]) if len(groups) == 1 else None
     total = current = 0
     for token in tokens:
         if token in _UNITS:
@@ -58,12 +67,24 @@ def words_to_number(text: str) -> float | None:
             current += _TENS[token]
         elif token == "hundred":
             current = (current or 1) * 100
-        elif token == "thousand":
+        else:
             total += (current or 1) * 1000
             current = 0
-        else:
-            return None
     return float(total + current)
+
+
+def _small_groups(tokens: list[str]) -> list[int] | None:
+    """Split words below a hundred into numbers: ['fifteen', 'fifty'] -> [15, 50]."""
+    groups: list[int] = []
+    open_tens = False  # the last group is a bare tens word that a unit may still complete
+    for token in tokens:
+        if token in _UNITS and open_tens and 1 <= _UNITS[token] <= 9:
+            groups[-1] += _UNITS[token]
+            open_tens = False
+            continue
+        groups.append(_UNITS.get(token, _TENS.get(token, 0)))
+        open_tens = token in _TENS
+    return groups
 
 
 def _amount(text: str) -> float | None:
@@ -91,6 +112,14 @@ def find_prices(text: str) -> list[PriceMention]:
         if value is not None:
             bare.append(PriceMention(value, match.start(), match.end(), marked=False))
     return bare
+
+
+def format_price(price: float) -> str:
+    """'$15', '$15.50', '$1,250,000', '$15.125': every digit written, so it reads back exactly."""
+    cents = price * 100
+    if abs(cents - round(cents)) > 1e-6:
+        return f"${price:,}"
+    return f"${price:,.0f}" if price == int(price) else f"${price:,.2f}"
 
 
 def parse_price(text: str) -> float | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from haggler.agents.actions import Action, ActionKind, format_action
+from haggler.agents.advice import read_advice
 from haggler.agents.base import Negotiator, Reply, RoleView
 from haggler.agents.phrasing import sentence
 from haggler.agents.tactics import Position, Tactic
@@ -76,7 +77,13 @@ class RuleNegotiator(Negotiator):
         tick = _tick(high - low)
         # Own direction: +price for the seller, -price for the buyer, so "more" is better.
         sign = 1.0 if self.role == SELLER else -1.0
-        reserve = self._reserve(view.brief.private, low, high, tick)
+        tactic, share = self.tactic, self.reserve_share
+        if view.memory is not None and view.memory.advice:
+            # Learning: the coach's words, and nothing else, move the tactic's parameters.
+            adjustment = read_advice(view.memory.advice, self.role)
+            tactic = tactic.firmer(adjustment.firmness)
+            share = min(0.95, max(0.0, share + adjustment.ambition))
+        reserve = self._reserve(view.brief.private, share, low, high, tick)
         own = [
             m.action.price for m in view.public if m.speaker == self.role and _is_offer(m.action)
         ]
@@ -93,7 +100,7 @@ class RuleNegotiator(Negotiator):
             own_offers=tuple(sign * p for p in own if p is not None),
             rival_offers=tuple(sign * p for p in rival if p is not None),
         )
-        proposal = sign * self.tactic.next_offer(position)
+        proposal = sign * tactic.next_offer(position)
         proposal = self._tidy(proposal, own[-1] if own else opening, reserve, low, high, tick)
 
         standing = rival[-1] if rival else None
@@ -106,26 +113,35 @@ class RuleNegotiator(Negotiator):
             return Action(ActionKind.WALK_AWAY)
         return Action(ActionKind.OFFER, proposal)
 
-    def _reserve(self, private: Mapping[str, Any], low: float, high: float, tick: float) -> float:
+    def _reserve(
+        self, private: Mapping[str, Any], share: float, low: float, high: float, tick: float
+    ) -> float:
+        # Rounded inwards to the price grid: offers then never pass the reserve, and the
+        # negotiator never says its exact cost or budget out loud.
         if self.role == SELLER:
-            floor = low + self.reserve_share * (high - low)
+            floor = low + share * (high - low)
             cost = private.get("cost")
-            return max(floor, float(cost) + tick) if cost is not None else floor
-        ceiling = high - self.reserve_share * (high - low)
+            if cost is not None:
+                floor = max(floor, float(cost) + tick)
+            return math.ceil(round(floor / tick, 6)) * tick
+        ceiling = high - share * (high - low)
         budget = private.get("budget")
-        return min(ceiling, float(budget)) if budget is not None else ceiling
+        if budget is not None:
+            ceiling = min(ceiling, float(budget))
+        return math.floor(round(ceiling / tick, 6)) * tick
 
     def _tidy(
         self, price: float, last: float, reserve: float, low: float, high: float, tick: float
     ) -> float:
-        # Round to the tick, never concede past the reserve, never take back a concession,
-        # and stay strictly inside the openings so that any deal on it is valid.
+        # Round to the tick, stay strictly inside the openings so that a deal on it is valid,
+        # never take back a concession, and never pass the reserve: that last rule wins.
         price = round(price / tick) * tick
+        price = min(max(price, low + tick), high - tick)
         if self.role == SELLER:
             price = min(max(price, reserve), last)
         else:
             price = max(min(price, reserve), last)
-        return round(min(max(price, low + tick), high - tick), 2)
+        return round(price, 6)
 
 
 def _is_offer(action: Action | None) -> bool:

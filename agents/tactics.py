@@ -41,6 +41,10 @@ class Tactic(ABC):
     def describe(self) -> str:
         return self.name
 
+    def firmer(self, factor: float) -> Tactic:
+        """This tactic made `factor` times more patient (factor < 1: more yielding)."""
+        return self
+
 
 class TimeDependent(Tactic):
     def __init__(self, exponent: float, name: str = "time-dependent") -> None:
@@ -55,6 +59,10 @@ class TimeDependent(Tactic):
 
     def describe(self) -> str:
         return f"{self.name}(exponent={self.exponent:g})"
+
+    def firmer(self, factor: float) -> TimeDependent:
+        # A smaller exponent holds the opening longer: Boulware is the firm end of the family.
+        return TimeDependent(self.exponent / factor, self.name)
 
 
 class TitForTat(Tactic):
@@ -79,6 +87,9 @@ class TitForTat(Tactic):
 
     def describe(self) -> str:
         return f"{self.name}(mirror={self.mirror:g})"
+
+    def firmer(self, factor: float) -> TitForTat:
+        return TitForTat(self.mirror / factor, self.first_step / factor)
 
 
 TACTICS: Registry = Registry("tactic", "haggler.tactics")

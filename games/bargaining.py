@@ -7,14 +7,16 @@ other side's acceptance of that same price, and stands only strictly between the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from haggler.agents.actions import ACTION_HELP, Action, ActionKind, format_action
 from haggler.agents.base import Brief, PublicMessage
+from haggler.agents.prices import format_price
 from haggler.games.base import Game, Step
 from haggler.games.outcome import Outcome
 
@@ -31,26 +33,47 @@ class BargainingRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     item: str = Field("balloon", min_length=1)
-    seller_cost: float = Field(8.0, ge=0)
-    seller_opening: float = Field(20.0, gt=0)
-    buyer_opening: float = Field(10.0, ge=0)
-    max_exchanges: int = Field(10, ge=1, le=1000)
+    # Finite prices only: a NaN or infinite price would make every comparison lie.
+    seller_opening: float = Field(20.0, gt=0, allow_inf_nan=False)
+    buyer_opening: float = Field(10.0, ge=0, allow_inf_nan=False)
+    seller_cost: float = Field(8.0, ge=0, allow_inf_nan=False)
+    max_exchanges: int = Field(10, ge=1, le=1000, strict=True)
     # The paper's buyer has no budget; one can be set to give the buyer a secret of its own.
-    buyer_budget: float | None = Field(None, gt=0)
+    buyer_budget: float | None = Field(None, gt=0, allow_inf_nan=False)
 
-    @model_validator(mode="after")
-    def _prices_make_sense(self) -> BargainingRules:
-        if self.buyer_opening >= self.seller_opening:
+    # Field validators see the fields declared before them, so each error names its own field.
+    @field_validator("buyer_opening")
+    @classmethod
+    def _below_the_ask(cls, value: float, info: ValidationInfo) -> float:
+        ask = info.data.get("seller_opening")
+        if ask is not None and value >= ask:
             raise ValueError(
-                f"buyer_opening ({self.buyer_opening:g}) must be below seller_opening "
-                f"({self.seller_opening:g}): a deal has to fit strictly between them"
+                f"buyer_opening ({value:g}) must be below seller_opening ({ask:g}): "
+                f"a deal has to fit strictly between them"
             )
-        if self.seller_cost >= self.seller_opening:
+        return value
+
+    @field_validator("seller_cost")
+    @classmethod
+    def _below_the_opening(cls, value: float, info: ValidationInfo) -> float:
+        ask = info.data.get("seller_opening")
+        if ask is not None and value >= ask:
             raise ValueError(
-                f"seller_cost ({self.seller_cost:g}) must be below seller_opening "
-                f"({self.seller_opening:g}), or the seller can never profit"
+                f"seller_cost ({value:g}) must be below seller_opening ({ask:g}), "
+                f"or the seller can never profit"
             )
-        return self
+        return value
+
+    @field_validator("buyer_budget")
+    @classmethod
+    def _above_the_bid(cls, value: float | None, info: ValidationInfo) -> float | None:
+        bid = info.data.get("buyer_opening")
+        if value is not None and bid is not None and value <= bid:
+            raise ValueError(
+                f"buyer_budget ({value:g}) must be above buyer_opening ({bid:g}), "
+                f"or no valid deal fits the budget"
+            )
+        return value
 
 
 BALLOON = BargainingRules()
@@ -92,22 +115,22 @@ class BargainingGame(Game):
         if role == SELLER:
             return Brief(
                 SELLER,
-                f"You are selling a {r.item}. It cost you ${r.seller_cost:g}, and you opened "
-                f"at ${r.seller_opening:g}. The buyer offered ${r.buyer_opening:g}. Sell it for "
+                f"You are selling a {r.item}. It cost you {format_price(r.seller_cost)}, and you opened "
+                f"at {format_price(r.seller_opening)}. The buyer offered {format_price(r.buyer_opening)}. Sell it for "
                 f"as high a price as you can. Speak in one short sentence per turn. "
                 f"{ACTION_HELP}",
                 {"cost": r.seller_cost},
             )
         if role == BUYER:
             budget = (
-                f" You cannot pay more than ${r.buyer_budget:g}."
+                f" You cannot pay more than {format_price(r.buyer_budget)}."
                 if r.buyer_budget is not None
                 else ""
             )
             return Brief(
                 BUYER,
-                f"You want to buy a {r.item}. The seller asked ${r.seller_opening:g} and you "
-                f"offered ${r.buyer_opening:g}. Buy it for as low a price as you can.{budget} "
+                f"You want to buy a {r.item}. The seller asked {format_price(r.seller_opening)} and you "
+                f"offered {format_price(r.buyer_opening)}. Buy it for as low a price as you can.{budget} "
                 f"Speak in one short sentence per turn. {ACTION_HELP}",
                 {} if r.buyer_budget is None else {"budget": r.buyer_budget},
             )
@@ -120,14 +143,14 @@ class BargainingGame(Game):
         return [
             PublicMessage(
                 SELLER,
-                f"This is a good {r.item} and its price is ${r.seller_opening:g}. "
+                f"This is a good {r.item} and its price is {format_price(r.seller_opening)}. "
                 f"{format_action(ask)}",
                 ask,
                 scripted=True,
             ),
             PublicMessage(
                 BUYER,
-                f"Would you sell it for ${r.buyer_opening:g}? {format_action(bid)}",
+                f"Would you sell it for {format_price(r.buyer_opening)}? {format_action(bid)}",
                 bid,
                 scripted=True,
             ),
@@ -142,7 +165,7 @@ class BargainingGame(Game):
     def apply(self, table: _Table, role: str, action: Action) -> Step:
         other = self.next_speaker(role)
         if action.kind is ActionKind.OFFER:
-            if action.price is None or action.price < 0:
+            if action.price is None or action.price < 0 or not math.isfinite(action.price):
                 return Step(error="an offer needs a price, e.g. [OFFER $15]")
             table.offers[role] = action.price
             return Step()
@@ -153,16 +176,24 @@ class BargainingGame(Game):
         standing = table.offers.get(other)
         if standing is None:
             return Step(error=f"the {other} has no offer on the table to accept")
-        if action.price is not None and abs(action.price - standing) > _SAME_PRICE:
+        if action.price is not None and not abs(action.price - standing) <= _SAME_PRICE:
             return Step(
                 error=(
-                    f"you accepted ${action.price:g} but the {other}'s offer is ${standing:g}; "
-                    f"accept ${standing:g} or make an offer of your own"
+                    f"you accepted {format_price(action.price)} but the {other}'s offer is {format_price(standing)}; "
+                    f"accept {format_price(standing)} or make an offer of your own"
                 )
             )
         if not self.rules.buyer_opening < standing < self.rules.seller_opening:
             return Step(outcome=Outcome.invalid("price_out_of_range", by=role, price=standing))
         return Step(outcome=Outcome.deal(standing, by=role))
+
+    def goal(self, role: str, last_price: float) -> str | None:
+        # The paper's target: beat the price of the last round.
+        if role == SELLER:
+            return (
+                f"This time, sell the {self.rules.item} for more than {format_price(last_price)}."
+            )
+        return f"This time, buy the {self.rules.item} for less than {format_price(last_price)}."
 
     def at_turn_limit(self, table: _Table) -> Outcome:
         return Outcome.no_deal("turn_limit")

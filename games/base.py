@@ -71,6 +71,10 @@ class Game(ABC):
     def apply(self, table: Any, role: str, action: Action) -> Step:
         """Apply `role`'s `action` to `table` (in place) and say what follows."""
 
+    def goal(self, role: str, last_price: float) -> str | None:
+        """The target a coached `role` gets after a deal at `last_price` (None: no target)."""
+        return None
+
     @abstractmethod
     def at_turn_limit(self, table: Any) -> Outcome:
         """The outcome when the turns run out."""

@@ -7,6 +7,7 @@ saying what a plug-in got wrong; they pass silently.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 
 from haggler.agents.actions import Action, ActionKind
@@ -32,16 +33,19 @@ def check_game(game: Game, *, trials: int = 200, seed: int = 0) -> None:
     opening = " ".join(m.text for m in game.opening())
     for role, brief in briefs.items():
         for name, value in brief.private.items():
-            secret = f"{value:g}"
+            secret = _number_pattern(value)
             for other, other_brief in briefs.items():
                 if other != role:
-                    assert secret not in other_brief.text, (
-                        f"{game.name}: {role}'s private {name} ({secret}) appears in the brief of {other}"
+                    assert not secret.search(other_brief.text), (
+                        f"{game.name}: {role}'s private {name} ({value:g}) appears in the "
+                        f"brief of {other}"
                     )
-            assert secret not in public, (
+            assert not secret.search(public), (
                 f"{game.name}: {role}'s private {name} is in the public facts"
             )
-            assert secret not in opening, f"{game.name}: {role}'s private {name} is in the opening"
+            assert not secret.search(opening), (
+                f"{game.name}: {role}'s private {name} is in the opening"
+            )
     for message in game.opening():
         assert message.speaker in game.roles, (
             f"{game.name}: opening by unknown role {message.speaker!r}"
@@ -69,6 +73,13 @@ def check_game(game: Game, *, trials: int = 200, seed: int = 0) -> None:
         else:
             outcome = game.at_turn_limit(table)
             assert outcome.kind != "deal" or outcome.price is not None, outcome
+
+
+def _number_pattern(value: float) -> re.Pattern[str]:
+    # The number as a whole token: a cost of 50 is not "found" inside a price of $500.
+    forms = {f"{value:g}", f"{value:,g}", f"{value:.2f}", f"{value:,.2f}"}
+    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    return re.compile(rf"(?<![\d.,])(?:{alternatives})(?![\d]|[.,]\d)")
 
 
 async def check_role(

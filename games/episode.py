@@ -21,8 +21,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from haggler.agents.actions import Action
-from haggler.agents.base import Negotiator, PublicMessage, Reply, RoleView
+from haggler.agents.actions import Action, has_tag
+from haggler.agents.base import Negotiator, PublicMessage, Reply, RoleMemory, RoleView
 from haggler.agents.moderator import Moderator, Reading, RuleModerator
 from haggler.games.base import Game
 from haggler.games.outcome import Outcome
@@ -35,6 +35,12 @@ TurnListener = Callable[[TurnRecord], None]
 _NO_ACTION = (
     "no action could be read from it; end your message with one tag such as [OFFER $15], "
     "[ACCEPT $15], [REJECT] or [WALK AWAY]"
+)
+
+
+_UNREADABLE_TAG = (
+    "its action tag could not be read: an offer or an acceptance needs a price it can read, "
+    "e.g. [OFFER $15]"
 )
 
 
@@ -56,6 +62,7 @@ class _Context:
     listeners: Sequence[TurnListener]
     invalid_allowance: int
     table: Any
+    memories: Mapping[str, RoleMemory]
     turns: list[TurnRecord] = field(default_factory=list)
 
     def record(self, turn: TurnRecord) -> None:
@@ -86,6 +93,7 @@ def _speaker_node(role: str) -> Callable[..., Any]:
             turn=state["turn"],
             max_turns=ctx.game.max_turns,
             correction=state.get("correction"),
+            memory=ctx.memories.get(role),
         )
         started = time.time()
         reply = await ctx.players[role].respond(view)
@@ -100,7 +108,9 @@ async def _moderate(state: _State, runtime: Runtime[_Context]) -> Command[Any]:
     speaker, reply = state["speaker"], state["pending"]
     assert reply is not None, "the moderator runs only after a speaker"
     reading = await ctx.moderator.read(state["public"], speaker, reply.text)
-    error = _NO_ACTION if reading.action is None else None
+    error = None
+    if reading.action is None:
+        error = _UNREADABLE_TAG if has_tag(reply.text) else _NO_ACTION
     step = ctx.game.apply(ctx.table, speaker, reading.action) if reading.action else None
     if step is not None and step.error:
         error = step.error
@@ -198,12 +208,15 @@ async def play_episode(
     moderator: Moderator | None = None,
     listeners: Sequence[TurnListener] = (),
     invalid_allowance: int = 1,
+    memories: Mapping[str, RoleMemory] | None = None,
 ) -> EpisodeResult:
     """Play one episode of `game` between `players` (one per role) and return how it ended.
 
     `listeners` receive every turn as it is ruled on, the scripted opening included; the store
     is one of them. `invalid_allowance` is how many unreadable or illegal messages a role may
     send (each followed by a private correction) before the game ends as invalid.
+    `memories` hands coached roles their recollection of earlier rounds; each role gets only
+    its own.
     """
     missing = set(game.roles) - set(players)
     if missing:
@@ -215,6 +228,7 @@ async def play_episode(
         listeners=listeners,
         invalid_allowance=invalid_allowance,
         table=game.new_table(),
+        memories=dict(memories or {}),
     )
     opening = game.opening()
     now = time.time()

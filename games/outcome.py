@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from haggler.agents.prices import format_price
+
 __all__ = ["Outcome", "OutcomeKind"]
 
 OutcomeKind = Literal["deal", "no_deal", "invalid"]
@@ -37,7 +39,7 @@ class Outcome:
 
     def describe(self) -> str:
         if self.kind == "deal":
-            return f"deal at ${self.price:g} ({self.by} accepted)"
+            return f"deal at {format_price(self.price)} ({self.by} accepted)"
         who = f" by {self.by}" if self.by else ""
-        price = f" at ${self.price:g}" if self.price is not None else ""
+        price = f" at {format_price(self.price)}" if self.price is not None else ""
         return f"{self.kind.replace('_', ' ')}: {self.reason.replace('_', ' ')}{price}{who}"

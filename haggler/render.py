@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from haggler.agents.prices import format_price
 from haggler.store.records import EpisodeRecord, EpisodeSummary, OutcomeRecord, TurnRecord
 
 __all__ = ["episode_header", "episode_list", "outcome_line", "turn_line"]
@@ -19,7 +20,7 @@ _SPEAKER_STYLE = {"seller": "bold magenta", "buyer": "bold cyan"}
 def _action_label(turn: TurnRecord) -> str:
     if turn.action is None:
         return "no action"
-    price = f" ${turn.action.price:g}" if turn.action.price is not None else ""
+    price = f" {format_price(turn.action.price)}" if turn.action.price is not None else ""
     return f"{turn.action.kind.replace('_', ' ')}{price}"
 
 
@@ -44,13 +45,13 @@ def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Tex
     if outcome is None:
         return Text("no outcome (the game did not finish)", style="yellow")
     if outcome.kind == "deal":
-        text = Text(f"Deal at ${outcome.price:g}", style="bold green")
+        text = Text(f"Deal at {format_price(outcome.price)}", style="bold green")
         text.append(f" ({outcome.by} accepted)")
     else:
         label = "No deal" if outcome.kind == "no_deal" else "Invalid game"
         text = Text(f"{label}: {outcome.reason.replace('_', ' ')}", style="bold yellow")
         if outcome.price is not None:
-            text.append(f" at ${outcome.price:g}")
+            text.append(f" at {format_price(outcome.price)}")
         if outcome.by:
             text.append(f" ({outcome.by})")
     if scores:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -23,7 +23,11 @@ __all__ = [
     "PlaySpec",
     "RetrySpec",
     "RoleSpec",
+    "SelfPlaySpec",
+    "check_play_spec",
+    "check_selfplay_spec",
     "load_play_spec",
+    "load_selfplay_spec",
     "spec_error",
 ]
 
@@ -151,6 +155,65 @@ class PlaySpec(BaseModel):
         return {"model": moderator} if isinstance(moderator, str) else moderator
 
 
+FeedbackKind = Literal["ai", "none", "constant", "human"]
+
+
+class CriticSpec(_ModelSpec):
+    """Who coaches: `rule` (the offline critic) or a model."""
+
+    model: str = "rule"
+
+
+class SelfPlaySpec(PlaySpec):
+    """Rounds of play, feedback and memory: `haggler selfplay SPEC`."""
+
+    coached: Literal["seller", "buyer", "both"] = "seller"
+    rounds: int = Field(3, ge=1, le=100)
+    lineages: int = Field(20, ge=1, le=100_000)
+    # Arms of the experiment, each played on the same seeds so they compare pair by pair.
+    feedback: list[FeedbackKind] = Field(default_factory=lambda: ["ai"], min_length=1)
+    # None: the paper's choice, the coached player's own model (or the rule critic for rules).
+    critic: CriticSpec | None = None
+    # A text file of human-written suggestions, one a line, for the "human" arm.
+    human_feedback: Path | None = None
+    constant_feedback: str = Field("Nice game. Try to do better than last round.", min_length=1)
+    # The paper's unrolled runs stop a lineage at its first round without a valid deal.
+    stop_at_first_failure: bool = False
+    memory_budget: int = Field(2000, ge=50, le=1_000_000)
+    concurrency: int = Field(8, ge=1, le=1024)
+    # Name the coached agent to keep its memory across sessions: a later run with the same
+    # name starts from what it remembered.
+    agent: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("feedback", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("feedback")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"each feedback kind may appear once, got {value}")
+        return value
+
+    @field_validator("critic", mode="before")
+    @classmethod
+    def _critic_shorthand(cls, critic: Any) -> Any:
+        return {"model": critic} if isinstance(critic, str) else critic
+
+    def coached_roles(self) -> tuple[str, ...]:
+        return ("seller", "buyer") if self.coached == "both" else (self.coached,)
+
+    def human_suggestions(self) -> list[str]:
+        """The human-written suggestions, read from `human_feedback`."""
+        assert self.human_feedback is not None
+        lines = self.human_feedback.read_text(encoding="utf-8").splitlines()
+        return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def spec_error(error: ValidationError, source: str | None, prefix: str = "") -> SpecError:
     """The first problem in `error` as one SpecError line."""
     first = error.errors()[0]
@@ -180,18 +243,22 @@ def _read_yaml(path: Path) -> Any:
         raise SpecError(f"{where}{problem}; fix the YAML syntax", source=str(path)) from None
 
 
-def load_play_spec(path: str | Path) -> PlaySpec:
-    """Read and check a play spec; SpecError names the file and field of the first problem."""
-    source = Path(path)
+def _read_mapping(source: Path) -> dict[str, Any]:
     data = _read_yaml(source)
     if data is None:
-        data = {}
+        return {}
     if not isinstance(data, dict):
         raise SpecError(
             f"the top level must be a mapping (game:, roles:, ...), not {type(data).__name__}",
             source=str(source),
         )
-    return check_play_spec(data, source=str(source))
+    return data
+
+
+def load_play_spec(path: str | Path) -> PlaySpec:
+    """Read and check a play spec; SpecError names the file and field of the first problem."""
+    source = Path(path)
+    return check_play_spec(_read_mapping(source), source=str(source))
 
 
 def check_play_spec(data: dict[str, Any], *, source: str | None = None) -> PlaySpec:
@@ -201,6 +268,54 @@ def check_play_spec(data: dict[str, Any], *, source: str | None = None) -> PlayS
     except ValidationError as error:
         raise spec_error(error, source) from None
     _check_against_game(spec, source)
+    return spec
+
+
+def load_selfplay_spec(path: str | Path) -> SelfPlaySpec:
+    """Read and check a self-play spec; relative file paths in it are relative to the spec."""
+    source = Path(path)
+    return check_selfplay_spec(_read_mapping(source), source=str(source), base=source.parent)
+
+
+def check_selfplay_spec(
+    data: dict[str, Any], *, source: str | None = None, base: Path | None = None
+) -> SelfPlaySpec:
+    """`data` as a SelfPlaySpec; `base` is where relative paths (human_feedback) start."""
+    try:
+        spec = SelfPlaySpec.model_validate(data)
+    except ValidationError as error:
+        raise spec_error(error, source) from None
+    _check_against_game(spec, source)
+    if spec.critic is not None and not spec.critic.is_rule:
+        try:
+            spec.critic.generation()
+        except ValidationError as error:
+            raise spec_error(error, source, prefix="critic.params") from None
+    if "human" in spec.feedback:
+        if spec.human_feedback is None:
+            raise SpecError(
+                "the human arm needs suggestions; set human_feedback to a text file, one a line",
+                source=source,
+                field="human_feedback",
+            )
+        path = (
+            spec.human_feedback
+            if spec.human_feedback.is_absolute()
+            else (base or Path()) / spec.human_feedback
+        )
+        if not path.is_file():
+            raise SpecError(
+                f"file {path} not found; give a text file of suggestions, one a line",
+                source=source,
+                field="human_feedback",
+            )
+        spec = spec.model_copy(update={"human_feedback": path})
+        if not spec.human_suggestions():
+            raise SpecError(
+                f"file {path} holds no suggestions; write one a line",
+                source=source,
+                field="human_feedback",
+            )
     return spec
 
 

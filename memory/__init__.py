@@ -1,5 +1,26 @@
-"""What agents remember, with provenance (episodes, critic feedback, facts).
+"""What agents remember, with provenance: episodes, critic feedback and notes.
 
-Empty until the self-play issue: the foundation stores transcripts in `haggler.store`, from
-which agent memory will be built.
+An `AgentMemory` belongs to one agent and may write through to a `haggler.store.Store`;
+`build_context` renders it for a prompt under a token budget (its policy is in
+`haggler.memory.context`). Memory knows nothing of games beyond the `Environment` tags it
+stores.
 """
+
+from haggler.memory.agent_memory import AgentMemory, UnknownMemoryItemError
+from haggler.memory.context import TRUNCATION_MARKER, Recollection, build_context, render_items
+from haggler.memory.items import KINDS, Environment, MemoryItem, MemoryKind
+from haggler.memory.tokens import estimate_tokens
+
+__all__ = [
+    "KINDS",
+    "TRUNCATION_MARKER",
+    "AgentMemory",
+    "Environment",
+    "MemoryItem",
+    "MemoryKind",
+    "Recollection",
+    "UnknownMemoryItemError",
+    "build_context",
+    "estimate_tokens",
+    "render_items",
+]

@@ -74,11 +74,26 @@ def test_unknown_game_name_is_a_config_error_listing_known_games() -> None:
 @pytest.mark.parametrize(
     ("name", "params", "field", "words"),
     [
-        ("balloon", {"buyer_opening": 20}, "rules", ["buyer_opening (20)", "seller_opening (20)"]),
-        ("balloon", {"buyer_opening": 25}, "rules", ["buyer_opening (25)", "below"]),
-        ("diamond", {"seller_opening": 400}, "rules", ["buyer_opening (500)", "seller_opening"]),
-        ("balloon", {"seller_cost": 20}, "rules", ["seller_cost (20)", "seller_opening (20)"]),
-        ("balloon", {"seller_cost": 30}, "rules", ["seller_cost (30)", "never profit"]),
+        (
+            "balloon",
+            {"buyer_opening": 20},
+            "rules.buyer_opening",
+            ["buyer_opening (20)", "seller_opening (20)"],
+        ),
+        ("balloon", {"buyer_opening": 25}, "rules.buyer_opening", ["buyer_opening (25)", "below"]),
+        (
+            "diamond",
+            {"seller_opening": 400},
+            "rules.buyer_opening",
+            ["buyer_opening (500)", "seller_opening"],
+        ),
+        (
+            "balloon",
+            {"seller_cost": 20},
+            "rules.seller_cost",
+            ["seller_cost (20)", "seller_opening (20)"],
+        ),
+        ("balloon", {"seller_cost": 30}, "rules.seller_cost", ["seller_cost (30)", "never profit"]),
         ("balloon", {"max_exchanges": 0}, "rules.max_exchanges", ["greater than or equal to 1"]),
         ("balloon", {"max_exchanges": 1001}, "rules.max_exchanges", ["1000"]),
         ("balloon", {"max_exchanges": 2.5}, "rules.max_exchanges", ["integer"]),
@@ -105,22 +120,12 @@ def test_bad_rules_are_a_spec_error_naming_the_field(
     assert "Value error" not in message, "pydantic's prefix should be stripped"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: errors from the cross-field check (openings, cost) are reported with field "
-    "'rules' rather than the field to change, e.g. 'rules.buyer_opening'",
-)
 def test_cross_field_errors_name_the_offending_field() -> None:
     with pytest.raises(SpecError) as caught:
         make_game("balloon", {"buyer_opening": 25})
     assert caught.value.field == "rules.buyer_opening"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a buyer_budget at or below buyer_opening is accepted, though every valid deal "
-    "lies above the buyer's opening and so above its budget",
-)
 @pytest.mark.parametrize("budget", [5, 10])
 def test_a_budget_that_no_valid_deal_can_respect_is_refused(budget: float) -> None:
     with pytest.raises(SpecError, match="buyer_budget"):
@@ -169,15 +174,8 @@ def test_offer_without_a_usable_price_asks_for_a_retry(game: BargainingGame, pri
     assert table.offers["buyer"] == 10.0, "a refused offer leaves the table alone"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: apply() only refuses negative offers; a NaN or infinite price (which an LLM "
-    "moderator's verdict can carry) is put on the table",
-)
 @pytest.mark.parametrize("price", [float("nan"), float("inf")])
-def test_offer_with_a_non_finite_price_asks_for_a_retry(
-    game: BargainingGame, price: float
-) -> None:
+def test_offer_with_a_non_finite_price_asks_for_a_retry(game: BargainingGame, price: float) -> None:
     table = game.new_table()
     step = game.apply(table, "buyer", Action(OFFER, price))
     assert step.error is not None
@@ -313,7 +311,7 @@ def test_no_deal_and_invalid_score_zero(outcome: Outcome) -> None:
 
 
 def test_outcome_descriptions_and_dicts() -> None:
-    assert Outcome.deal(15.5, "buyer").describe() == "deal at $15.5 (buyer accepted)"
+    assert Outcome.deal(15.5, "buyer").describe() == "deal at $15.50 (buyer accepted)"
     assert Outcome.no_deal("walk_away", "seller").describe() == "no deal: walk away by seller"
     assert Outcome.no_deal("turn_limit").describe() == "no deal: turn limit"
     invalid = Outcome.invalid("price_out_of_range", "seller", 10.0)
@@ -392,11 +390,6 @@ def test_opening_is_the_scripted_ask_and_bid(name: str) -> None:
     assert parse_action(bid.text) == bid.action
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: briefs and the opening write prices with '%g', so a $1,250,000 opening "
-    "reads '$1.25e+06' and parses back as 1.25",
-)
 def test_large_prices_are_written_so_they_read_back() -> None:
     game = make_game(
         "balloon", {"seller_opening": 1_250_000, "buyer_opening": 1_000_000, "seller_cost": 10}
@@ -423,11 +416,6 @@ def test_check_game_passes(name: str, params: dict[str, Any]) -> None:
     check_game(make_game(name, params), trials=50)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check_game looks for a secret as a substring, so the diamond's cost '50' is "
-    "'found' inside the buyer's '$500' and a correct game fails the check",
-)
 def test_check_game_passes_for_the_diamond() -> None:
     check_game(make_game("diamond"), trials=50)
 

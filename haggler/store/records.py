@@ -76,6 +76,10 @@ class EpisodeSummary(BaseModel):
     run_id: str
     game: str
     seed: int
+    # Set for self-play games: the lineage, its round (from 1), and the arm (feedback kind).
+    lineage_id: str | None = None
+    round: int | None = None
+    arm: str | None = None
     status: Literal["running", "finished", "failed"]
     roles: dict[str, RoleRecord]
     outcome: OutcomeRecord | None = None
@@ -94,6 +98,39 @@ class EpisodeRecord(EpisodeSummary):
     transcript: list[TurnRecord] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
+
+
+class LineageRecord(BaseModel):
+    """A sequence of self-play rounds for one coached player (or both) in one arm of a run."""
+
+    id: str
+    run_id: str
+    arm: str
+    coached: str
+    seed: int
+    rounds_planned: int
+    rounds_played: int = 0
+    status: Literal["running", "finished", "stopped", "failed"]
+    stop_reason: str | None = None
+    started_at: float
+
+
+class MemoryRecord(BaseModel):
+    """One item of an agent's memory as stored; `sources` are the items it was derived from."""
+
+    id: str
+    owner: str
+    kind: Literal["episode", "feedback", "note"]
+    content: str
+    game: str | None = None
+    item: str | None = None
+    counterpart: str | None = None
+    episode_id: str | None = None
+    round: int | None = None
+    tokens: int
+    created_at: float
+    meta: dict[str, Any] = Field(default_factory=dict)
+    sources: list[str] = Field(default_factory=list)
 
 
 class RunRecord(BaseModel):

@@ -57,6 +57,47 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (episode_id, idx)
     );
     """,
+    # Self-play: episodes belong to lineages of rounds; agents own memory items with provenance.
+    2: """
+    ALTER TABLE episodes ADD COLUMN lineage_id TEXT;
+    ALTER TABLE episodes ADD COLUMN round INTEGER;
+    ALTER TABLE episodes ADD COLUMN arm TEXT;
+    CREATE INDEX episodes_by_lineage ON episodes(run_id, arm, lineage_id, round);
+    CREATE TABLE lineages (
+        id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        arm TEXT NOT NULL,
+        coached TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        rounds_planned INTEGER NOT NULL,
+        rounds_played INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'stopped', 'failed')),
+        stop_reason TEXT,
+        started_at REAL NOT NULL
+    );
+    CREATE INDEX lineages_by_run ON lineages(run_id, arm);
+    CREATE TABLE memory_items (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('episode', 'feedback', 'note')),
+        content TEXT NOT NULL,
+        game TEXT,
+        item TEXT,
+        counterpart TEXT,
+        episode_id TEXT,
+        round INTEGER,
+        tokens INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        meta_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX memory_by_owner ON memory_items(owner, created_at);
+    CREATE TABLE memory_links (
+        item_id TEXT NOT NULL REFERENCES memory_items(id) ON DELETE CASCADE,
+        source_id TEXT NOT NULL REFERENCES memory_items(id) ON DELETE CASCADE,
+        PRIMARY KEY (item_id, source_id)
+    );
+    CREATE INDEX memory_links_by_source ON memory_links(source_id);
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

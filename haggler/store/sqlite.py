@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,6 +22,8 @@ from haggler.store.records import (
     ActionRecord,
     EpisodeRecord,
     EpisodeSummary,
+    LineageRecord,
+    MemoryRecord,
     ModerationRecord,
     OutcomeRecord,
     RoleRecord,
@@ -34,7 +36,15 @@ __all__ = ["Store"]
 
 _EPISODE_COLUMNS = (
     "id, run_id, game, rules_json, roles_json, seed, status, outcome_json, scores_json, error, "
-    "started_at, ended_at, (SELECT COUNT(*) FROM turns t WHERE t.episode_id = e.id) AS n_turns"
+    "started_at, ended_at, (SELECT COUNT(*) FROM turns t WHERE t.episode_id = e.id) AS n_turns, "
+    "lineage_id, round, arm"
+)
+_LINEAGE_COLUMNS = (
+    "id, run_id, arm, coached, seed, rounds_planned, rounds_played, status, stop_reason, started_at"
+)
+_MEMORY_COLUMNS = (
+    "id, owner, kind, content, game, item, counterpart, episode_id, round, tokens, created_at, "
+    "meta_json"
 )
 
 
@@ -134,11 +144,14 @@ class Store:
         rules: Mapping[str, Any],
         roles: Mapping[str, RoleRecord],
         seed: int,
+        lineage_id: str | None = None,
+        round: int | None = None,
+        arm: str | None = None,
     ) -> str:
         episode_id = _new_id("ep-")
         self._db.execute(
-            "INSERT INTO episodes (id, run_id, game, rules_json, roles_json, seed, status, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+            "INSERT INTO episodes (id, run_id, game, rules_json, roles_json, seed, status, "
+            "started_at, lineage_id, round, arm) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
             (
                 episode_id,
                 run_id,
@@ -147,6 +160,9 @@ class Store:
                 json.dumps({role: r.model_dump() for role, r in roles.items()}),
                 seed,
                 time.time(),
+                lineage_id,
+                round,
+                arm,
             ),
         )
         return episode_id
@@ -200,6 +216,74 @@ class Store:
             (error, time.time(), episode_id),
         )
 
+    def start_lineage(
+        self, run_id: str, *, arm: str, coached: str, seed: int, rounds_planned: int
+    ) -> str:
+        lineage_id = _new_id("lin-")
+        self._db.execute(
+            f"INSERT INTO lineages ({_LINEAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, 'running', NULL, ?)",
+            (lineage_id, run_id, arm, coached, seed, rounds_planned, time.time()),
+        )
+        return lineage_id
+
+    def update_lineage(
+        self,
+        lineage_id: str,
+        *,
+        rounds_played: int,
+        status: str = "running",
+        stop_reason: str | None = None,
+    ) -> None:
+        self._db.execute(
+            "UPDATE lineages SET rounds_played=?, status=?, stop_reason=? WHERE id=?",
+            (rounds_played, status, stop_reason, lineage_id),
+        )
+
+    def add_memory(self, record: MemoryRecord) -> None:
+        """Store one memory item and its provenance links, atomically."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute(
+                f"INSERT INTO memory_items ({_MEMORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.owner,
+                    record.kind,
+                    record.content,
+                    record.game,
+                    record.item,
+                    record.counterpart,
+                    record.episode_id,
+                    record.round,
+                    record.tokens,
+                    record.created_at,
+                    json.dumps(record.meta),
+                ),
+            )
+            self._db.executemany(
+                "INSERT INTO memory_links (item_id, source_id) VALUES (?, ?)",
+                [(record.id, source) for source in record.sources],
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def delete_memory(self, item_ids: Iterable[str]) -> int:
+        """Delete items (their links go with them); returns how many items were deleted."""
+        ids = list(item_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        self._db.execute("BEGIN")
+        try:
+            cursor = self._db.execute(f"DELETE FROM memory_items WHERE id IN ({marks})", ids)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return cursor.rowcount
+
     # -- reading -----------------------------------------------------------------------------
 
     def runs(self) -> list[RunRecord]:
@@ -218,6 +302,40 @@ class Store:
                 episodes=r[5],
             )
             for r in rows
+        ]
+
+    def lineages(self, run_id: str) -> list[LineageRecord]:
+        rows = self._db.execute(
+            f"SELECT {_LINEAGE_COLUMNS} FROM lineages WHERE run_id = ? ORDER BY started_at, rowid",
+            (run_id,),
+        ).fetchall()
+        names = [c.strip() for c in _LINEAGE_COLUMNS.split(",")]
+        return [LineageRecord(**dict(zip(names, row, strict=True))) for row in rows]
+
+    def memory(self, owner: str) -> list[MemoryRecord]:
+        """Every memory item `owner` holds, oldest first, with the items each was derived from."""
+        links: dict[str, list[str]] = {}
+        for item_id, source_id in self._db.execute(
+            "SELECT l.item_id, l.source_id FROM memory_links l "
+            "JOIN memory_items m ON m.id = l.item_id WHERE m.owner = ?",
+            (owner,),
+        ):
+            links.setdefault(item_id, []).append(source_id)
+        names = [c.strip() for c in _MEMORY_COLUMNS.split(",")]
+        records = []
+        for row in self._db.execute(
+            f"SELECT {_MEMORY_COLUMNS} FROM memory_items WHERE owner = ? "
+            "ORDER BY created_at, rowid",
+            (owner,),
+        ):
+            fields = dict(zip(names, row, strict=True))
+            fields["meta"] = json.loads(fields.pop("meta_json"))
+            records.append(MemoryRecord(**fields, sources=sorted(links.get(fields["id"], []))))
+        return records
+
+    def memory_owners(self) -> list[str]:
+        return [
+            r[0] for r in self._db.execute("SELECT DISTINCT owner FROM memory_items ORDER BY owner")
         ]
 
     def resolve_run(self, ref: str | None) -> str:
@@ -315,4 +433,7 @@ def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
         "started_at": row[10],
         "ended_at": row[11],
         "turns": row[12],
+        "lineage_id": row[13],
+        "round": row[14],
+        "arm": row[15],
     }

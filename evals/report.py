@@ -1,0 +1,200 @@
+"""The self-play report: the paper-style before/after table, per-round tables, and CSV.
+
+Every price is shown beside its deal rate, and every later round beside the all-lineages view,
+so no average reads better than the games behind it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from haggler.evals.selfplay import RoundMetrics, arm_labels, improvement
+from haggler.evals.stats import Interval
+
+__all__ = ["read_csv", "render_report", "write_csv"]
+
+
+def _rate(rate: Interval) -> str:
+    return "—" if rate.empty else f"{rate.value:.2f}"
+
+
+def _deals(row: RoundMetrics) -> str:
+    """The deal rate among the lineages that played, and among all when the two differ."""
+    alive, every = _rate(row.deal_rate_alive), _rate(row.deal_rate_all)
+    return alive if alive == every else f"{alive} (all {every})"
+
+
+def _groups(rows: Sequence[RoundMetrics]) -> dict[tuple[str, str], list[RoundMetrics]]:
+    groups: dict[tuple[str, str], list[RoundMetrics]] = {}
+    for row in rows:
+        groups.setdefault((row.arm, row.coached), []).append(row)
+    for members in groups.values():
+        members.sort(key=lambda r: r.round)
+    return groups
+
+
+def _summary_table(rows: Sequence[RoundMetrics]) -> Table:
+    groups = _groups(rows)
+    labels = arm_labels(rows)
+    last_rounds = {members[-1].round for members in groups.values()}
+    most = max(last_rounds)
+    last_heading = f"round {most}" if len(last_rounds) == 1 else "last round"
+    level = round(rows[0].price.level * 100)
+    table = Table(
+        title="Deal price before and after feedback",
+        caption=(
+            f"price: mean of deals ± {level}% t interval; deals: deal rate of the lineages that "
+            "played the round (all: of every lineage started, a stopped one counting as no deal)"
+        ),
+        caption_justify="left",
+    )
+    table.add_column("feedback")
+    table.add_column("coached")
+    table.add_column("lineages", justify="right")
+    columns = [(1, "round 1 (before)")]
+    if most >= 2:
+        columns.append((2, "round 2 (after)"))
+    if most >= 3:
+        columns.append((0, last_heading))  # 0: each arm's own last round
+    for _, heading in columns:
+        table.add_column(heading, justify="right")
+        table.add_column("deals", justify="right")
+    if most >= 2:
+        table.add_column("Δ price (first → last)", justify="right")
+    for (arm, coached), members in groups.items():
+        by_round = {r.round: r for r in members}
+        cells = [labels[arm, coached], coached, str(members[0].lineages)]
+        for round_, _ in columns:
+            row = by_round.get(round_) if round_ else members[-1]
+            if row is None:
+                cells += ["—", "—"]
+            else:
+                price = row.price.format()
+                if not round_ and len(last_rounds) > 1:
+                    price = f"r{row.round}: {price}"
+                cells += [price, _deals(row)]
+        if most >= 2:
+            change = improvement(members, arm, coached=coached) if len(members) > 1 else None
+            cells.append(change.format("+.2f") if change is not None else "—")
+        table.add_row(*cells)
+    return table
+
+
+def _round_table(label: str, members: Sequence[RoundMetrics]) -> Table:
+    table = Table(title=f"{label}: by round (coached: {members[0].coached})")
+    for heading in (
+        "round",
+        "alive",
+        "games",
+        "failed",
+        "price (alive)",
+        "deal rate (alive)",
+        "deal rate (all)",
+        "surplus (all)",
+        "msg chars",
+        "tokens",
+        "cost $",
+    ):
+        table.add_column(heading, justify="right")
+    for row in members:
+        table.add_row(
+            str(row.round),
+            f"{row.alive}/{row.lineages}",
+            str(row.games),
+            str(row.failed),
+            row.price.format(),
+            row.deal_rate_alive.format(),
+            row.deal_rate_all.format(),
+            row.surplus_all.format(),
+            "—" if math.isnan(row.msg_chars) else f"{row.msg_chars:.0f}",
+            f"{row.tokens:,}",
+            f"{row.cost_usd:.4f}",
+        )
+    return table
+
+
+def render_report(rows: Sequence[RoundMetrics]) -> RenderableType:
+    """The paper-style table (one row per feedback kind), then a per-round table per arm."""
+    if not rows:
+        return Text("No self-play rounds in this run.", style="yellow")
+    labels = arm_labels(rows)
+    parts: list[RenderableType] = [_summary_table(rows)]
+    parts += [_round_table(labels[key], members) for key, members in _groups(rows).items()]
+    return Group(*parts)
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+
+_INTERVALS = [f.name for f in fields(RoundMetrics) if f.type in ("Interval", Interval)]
+_PARTS = ("", "_low", "_high", "_n")
+
+
+def _columns() -> list[str]:
+    names = []
+    for f in fields(RoundMetrics):
+        if f.name in _INTERVALS:
+            names += [f.name + part for part in _PARTS]
+        else:
+            names.append(f.name)
+    return [*names, "level"]
+
+
+def _cell(value: float) -> str | float:
+    return "" if math.isnan(value) else value  # empty cells read as missing in spreadsheets
+
+
+def write_csv(rows: Sequence[RoundMetrics], path: str | Path) -> None:
+    """One line per (arm, round); each interval as four columns: value, _low, _high, _n."""
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_columns())
+        for row in rows:
+            line: list[str | float | int] = []
+            for f in fields(RoundMetrics):
+                value = getattr(row, f.name)
+                if isinstance(value, Interval):
+                    line += [_cell(value.value), _cell(value.low), _cell(value.high), value.n]
+                elif isinstance(value, float):
+                    line.append(_cell(value))
+                else:
+                    line.append(value)
+            line.append(row.price.level)
+            writer.writerow(line)
+
+
+def read_csv(path: str | Path) -> list[RoundMetrics]:
+    """Rows written by `write_csv`."""
+
+    def number(text: str) -> float:
+        return math.nan if text == "" else float(text)
+
+    rows = []
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        for line in csv.DictReader(handle):
+            level = float(line["level"])
+            values: dict[str, object] = {}
+            for f in fields(RoundMetrics):
+                if f.name in _INTERVALS:
+                    values[f.name] = Interval(
+                        number(line[f.name]),
+                        number(line[f.name + "_low"]),
+                        number(line[f.name + "_high"]),
+                        int(line[f.name + "_n"]),
+                        level,
+                    )
+                elif f.type in ("float", float):
+                    values[f.name] = number(line[f.name])
+                elif f.type in ("int", int):
+                    values[f.name] = int(line[f.name])
+                else:
+                    values[f.name] = line[f.name]
+            rows.append(RoundMetrics(**values))  # type: ignore[arg-type]
+    return rows
