@@ -28,7 +28,7 @@ class RuleNegotiator(Negotiator):
     `reserve_share` places the walk-away price inside the range between the two openings, from
     the negotiator's own side: 0.25 means a seller will not go below a quarter of the way up
     from the buyer's opening (the buyer, mirrored); `jitter` moves it by up to that much per
-    seed. `plain_text` drops the action tags, so the free-text parser (or an LLM moderator)
+    seed, and makes the tactic up to about 20% more or less patient (with the default 0.05). `plain_text` drops the action tags, so the free-text parser (or an LLM moderator)
     has to read the prose.
     """
 
@@ -52,10 +52,12 @@ class RuleNegotiator(Negotiator):
         self.plain_text = plain_text
         self.label = label or f"rule:{tactic.name}"
         self._rng = random.Random(f"{seed}:{role}")
-        # Seeds differ in where the walk-away price sits, so repeated games spread like a
-        # population of negotiators rather than replaying one.
+        # Seeds differ in where the walk-away price sits and in how patient the tactic is, so
+        # repeated games spread like a population of negotiators rather than replaying one.
         shift = self._rng.uniform(-jitter, jitter) if jitter else 0.0
         self.reserve_share = min(1.0, max(0.0, reserve_share + shift))
+        if jitter:
+            self.tactic = tactic.firmer(math.exp(self._rng.uniform(-4 * jitter, 4 * jitter)))
 
     async def respond(self, view: RoleView) -> Reply:
         action = self.decide(view)

@@ -196,5 +196,5 @@ def read_csv(path: str | Path) -> list[RoundMetrics]:
                     values[f.name] = int(line[f.name])
                 else:
                     values[f.name] = line[f.name]
-            rows.append(RoundMetrics(**values))  # type: ignore[arg-type]
+            rows.append(RoundMetrics(**values))
     return rows

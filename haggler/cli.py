@@ -141,6 +141,101 @@ def _play(spec: Any, store: Any, quiet: bool) -> None:
 
 
 @app.command()
+def selfplay(
+    spec: Annotated[Path, typer.Argument(help="A YAML self-play spec.")],
+    rounds: Annotated[int | None, typer.Option(help="Rounds per lineage.")] = None,
+    lineages: Annotated[int | None, typer.Option(help="Lineages per feedback arm.")] = None,
+    feedback: Annotated[
+        str | None, typer.Option(help="Arms to run, comma-separated: ai, none, constant, human.")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Lineages played at once.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also write the price/deal-rate plot (.svg or .png).")
+    ] = None,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """Self-play: rounds of play, critic feedback and memory; prints the paper-style report."""
+    with _user_errors():
+        from haggler.spec import check_selfplay_spec, read_mapping
+
+        data = read_mapping(spec)
+        overrides = {
+            "rounds": rounds,
+            "lineages": lineages,
+            "feedback": feedback,
+            "concurrency": concurrency,
+        }
+        data |= {key: value for key, value in overrides.items() if value is not None}
+        checked = check_selfplay_spec(data, source=str(spec), base=spec.parent)
+        store = _open_store(db)
+        try:
+            run_id = _selfplay(checked, store)
+            _report(store, run_id, plot=plot, csv=None)
+        finally:
+            store.close()
+
+
+def _selfplay(spec: Any, store: Any) -> str:
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from haggler.experiment import selfplay as run_selfplay
+
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("rounds", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        run = asyncio.run(run_selfplay(spec, store=store, progress=advance))
+    for arm, errors in run.failures.items():
+        err.print(f"[yellow]{len(errors)} lineage(s) of arm {arm} failed:[/] {_escape(errors[0])}")
+    out.print(f"[dim]stored as run {run.run_id} in {store.path}[/]")
+    return run.run_id
+
+
+def _report(store: Any, run_id: str, *, plot: Path | None, csv: Path | None) -> None:
+    from haggler.evals import plot_rounds, render_report, round_metrics, write_csv
+
+    rows = round_metrics(store, run_id)
+    if not rows:
+        from haggler.errors import StoreError
+
+        raise StoreError(
+            f"run {run_id} holds no self-play rounds; report reads `haggler selfplay` runs"
+        )
+    out.print(render_report(rows))
+    if plot is not None:
+        plot_rounds(rows, plot)
+        out.print(f"[dim]plot written to {plot}[/]")
+    if csv is not None:
+        write_csv(rows, csv)
+        out.print(f"[dim]table written to {csv}[/]")
+
+
+@app.command()
+def report(
+    run: Annotated[
+        str | None, typer.Argument(help="Run id or prefix; the latest run when omitted.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write price and deal rate by round (.svg or .png).")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Write the per-round table as CSV.")] = None,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """The paper-style table of a self-play run: price and deal rate by round and arm."""
+    with _user_errors():
+        store = _require_store(db)
+        try:
+            _report(store, store.resolve_run(run), plot=plot, csv=csv)
+        finally:
+            store.close()
+
+
+@app.command()
 def show(
     game: Annotated[
         str | None, typer.Argument(help="Game id or prefix; the latest game when omitted.")

@@ -243,7 +243,7 @@ def _read_yaml(path: Path) -> Any:
         raise SpecError(f"{where}{problem}; fix the YAML syntax", source=str(path)) from None
 
 
-def _read_mapping(source: Path) -> dict[str, Any]:
+def read_mapping(source: Path) -> dict[str, Any]:
     data = _read_yaml(source)
     if data is None:
         return {}
@@ -258,7 +258,7 @@ def _read_mapping(source: Path) -> dict[str, Any]:
 def load_play_spec(path: str | Path) -> PlaySpec:
     """Read and check a play spec; SpecError names the file and field of the first problem."""
     source = Path(path)
-    return check_play_spec(_read_mapping(source), source=str(source))
+    return check_play_spec(read_mapping(source), source=str(source))
 
 
 def check_play_spec(data: dict[str, Any], *, source: str | None = None) -> PlaySpec:
@@ -274,7 +274,7 @@ def check_play_spec(data: dict[str, Any], *, source: str | None = None) -> PlayS
 def load_selfplay_spec(path: str | Path) -> SelfPlaySpec:
     """Read and check a self-play spec; relative file paths in it are relative to the spec."""
     source = Path(path)
-    return check_selfplay_spec(_read_mapping(source), source=str(source), base=source.parent)
+    return check_selfplay_spec(read_mapping(source), source=str(source), base=source.parent)
 
 
 def check_selfplay_spec(

@@ -229,7 +229,7 @@ class AgentMemory:
         gone = [self.get(item_id).id, *(item.id for item in self.descendants(item_id))]
         # Store first: if it fails, memory still matches what the store holds.
         if self.store is not None:
-            self.store.delete_memory(gone)
+            self.store.delete_memory(self.owner, gone)
         for removed in gone:
             item = self._items.pop(removed)
             for source in item.sources:

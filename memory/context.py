@@ -81,7 +81,11 @@ def _label(item: MemoryItem, *, summary: bool = False) -> str:
 
 def render_items(items: Iterable[MemoryItem]) -> str:
     """`items` in full, in the given order, as `build_context` shows them when all fit."""
-    return _SEPARATOR.join(_label(item) + item.content for item in items)
+    return _SEPARATOR.join(_piece(item) for item in items)
+
+
+def _piece(item: MemoryItem) -> str:
+    return _label(item) + item.content
 
 
 def _fits_prefix(render: Callable[[int], str], length: int, budget: int) -> int:
@@ -156,13 +160,13 @@ def build_context(
 
     for rank, item in enumerate(priority):
         if item.kind == "episode":
-            if try_keep(item, _label(item) + item.content):
+            if try_keep(item, _piece(item)):
                 continue
             summary = item.meta.get("summary")
             if isinstance(summary, str) and try_keep(item, _label(item, summary=True) + summary):
                 summarised.append(item.id)
         elif item.kind == "feedback":
-            if try_keep(item, _label(item) + item.content):
+            if try_keep(item, _piece(item)):
                 shown_advice[item.id] = item.content
             elif rank == 0:
                 # Nothing is kept yet, so the cut piece is the whole text and fits by design.
@@ -171,7 +175,7 @@ def build_context(
                 shown_advice[item.id] = shown
                 truncated.append(item.id)
         else:
-            try_keep(item, _label(item) + item.content)
+            try_keep(item, _piece(item))
 
     text = _SEPARATOR.join(piece for _, piece in kept)
     kept_ids = {considered[position].id for position, _ in kept}

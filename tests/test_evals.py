@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -40,10 +41,10 @@ ROLES = {
 # -- building stores ----------------------------------------------------------------------------
 
 
-def _turn(index: int, speaker: str, text: str, **fields: object) -> TurnRecord:
+def _turn(index: int, speaker: str, text: str, **fields: Any) -> TurnRecord:
     return TurnRecord(
         index=index, speaker=speaker, text=text, started_at=0.0, ended_at=0.0, **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 def _game(
@@ -375,7 +376,7 @@ def test_svg_plot_parses_and_escapes_arm_names(store: Store, tmp_path: Path) -> 
     root = ET.fromstring(raw)
     series = [p for p in root.iter(f"{SVG}path") if p.get("class") == "series"]
     # Per arm: the price line, the deal rate among the alive, and the dashed all-lineages one.
-    assert sorted(p.get("data-arm") for p in series) == ["a<b&c"] * 3 + ["none"] * 3
+    assert sorted(str(p.get("data-arm")) for p in series) == ["a<b&c"] * 3 + ["none"] * 3
     assert sum(p.get("stroke-dasharray") is not None for p in series) == 2
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert "a<b&c" in texts and "round" in texts and "Deal rate" in texts

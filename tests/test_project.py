@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from haggler.spec import load_play_spec
+from haggler.spec import load_play_spec, load_selfplay_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,10 @@ def test_importing_haggler_loads_no_heavy_dependency() -> None:
 
 @pytest.mark.parametrize("spec", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_example_spec_is_valid(spec: Path) -> None:
-    load_play_spec(spec)
+    if spec.name.startswith("selfplay"):
+        load_selfplay_spec(spec)
+    else:
+        load_play_spec(spec)
 
 
 def test_ci_runs_exactly_the_test_command_of_the_readme() -> None:

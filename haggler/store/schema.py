@@ -91,9 +91,11 @@ MIGRATIONS: dict[int, str] = {
         meta_json TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX memory_by_owner ON memory_items(owner, created_at);
+    -- Deleting a source alone fails (checked at the end of the statement), so provenance can
+    -- only be cut by deleting an item together with everything derived from it.
     CREATE TABLE memory_links (
         item_id TEXT NOT NULL REFERENCES memory_items(id) ON DELETE CASCADE,
-        source_id TEXT NOT NULL REFERENCES memory_items(id) ON DELETE CASCADE,
+        source_id TEXT NOT NULL REFERENCES memory_items(id),
         PRIMARY KEY (item_id, source_id)
     );
     CREATE INDEX memory_links_by_source ON memory_links(source_id);

@@ -261,7 +261,7 @@ class Store:
                 ),
             )
             self._db.executemany(
-                "INSERT INTO memory_links (item_id, source_id) VALUES (?, ?)",
+                "INSERT OR IGNORE INTO memory_links (item_id, source_id) VALUES (?, ?)",
                 [(record.id, source) for source in record.sources],
             )
             self._db.execute("COMMIT")
@@ -269,20 +269,37 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
 
-    def delete_memory(self, item_ids: Iterable[str]) -> int:
-        """Delete items (their links go with them); returns how many items were deleted."""
-        ids = list(item_ids)
-        if not ids:
-            return 0
-        marks = ",".join("?" * len(ids))
+    def delete_memory(self, owner: str, item_ids: Iterable[str]) -> int:
+        """Delete `owner`'s items `item_ids`, links included, all or nothing; returns the count.
+
+        Deleting an item that something left behind was derived from fails (StoreError): forget
+        an item together with its descendants.
+        """
+        ids = list(dict.fromkeys(item_ids))
+        deleted = 0
         self._db.execute("BEGIN")
         try:
-            cursor = self._db.execute(f"DELETE FROM memory_items WHERE id IN ({marks})", ids)
+            # Links are checked at COMMIT, so the chunks may come in any order.
+            self._db.execute("PRAGMA defer_foreign_keys=ON")
+            # Chunks stay under SQLite's limit on bound variables.
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cursor = self._db.execute(
+                    f"DELETE FROM memory_items WHERE owner = ? AND id IN ({marks})", [owner, *chunk]
+                )
+                deleted += cursor.rowcount
             self._db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            self._db.execute("ROLLBACK")
+            raise StoreError(
+                f"store {self.path}: cannot delete memory of {owner!r} that other items were "
+                f"derived from; forget it together with its descendants"
+            ) from None
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return cursor.rowcount
+        return deleted
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 It reads its role from the system message, the rival's price from the last user message and
 its own from its last assistant message, and answers with a sentence and an action tag. Asked
-as a moderator, it answers the JSON verdict the moderator demands. It never states anything
+as a moderator, it answers the JSON verdict the moderator demands; asked as a critic, three
+numbered suggestions. It never states anything
 from its brief but prices it offers, so any private value found in the other role's requests
 leaked through the framework.
 """
@@ -42,6 +43,14 @@ def negotiate(request: RecordedRequest, *, tagged: bool = True) -> Text:
     system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
     if system.startswith("You moderate"):
         return _moderate(request)
+    if system.startswith("You coach"):
+        return Text(
+            "1. Hold firm and make the other side move first.\n"
+            "2. Concede in smaller steps.\n"
+            "3. Aim higher than last time.",
+            prompt_tokens=300,
+            completion_tokens=30,
+        )
     selling = "You are selling" in system
     rival = find_prices(_last(messages, "user"))
     mine = find_prices(_last(messages, "assistant"))
