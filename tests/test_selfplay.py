@@ -123,7 +123,7 @@ async def test_a_hosted_selfplay_run_with_critic_and_moderator_on_other_provider
         ]
 
     assert not run.failures
-    assert len(lineages) == 4 and all(l.status == "finished" for l in lineages)
+    assert len(lineages) == 4 and all(lin.status == "finished" for lin in lineages)
     assert len(episodes) == 8 and all(e.status == "finished" for e in episodes)
     assert len(feedback) == 4, "one critique per round of each AI-arm lineage"
     assert all("anthropic/claude-critic" in item.meta["source"] for item in feedback)
