@@ -118,7 +118,8 @@ def format_price(price: float) -> str:
     """'$15', '$15.50', '$1,250,000', '$15.125': every digit written, so it reads back exactly."""
     cents = price * 100
     if abs(cents - round(cents)) > 1e-6:
-        return f"${price:,}"
+        # Finer than a cent: six decimals at most, so 1.7429999999 reads "$1.743".
+        return "$" + f"{price:,.6f}".rstrip("0").rstrip(".")
     return f"${price:,.0f}" if price == int(price) else f"${price:,.2f}"
 
 

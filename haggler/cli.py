@@ -266,7 +266,12 @@ def show(
                 episode_id = episodes[-1].id
             else:
                 episode_id = store.resolve_episode(game)
-            print_episode(out, store.episode(episode_id), show_briefs=briefs)
+            print_episode(
+                out,
+                store.episode(episode_id),
+                show_briefs=briefs,
+                feedback=store.feedback_for(episode_id),
+            )
         finally:
             store.close()
 

@@ -10,7 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from haggler.agents.prices import format_price
-from haggler.store.records import EpisodeRecord, EpisodeSummary, OutcomeRecord, TurnRecord
+from haggler.store.records import (
+    EpisodeRecord,
+    EpisodeSummary,
+    MemoryRecord,
+    OutcomeRecord,
+    TurnRecord,
+)
 
 __all__ = ["episode_header", "episode_list", "outcome_line", "turn_line"]
 
@@ -69,6 +75,13 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
             f"(run {escape(episode.run_id)}, seed {episode.seed}, {when})"
         )
     ]
+    if episode.lineage_id is not None:
+        lines.append(
+            Text(
+                f"  self-play lineage {episode.lineage_id}, round {episode.round}, "
+                f"feedback arm {episode.arm}"
+            )
+        )
     for role, record in episode.roles.items():
         lines.append(Text.from_markup(f"  {escape(role)}: {escape(record.model)}"))
         if show_briefs:
@@ -96,7 +109,13 @@ def episode_list(episodes: list[EpisodeSummary]) -> Table:
     return table
 
 
-def print_episode(console: Console, episode: EpisodeRecord, *, show_briefs: bool = False) -> None:
+def print_episode(
+    console: Console,
+    episode: EpisodeRecord,
+    *,
+    show_briefs: bool = False,
+    feedback: list[MemoryRecord] | None = None,
+) -> None:
     console.print(episode_header(episode, show_briefs=show_briefs))
     for turn in episode.transcript:
         console.print(turn_line(turn))
@@ -104,3 +123,7 @@ def print_episode(console: Console, episode: EpisodeRecord, *, show_briefs: bool
         console.print(Text(f"failed: {episode.error}", style="bold red"))
     else:
         console.print(outcome_line(episode.outcome, episode.scores))
+    for item in feedback or []:
+        role = item.owner.rsplit("/", 1)[-1]
+        console.print(Text(f"coach's advice to the {role} after this game:", style="bold"))
+        console.print(Text(item.content, style="italic"))

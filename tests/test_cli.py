@@ -103,7 +103,7 @@ def test_the_store_path_comes_from_haggler_db(tmp_path: Path) -> None:
 BAD_SPECS = {
     "malformed.yaml": ("roles: {seller: [", "line"),
     "unknown_field.yaml": ("colour: red\n", "colour: unknown field"),
-    "bad_range.yaml": ("rules: {buyer_opening: 30}\n", "rules: buyer_opening (30) must be below"),
+    "bad_range.yaml": ("rules: {buyer_opening: 30}\n", "rules.buyer_opening: buyer_opening (30) must be below"),
     "bad_prefix.yaml": ("roles: {seller: 'foo/bar'}\n", "roles.seller.model: model 'foo/bar'"),
     "bad_role.yaml": ("roles: {sellr: 'rule:linear'}\n", "roles.sellr"),
     "bad_tactic.yaml": ("roles: {seller: 'rule:stubborn'}\n", "unknown tactic 'stubborn'"),

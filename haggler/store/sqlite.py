@@ -350,6 +350,23 @@ class Store:
             records.append(MemoryRecord(**fields, sources=sorted(links.get(fields["id"], []))))
         return records
 
+    def feedback_for(self, episode_id: str) -> list[MemoryRecord]:
+        """Feedback items derived from `episode_id`'s game, in every owner's memory."""
+        names = [c.strip() for c in _MEMORY_COLUMNS.split(",")]
+        columns = ", ".join(f"f.{name}" for name in names)
+        records = []
+        for row in self._db.execute(
+            f"SELECT DISTINCT {columns} FROM memory_items f "
+            "JOIN memory_links l ON l.item_id = f.id "
+            "JOIN memory_items e ON e.id = l.source_id "
+            "WHERE e.episode_id = ? AND f.kind = 'feedback' ORDER BY f.created_at",
+            (episode_id,),
+        ):
+            fields = dict(zip(names, row, strict=True))
+            fields["meta"] = json.loads(fields.pop("meta_json"))
+            records.append(MemoryRecord(**fields))
+        return records
+
     def memory_owners(self) -> list[str]:
         return [
             r[0] for r in self._db.execute("SELECT DISTINCT owner FROM memory_items ORDER BY owner")
