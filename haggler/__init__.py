@@ -15,11 +15,14 @@ __all__ = [
     "PlaySpec",
     "PlayedGame",
     "RoleSpec",
+    "SelfPlaySpec",
     "Store",
     "load_play_spec",
+    "load_selfplay_spec",
     "make_game",
     "play",
     "play_sync",
+    "selfplay",
 ]
 
 _WHERE = {
@@ -27,6 +30,9 @@ _WHERE = {
     "PlaySpec": "haggler.spec",
     "RoleSpec": "haggler.spec",
     "load_play_spec": "haggler.spec",
+    "SelfPlaySpec": "haggler.spec",
+    "load_selfplay_spec": "haggler.spec",
+    "selfplay": "haggler.experiment",
     "PlayedGame": "haggler.runner",
     "play": "haggler.runner",
     "play_sync": "haggler.runner",
@@ -38,7 +44,8 @@ if TYPE_CHECKING:
     from haggler.errors import HagglerError
     from haggler.games import make_game
     from haggler.runner import PlayedGame, play, play_sync
-    from haggler.spec import PlaySpec, RoleSpec, load_play_spec
+    from haggler.experiment import selfplay
+    from haggler.spec import PlaySpec, RoleSpec, SelfPlaySpec, load_play_spec, load_selfplay_spec
     from haggler.store import Store
 
 

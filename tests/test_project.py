@@ -21,11 +21,14 @@ def test_the_public_api_is_small_and_deliberate() -> None:
         "PlaySpec",
         "PlayedGame",
         "RoleSpec",
+        "SelfPlaySpec",
         "Store",
         "load_play_spec",
+        "load_selfplay_spec",
         "make_game",
         "play",
         "play_sync",
+        "selfplay",
     ]
     for name in haggler.__all__:
         assert getattr(haggler, name) is not None
