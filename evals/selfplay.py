@@ -46,7 +46,7 @@ class RoundMetrics:
     deal_rate_all: Interval  # deals / lineages started; an ended lineage counts as no deal
     surplus_all: Interval  # the coached role's surplus over all lineages, 0 without a deal
     msg_chars: float  # mean length of the coached role's generated, accepted messages
-    tokens: int  # prompt + completion tokens of every turn (moderator readings included)
+    tokens: int  # prompt + completion tokens of every turn, moderator readings and critiques
     cost_usd: float
 
 
@@ -102,6 +102,15 @@ def round_metrics(store: Store, run_id: str) -> list[RoundMetrics]:
             store.episode(summary.id)
         )
 
+    # What the feedback cost (an LLM critic's calls), by game.
+    feedback_spend: dict[str, tuple[int, float]] = {}
+    for critique in store.critiques(run_id=run_id):
+        tokens, cost = feedback_spend.get(critique.episode_id, (0, 0.0))
+        feedback_spend[critique.episode_id] = (
+            tokens + critique.prompt_tokens + critique.completion_tokens,
+            cost + critique.cost_usd,
+        )
+
     groups: dict[tuple[str, str], list[LineageRecord]] = {}
     for lineage in lineages:
         groups.setdefault((lineage.arm, lineage.coached), []).append(lineage)
@@ -115,6 +124,10 @@ def round_metrics(store: Store, run_id: str) -> list[RoundMetrics]:
             for lineage in members:
                 attempts = by_lineage_round.get((lineage.id, round_), [])
                 _count_lineage(tally, lineage, round_, attempts, coached_roles, surplus_role)
+                for episode in attempts:
+                    tokens, cost = feedback_spend.get(episode.id, (0, 0.0))
+                    tally.tokens += tokens
+                    tally.cost_usd += cost
             rows.append(
                 RoundMetrics(
                     arm=arm,

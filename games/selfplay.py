@@ -11,6 +11,7 @@ criticised.
 from __future__ import annotations
 
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from haggler.agents.prices import format_price
 from haggler.games.base import Game
 from haggler.games.episode import EpisodeResult, TurnListener, play_episode
 from haggler.memory import AgentMemory, Environment, build_context
-from haggler.store.records import OutcomeRecord, RoleRecord
+from haggler.store.records import CritiqueRecord, OutcomeRecord, RoleRecord
 from haggler.store.sqlite import Store
 
 __all__ = [
@@ -302,6 +303,21 @@ async def _learn(
         given[role] = feedback
         if feedback is not None and feedback.suggestions:
             completion = feedback.completion
+            if setup.store is not None and episode_id is not None:
+                setup.store.add_critique(
+                    CritiqueRecord(
+                        episode_id=episode_id,
+                        role=role,
+                        source=setup.feedback.label,
+                        text=feedback.text,
+                        model=completion.model if completion else None,
+                        prompt_tokens=completion.usage.prompt_tokens if completion else 0,
+                        completion_tokens=completion.usage.completion_tokens if completion else 0,
+                        cost_usd=completion.cost_usd if completion else 0.0,
+                        latency_s=completion.latency_s if completion else 0.0,
+                        created_at=time.time(),
+                    )
+                )
             memory.remember_feedback(
                 feedback.text,
                 env,

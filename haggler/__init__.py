@@ -42,9 +42,9 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from haggler.errors import HagglerError
+    from haggler.experiment import selfplay
     from haggler.games import make_game
     from haggler.runner import PlayedGame, play, play_sync
-    from haggler.experiment import selfplay
     from haggler.spec import PlaySpec, RoleSpec, SelfPlaySpec, load_play_spec, load_selfplay_spec
     from haggler.store import Store
 

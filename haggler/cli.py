@@ -270,7 +270,7 @@ def show(
                 out,
                 store.episode(episode_id),
                 show_briefs=briefs,
-                feedback=store.feedback_for(episode_id),
+                critiques=store.critiques(episode_id=episode_id),
             )
         finally:
             store.close()

@@ -11,9 +11,9 @@ from rich.text import Text
 
 from haggler.agents.prices import format_price
 from haggler.store.records import (
+    CritiqueRecord,
     EpisodeRecord,
     EpisodeSummary,
-    MemoryRecord,
     OutcomeRecord,
     TurnRecord,
 )
@@ -114,7 +114,7 @@ def print_episode(
     episode: EpisodeRecord,
     *,
     show_briefs: bool = False,
-    feedback: list[MemoryRecord] | None = None,
+    critiques: list[CritiqueRecord] | None = None,
 ) -> None:
     console.print(episode_header(episode, show_briefs=show_briefs))
     for turn in episode.transcript:
@@ -123,7 +123,11 @@ def print_episode(
         console.print(Text(f"failed: {episode.error}", style="bold red"))
     else:
         console.print(outcome_line(episode.outcome, episode.scores))
-    for item in feedback or []:
-        role = item.owner.rsplit("/", 1)[-1]
-        console.print(Text(f"coach's advice to the {role} after this game:", style="bold"))
-        console.print(Text(item.content, style="italic"))
+    for critique in critiques or []:
+        console.print(
+            Text(
+                f"feedback to the {critique.role} after this game ({critique.source}):",
+                style="bold",
+            )
+        )
+        console.print(Text(critique.text, style="italic"))

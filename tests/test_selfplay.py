@@ -116,6 +116,8 @@ async def test_a_hosted_selfplay_run_with_critic_and_moderator_on_other_provider
             if item.kind == "feedback"
         ]
         episodes = store.episodes(run.run_id)
+        rows = {(r.arm, r.round): r for r in round_metrics(store, run.run_id)}
+        critiques = store.critiques(run_id=run.run_id)
         last_words = [
             [t.text for t in store.episode(e.id).transcript if t.accepted][-1]
             for e in episodes
@@ -128,6 +130,9 @@ async def test_a_hosted_selfplay_run_with_critic_and_moderator_on_other_provider
     assert len(feedback) == 4, "one critique per round of each AI-arm lineage"
     assert all("anthropic/claude-critic" in item.meta["source"] for item in feedback)
     assert all(item.meta["tokens"] == 330 for item in feedback)
+    # The critic's calls are on the run's bill, and logged apart from the agents' memory.
+    assert len(critiques) == 4 and all(c.model == "anthropic/claude-critic" for c in critiques)
+    assert rows["ai", 1].tokens - rows["none", 1].tokens == 2 * 330
     critic_calls = [r for r in fake_llm_server.requests if r.model == "claude-critic"]
     moderator_calls = [r for r in fake_llm_server.requests if r.model == "gpt-moderator"]
     assert len(critic_calls) == 4 and all(r.api == "anthropic" for r in critic_calls)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "EPISODE_SCHEMA",
+    "CritiqueRecord",
     "EpisodeRecord",
     "EpisodeSummary",
     "RoleRecord",
@@ -131,6 +132,22 @@ class MemoryRecord(BaseModel):
     created_at: float
     meta: dict[str, Any] = Field(default_factory=dict)
     sources: list[str] = Field(default_factory=list)
+
+
+class CritiqueRecord(BaseModel):
+    """The feedback a coached role got after one game, and its price."""
+
+    episode_id: str
+    role: str
+    # The feedback arm and its author: "ai (openai/gpt-4o)", "constant", "human", …
+    source: str
+    text: str
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    created_at: float
 
 
 class RunRecord(BaseModel):

@@ -99,6 +99,21 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (item_id, source_id)
     );
     CREATE INDEX memory_links_by_source ON memory_links(source_id);
+    -- What each coached role was told after a game, and what telling it cost: the experiment's
+    -- own record, which stays when an agent later forgets the advice.
+    CREATE TABLE critiques (
+        episode_id TEXT NOT NULL REFERENCES episodes(id),
+        role TEXT NOT NULL,
+        source TEXT NOT NULL,
+        text TEXT NOT NULL,
+        model TEXT,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        latency_s REAL NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (episode_id, role)
+    );
     """,
 }
 

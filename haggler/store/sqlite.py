@@ -20,6 +20,7 @@ from typing import Any
 from haggler.errors import StoreError
 from haggler.store.records import (
     ActionRecord,
+    CritiqueRecord,
     EpisodeRecord,
     EpisodeSummary,
     LineageRecord,
@@ -350,22 +351,31 @@ class Store:
             records.append(MemoryRecord(**fields, sources=sorted(links.get(fields["id"], []))))
         return records
 
-    def feedback_for(self, episode_id: str) -> list[MemoryRecord]:
-        """Feedback items derived from `episode_id`'s game, in every owner's memory."""
-        names = [c.strip() for c in _MEMORY_COLUMNS.split(",")]
-        columns = ", ".join(f"f.{name}" for name in names)
-        records = []
-        for row in self._db.execute(
-            f"SELECT DISTINCT {columns} FROM memory_items f "
-            "JOIN memory_links l ON l.item_id = f.id "
-            "JOIN memory_items e ON e.id = l.source_id "
-            "WHERE e.episode_id = ? AND f.kind = 'feedback' ORDER BY f.created_at",
-            (episode_id,),
-        ):
-            fields = dict(zip(names, row, strict=True))
-            fields["meta"] = json.loads(fields.pop("meta_json"))
-            records.append(MemoryRecord(**fields))
-        return records
+    def add_critique(self, critique: CritiqueRecord) -> None:
+        names = list(CritiqueRecord.model_fields)
+        self._db.execute(
+            f"INSERT INTO critiques ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            [getattr(critique, name) for name in names],
+        )
+
+    def critiques(
+        self, *, episode_id: str | None = None, run_id: str | None = None
+    ) -> list[CritiqueRecord]:
+        """The critiques of one game, or of every game of a run."""
+        names = list(CritiqueRecord.model_fields)
+        columns = ", ".join(f"c.{name}" for name in names)
+        if episode_id is not None:
+            where, param = "c.episode_id = ?", episode_id
+        elif run_id is not None:
+            where, param = "e.run_id = ?", run_id
+        else:
+            raise ValueError("critiques() needs an episode_id or a run_id")
+        rows = self._db.execute(
+            f"SELECT {columns} FROM critiques c JOIN episodes e ON e.id = c.episode_id "
+            f"WHERE {where} ORDER BY c.created_at, c.rowid",
+            (param,),
+        )
+        return [CritiqueRecord(**dict(zip(names, row, strict=True))) for row in rows]
 
     def memory_owners(self) -> list[str]:
         return [
