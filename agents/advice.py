@@ -51,10 +51,12 @@ _AIM = {
     ),
 }
 _FLEXIBLE = re.compile(
-    r"more flexible|concede (?:a bit |a little )?more|don'?t lose the deal|close the deal|"
-    r"meet (?:them|the \w+) (?:halfway|in the middle)|compromise",
+    r"more flexible|concede (?:a bit |a little )?more(?! slowly)|don'?t lose the deal|"
+    r"close the deal|meet (?:them|the \w+) (?:halfway|in the middle)|compromise",
     re.IGNORECASE,
 )
+# "Don't compromise" and "never concede more than the buyer" counsel firmness, not flexibility.
+_NEGATION = re.compile(r"\b(?:don'?t|do not|never|avoid|no need to|stop)\b", re.IGNORECASE)
 
 # Effect sizes per matched sentence: large enough that a few rounds of advice show, small enough
 # that one round does not turn a linear negotiator into a wall.
@@ -72,10 +74,11 @@ def read_advice(texts: Iterable[str], role: str) -> Adjustment:
         for sentence in re.split(r"(?<=[.!?;])\s+|\n+", text):
             if not sentence.strip():
                 continue
-            if _FLEXIBLE.search(sentence):
+            flexible = _FLEXIBLE.search(sentence)
+            if flexible and not _NEGATION.search(sentence[: flexible.start()]):
                 adjustment = adjustment.then(_FLEX_FIRMNESS, _FLEX_AMBITION)
                 continue
-            if _FIRM.search(sentence):
+            if flexible or _FIRM.search(sentence):
                 adjustment = adjustment.then(firmness=_FIRM_STEP)
             if role in _OPEN_AMBITIOUS and _OPEN_AMBITIOUS[role].search(sentence):
                 adjustment = adjustment.then(firmness=_OPEN_STEP)

@@ -143,11 +143,25 @@ _NUMBERED = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*(.+?)\s*$")
 
 
 def parse_suggestions(text: str) -> tuple[str, ...]:
-    """At most three suggestions from a critic's answer; any that names a price is dropped."""
-    lines = [m.group(1) for line in text.splitlines() if (m := _NUMBERED.match(line))]
-    if not lines:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-    kept = [line for line in lines if not any(p.marked for p in find_prices(line))]
+    """At most three suggestions from a critic's answer; any that names a price is dropped.
+
+    Numbered or bulleted items are the suggestions, a line that continues one belongs to it;
+    an answer with no list at all counts each non-empty line.
+    """
+    items: list[str] = []
+    listed = False
+    for line in text.splitlines():
+        if match := _NUMBERED.match(line):
+            if not listed:
+                # Lines before the list are a preamble ("Here are my suggestions:").
+                items = []
+            items.append(match.group(1))
+            listed = True
+        elif line.strip() and listed and items:
+            items[-1] = f"{items[-1]} {line.strip()}"
+        elif line.strip() and not listed:
+            items.append(line.strip())
+    kept = [item for item in items if not any(p.marked for p in find_prices(item))]
     return tuple(kept[:MAX_SUGGESTIONS])
 
 

@@ -21,8 +21,14 @@ from typer.testing import CliRunner
 from haggler.agents.actions import Action, ActionKind
 from haggler.agents.advice import Adjustment, read_advice
 from haggler.agents.base import PublicMessage, RoleMemory, RoleView
-from haggler.agents.critic import Critic, Feedback, GameReview, LLMCritic, RuleCritic
-from haggler.agents.critic import parse_suggestions
+from haggler.agents.critic import (
+    Critic,
+    Feedback,
+    GameReview,
+    LLMCritic,
+    RuleCritic,
+    parse_suggestions,
+)
 from haggler.agents.moderator import RuleModerator
 from haggler.agents.prices import find_prices
 from haggler.agents.rule_negotiator import RuleNegotiator
@@ -69,9 +75,7 @@ def rule(role: str, tactic: str, seed: int = 0, **options: Any) -> RuleNegotiato
     return RuleNegotiator(role, TACTICS.get(tactic)(), seed=seed, **options)
 
 
-async def play(
-    game: Game, seller: str, buyer: str, seed: int = 0, **options: Any
-) -> EpisodeResult:
+async def play(game: Game, seller: str, buyer: str, seed: int = 0, **options: Any) -> EpisodeResult:
     players = {"seller": rule("seller", seller, seed, **options)}
     players["buyer"] = rule("buyer", buyer, seed, **options)
     return await play_episode(game, players)
@@ -108,7 +112,9 @@ def scripted_review(
     price = offers[-1]
     public.append(
         PublicMessage(
-            accepted_by, f"Deal at ${price:g}. [ACCEPT ${price:g}]", Action(ActionKind.ACCEPT, price)
+            accepted_by,
+            f"Deal at ${price:g}. [ACCEPT ${price:g}]",
+            Action(ActionKind.ACCEPT, price),
         )
     )
     return GameReview(
@@ -158,7 +164,7 @@ async def test_rule_critic_after_a_lost_deal_says_be_more_flexible(balloon: Game
     result = await play(balloon, "linear", "linear", reserve_share=0.95, jitter=0)
     assert result.outcome.kind == "no_deal"
     for role in ("seller", "buyer"):
-        suggestions = critique(review_of(balloon, result, role))
+        suggestions = (await RuleCritic().critique(review_of(balloon, result, role))).suggestions
         assert any("more flexible" in s for s in suggestions), suggestions
         assert len(suggestions) <= 3
         # ...and a rule-based negotiator reads it as advice to yield.
@@ -211,11 +217,12 @@ def test_rule_critic_mirrors_its_wording_for_the_buyer(balloon: Game) -> None:
     landed = critique(scripted_review(balloon, "buyer", slow, accepted_by="buyer"))
     assert any("aim lower" in s for s in landed), landed
     assert not any("aim higher" in s for s in landed), landed
-    # The seller on the mirrored game is told to aim higher.
+    # A seller in the mirrored spot, moving little and accepting on the buyer's side.
     mirrored = [("seller", 19.5), ("buyer", 12), ("seller", 19), ("buyer", 13), ("seller", 18.5)]
-    mirrored = [("buyer" if s == "seller" else "seller", 30 - p) for s, p in mirrored]
+    mirrored.append(("buyer", 14))
     seller = critique(scripted_review(balloon, "seller", mirrored, accepted_by="seller"))
     assert any("aim higher" in s for s in seller), seller
+    assert not any("aim lower" in s for s in seller), seller
 
 
 async def test_a_played_episode_ends_with_the_accepting_message(balloon: Game) -> None:
@@ -313,9 +320,11 @@ async def test_llm_critic_reads_the_coached_brief_and_whole_game_but_not_the_riv
     # Nothing of the rival's brief: neither its text nor its private values.
     rival_brief = balloon.brief(RIVAL[coached])
     assert rival_brief.text not in prompt
-    for sentence in re.split(r"(?<=\.)\s+", rival_brief.text):
-        if "$" in sentence or "cost" in sentence:
-            assert sentence not in prompt, sentence
+    own_text = balloon.brief(coached).text
+    rival_only = [s for s in re.split(r"(?<=\.)\s+", rival_brief.text) if s not in own_text]
+    assert rival_only
+    for sentence in rival_only:
+        assert sentence not in prompt, sentence
     if coached == "buyer":
         assert "$8" not in prompt and "cost" not in prompt.lower(), "the seller's cost leaked"
 
@@ -402,20 +411,10 @@ def test_unrelated_words_change_nothing() -> None:
         assert read_advice([], role) == Adjustment()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'concede more slowly' matches the flexible cue 'concede more' before the firm "
-    "cue 'concede (more )?slowly' is tried, so advice to slow down makes the negotiator yield",
-)
 def test_concede_more_slowly_is_advice_to_hold_firm() -> None:
     assert read_advice(["Concede more slowly."], "seller").firmness > 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: negated advice ('Don't compromise on your price.') matches the flexible cue "
-    "'compromise' and lowers firmness and ambition, the opposite of what it says",
-)
 def test_dont_compromise_is_not_advice_to_yield() -> None:
     adjustment = read_advice(["Don't compromise on your price."], "seller")
     assert adjustment.firmness >= 1 and adjustment.ambition >= 0
@@ -423,6 +422,21 @@ def test_dont_compromise_is_not_advice_to_yield() -> None:
 
 def _asked(action: Action) -> float | None:
     return action.price if action.kind in (ActionKind.OFFER, ActionKind.ACCEPT) else None
+
+
+def _view_before(
+    game: Game, role: str, public: tuple[PublicMessage, ...], memory: RoleMemory | None
+) -> RoleView:
+    """What `role` sees when it is about to speak after `public`."""
+    return RoleView(
+        role=role,
+        brief=game.brief(role),
+        public=public,
+        facts=game.facts,
+        turn=sum(1 for m in public if not m.scripted),
+        max_turns=game.max_turns,
+        memory=memory,
+    )
 
 
 @pytest.mark.parametrize("role", ["seller", "buyer"])
@@ -434,7 +448,9 @@ async def test_a_rule_negotiator_with_advice_in_memory_asks_for_more(
     players = {role: rule(role, "linear", jitter=0), RIVAL[role]: rule(RIVAL[role], "boulware")}
     result = await play_episode(balloon, players)
     aim = "aim higher" if role == "seller" else "aim lower"
-    advice = ("1. Concede in smaller steps.", f"1. The deal was poor; {aim}.")
+    memory = RoleMemory(
+        history="...", advice=("1. Concede in smaller steps.", f"1. The deal was poor; {aim}.")
+    )
     sign = 1 if role == "seller" else -1
     fresh = rule(role, "linear", jitter=0)
     compared = better = 0
@@ -442,25 +458,12 @@ async def test_a_rule_negotiator_with_advice_in_memory_asks_for_more(
         if message.speaker != role or message.scripted:
             continue
         prefix = result.public[:k]
-        turn = sum(1 for m in prefix if not m.scripted)
-
-        def view(memory: RoleMemory | None, prefix: tuple[PublicMessage, ...] = prefix) -> RoleView:
-            return RoleView(
-                role=role,
-                brief=balloon.brief(role),
-                public=prefix,
-                facts=balloon.facts,
-                turn=turn,
-                max_turns=balloon.max_turns,
-                memory=memory,
-            )
-
-        plain = _asked(fresh.decide(view(None)))
-        coached = _asked(fresh.decide(view(RoleMemory(history="...", advice=advice))))
+        plain = _asked(fresh.decide(_view_before(balloon, role, prefix, None)))
+        coached = _asked(fresh.decide(_view_before(balloon, role, prefix, memory)))
         if plain is None or coached is None:
             continue
         compared += 1
-        assert sign * coached >= sign * plain, (turn, plain, coached)
+        assert sign * coached >= sign * plain, (k, plain, coached)
         better += sign * coached > sign * plain
     assert compared >= 5
     assert better >= compared // 2, "advice should move most decisions, not one"
@@ -548,7 +551,10 @@ async def test_lineages_store_their_rounds_and_the_coached_memory(tmp_path: Path
         }
 
     assert sorted(lin.arm for lin in lineages) == ["ai", "ai", "none", "none"]
-    assert all((lin.status, lin.rounds_played, lin.coached) == ("finished", 3, "seller") for lin in lineages)
+    assert all(
+        (lin.status, lin.rounds_played, lin.coached) == ("finished", 3, "seller")
+        for lin in lineages
+    )
     assert {len(results) for results in run.lineages.values()} == {2} and not run.failures
     by_lineage: dict[str, dict[int, Any]] = {}
     for episode in episodes:
@@ -648,6 +654,7 @@ async def test_a_named_agent_keeps_its_memory_from_run_to_run(tmp_path: Path) ->
             }
             for run in (first, second)
         }
+        second_ids = [e.id for e in store.episodes(second.run_id)]
         owners = store.memory_owners()
 
     assert owners == [owner]
@@ -661,9 +668,7 @@ async def test_a_named_agent_keeps_its_memory_from_run_to_run(tmp_path: Path) ->
     assert after_second[:4] == after_first, "the second run starts from what the first left"
     new = after_second[4:]
     assert [(i.kind, i.round) for i in new] == [(i.kind, i.round) for i in after_first]
-    assert {i.episode_id for i in new if i.kind == "episode"} <= {
-        e for e in (i.episode_id for i in new) if e is not None
-    }
+    assert [i.episode_id for i in new if i.kind == "episode"] == second_ids
     # Same seeds, but the seller now starts with advice in mind: its first game changes.
     assert games[first.run_id][1] != games[second.run_id][1]
 
@@ -819,7 +824,9 @@ def test_the_offline_example_spec_loads() -> None:
     spec = load_selfplay_spec(EXAMPLES / "selfplay_offline.yaml")
     assert set(spec.feedback) >= {"ai", "none"}
     assert spec.coached_roles() == ("seller",)
-    assert len(spec.human_suggestions()) >= 3 if "human" in spec.feedback else True
+    if "human" in spec.feedback:
+        assert spec.human_feedback is not None and spec.human_feedback.is_absolute()
+        assert len(spec.human_suggestions()) >= 3
 
 
 # --- 7. the CLI ------------------------------------------------------------------------------
@@ -905,6 +912,13 @@ def test_cli_bad_selfplay_spec_gets_one_line_naming_file_and_field(
 def test_cli_flags_override_the_spec_and_are_checked_too(tmp_path: Path) -> None:
     spec = tmp_path / "ok.yaml"
     spec.write_text("roles: {seller: 'rule:linear', buyer: 'rule:linear'}\nfeedback: [ai]\n")
-    result = haggler("selfplay", str(spec), "--feedback", "ai,bogus", "--db", str(tmp_path / "h.db"))
+    result = haggler(
+        "selfplay", str(spec), "--feedback", "ai,bogus", "--db", str(tmp_path / "h.db")
+    )
     assert result.exit_code == 2
     assert f"{spec}: feedback" in result.output and "\n" not in result.output.strip()
+
+
+def test_a_wrapped_suggestion_stays_one_suggestion_and_a_preamble_is_dropped() -> None:
+    answer = "Here is my advice:\n1. Hold firm\n   on your price.\n2. Ask for $15.\n3. Be patient.\n4. Smile."
+    assert parse_suggestions(answer) == ("Hold firm on your price.", "Be patient.", "Smile.")
