@@ -52,7 +52,7 @@ ACTION_HELP = (
 )
 
 # The tag's content is bounded, so a reply full of unclosed "[offer" is still read in linear time.
-_TAG = re.compile(r"\[\s*(offer|accept|reject|walk[\s_-]*away)\b([^\]\[]{0,80})\]", re.IGNORECASE)
+_TAG = re.compile(r"\[\s*(offer|accept|reject|walk[\s_-]*away)\b([^\]\[]{0,200})\]", re.IGNORECASE)
 # Only the end of a very long message is read: the action belongs at the end, and parsing
 # cost must not grow with whatever a model decides to write before it.
 _MAX_READ = 4000
@@ -63,14 +63,17 @@ _WALK_CUES = re.compile(
     re.IGNORECASE,
 )
 _ACCEPT_CUES = re.compile(
-    r"(^\s*deal\b|\bit'?s a deal\b|\b(?:we|you)(?:'ve| have)? (?:got )?a deal\b|\bi accept\b|"
+    r"(^\s*deal\b(?!\s*\?)|\bit'?s a deal\b|\b(?:we|you)(?:'ve| have)? (?:got )?a deal\b|\bi accept\b|"
     r"\baccepted\b|\bagreed\b|^\s*sold\b|\bit'?s sold\b|\bi'?ll take it\b)",
     re.IGNORECASE,
 )
 _REJECT_CUES = re.compile(
-    r"\b(no deal|too (?:high|low|much|little)|i can(?:'t|not) (?:do|accept|go)|not acceptable)\b",
+    r"\b(no deal|no way|too (?:high|low|much|little)|i can(?:'t|not) (?:do|accept|go)|"
+    r"not acceptable|not accept(?:ing)?|won'?t accept)\b",
     re.IGNORECASE,
 )
+# "Let's not say goodbye yet", "I won't walk away": a negated exit is no exit.
+_NEGATED = re.compile(r"\b(?:not|never|n't|won'?t|don'?t)\b|n't\s", re.IGNORECASE)
 # Words that introduce the speaker's own proposal, so "you said $18, I can do $15" reads 15.
 _OFFER_CUES = re.compile(
     r"\b(how about|what about|i can do|i could do|i(?:'ll| will| would| can| could)? "
@@ -98,8 +101,8 @@ def parse_action(text: str) -> Action | None:
 
 
 def has_tag(text: str) -> bool:
-    """Whether `text` holds an action tag (readable or not)."""
-    return _TAG.search(text) is not None
+    """Whether the end of `text` (where actions belong) holds an action tag, readable or not."""
+    return _TAG.search(text[-_MAX_READ:]) is not None
 
 
 def parse_tag(text: str) -> Action | None:
@@ -112,6 +115,8 @@ def _from_tag(match: re.Match[str]) -> Action | None:
     word = re.sub(r"[\s_-]+", "_", match.group(1).lower())
     content = match.group(2).strip()
     price = parse_price(content) if content else None
+    if re.match(r"^-\s*\$?\s*\d|^\$\s*-", content):
+        return None  # a negative price is no price
     if content and price is None and word in ("offer", "accept"):
         # "[ACCEPT $abc]" names a price nobody can read: not a blanket acceptance.
         return None
@@ -137,7 +142,8 @@ def read_free_text(text: str) -> Action | None:
     if cued:
         # A counter-offer outweighs a threat or a complaint in the same message.
         return Action(ActionKind.OFFER, cued[-1].value, source="text")
-    if _WALK_CUES.search(text):
+    walk = _WALK_CUES.search(text)
+    if walk and not _NEGATED.search(text[max(0, walk.start() - 20) : walk.start()]):
         return Action(ActionKind.WALK_AWAY, source="text")
     if rejecting:
         # "I can't accept $18" quotes a price to refuse it, not to offer it.

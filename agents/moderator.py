@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from haggler.agents.actions import Action, ActionKind, has_tag, parse_tag, read_free_text
+from haggler.agents.actions import Action, ActionKind, has_tag, parse_action, parse_tag
 from haggler.agents.base import PublicMessage
 from haggler.llm.base import Backend, Completion, Message
 
@@ -47,9 +47,7 @@ class RuleModerator(Moderator):
     label = "rule"
 
     async def read(self, recent: Sequence[PublicMessage], speaker: str, text: str) -> Reading:
-        if has_tag(text):
-            return Reading(parse_tag(text))
-        return Reading(read_free_text(text))
+        return Reading(parse_action(text))
 
 
 class Verdict(BaseModel):

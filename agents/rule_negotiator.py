@@ -45,8 +45,12 @@ class RuleNegotiator(Negotiator):
     ) -> None:
         if role not in ("seller", "buyer"):
             raise ValueError(f"rule-based negotiators play seller or buyer, not {role!r}")
-        if not 0.0 <= reserve_share <= 1.0:
-            raise ValueError(f"reserve_share must be within [0, 1], got {reserve_share}")
+        if not _number_in(reserve_share, 0.0, 1.0):
+            raise ValueError(f"reserve_share must be a number within [0, 1], got {reserve_share!r}")
+        if not _number_in(jitter, 0.0, 0.5):
+            raise ValueError(f"jitter must be a number within [0, 0.5], got {jitter!r}")
+        if not isinstance(plain_text, bool):
+            raise ValueError(f"plain_text must be true or false, got {plain_text!r}")
         self.role = role
         self.tactic = tactic
         self.plain_text = plain_text
@@ -144,6 +148,15 @@ class RuleNegotiator(Negotiator):
         else:
             price = max(min(price, reserve), last)
         return round(price, 6)
+
+
+def _number_in(value: object, low: float, high: float) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )
 
 
 def _is_offer(action: Action | None) -> bool:

@@ -11,6 +11,7 @@ flips signs for buyers, so a tactic only ever concedes "downwards" from its open
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -48,8 +49,8 @@ class Tactic(ABC):
 
 class TimeDependent(Tactic):
     def __init__(self, exponent: float, name: str = "time-dependent") -> None:
-        if exponent <= 0:
-            raise ValueError(f"exponent must be positive, got {exponent}")
+        if not _positive_number(exponent):
+            raise ValueError(f"exponent must be a positive number, got {exponent!r}")
         self.exponent = exponent
         self.name = name
 
@@ -71,6 +72,10 @@ class TitForTat(Tactic):
     name = "tit-for-tat"
 
     def __init__(self, mirror: float = 1.0, first_step: float = 0.05) -> None:
+        if not _positive_number(mirror):
+            raise ValueError(f"mirror must be a positive number, got {mirror!r}")
+        if not (_positive_number(first_step) and first_step <= 1):
+            raise ValueError(f"first_step must be a number in (0, 1], got {first_step!r}")
         self.mirror = mirror
         # The opening concession, as a share of the distance from opening to reserve.
         self.first_step = first_step
@@ -90,6 +95,15 @@ class TitForTat(Tactic):
 
     def firmer(self, factor: float) -> TitForTat:
         return TitForTat(self.mirror / factor, self.first_step / factor)
+
+
+def _positive_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 TACTICS: Registry = Registry("tactic", "haggler.tactics")

@@ -20,6 +20,7 @@ from haggler.agents.base import Negotiator, PublicMessage, RoleMemory
 from haggler.agents.critic import Critic, Feedback, GameReview
 from haggler.agents.moderator import Moderator
 from haggler.agents.prices import format_price
+from haggler.errors import failure_reason
 from haggler.games.base import Game
 from haggler.games.episode import EpisodeResult, TurnListener, play_episode
 from haggler.memory import AgentMemory, Environment, build_context
@@ -241,7 +242,7 @@ async def _play_round(
         )
     except BaseException as error:
         if store is not None and episode_id is not None:
-            store.fail_episode(episode_id, str(error)[:500] or type(error).__name__)
+            store.fail_episode(episode_id, failure_reason(error))
         raise
     if store is not None and episode_id is not None:
         store.finish_episode(episode_id, OutcomeRecord(**result.outcome.as_dict()), result.scores)

@@ -38,14 +38,20 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except TransientModelError as error:
-        err.print(f"[bold red]error:[/] {_escape(str(error))}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {_escape(_redact(str(error)))}", soft_wrap=True)
         raise typer.Exit(1) from None
     except HagglerError as error:
-        err.print(f"[bold red]error:[/] {_escape(str(error))}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {_escape(_redact(str(error)))}", soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted; finished games are in the store")
         raise typer.Exit(130) from None
+
+
+def _redact(text: str) -> str:
+    from haggler.llm.secrets import redact
+
+    return redact(text)
 
 
 def _escape(text: str) -> str:
@@ -88,23 +94,23 @@ def play(
     with _user_errors():
         from haggler.spec import check_play_spec, load_play_spec
 
+        _check_flags(seller=seller, buyer=buyer, moderator=moderator)
         data: dict[str, Any] = {}
         source = str(spec) if spec else None
         if spec is not None:
             data = load_play_spec(spec).model_dump(exclude_unset=True)
-        overrides = {"seller": seller, "buyer": buyer}
         roles = dict(data.get("roles", {}))
-        for role, model in overrides.items():
+        for role, model in {"seller": seller, "buyer": buyer}.items():
             if model is not None:
                 roles[role] = {"model": model}
+        if moderator is not None:
+            data["moderator"] = {"model": moderator}
         if api_base:
             roles = {role: _with_api_base(r, api_base) for role, r in roles.items()}
+            if "moderator" in data:
+                data["moderator"] = _with_api_base(dict(data["moderator"]), api_base)
         if roles:
             data["roles"] = roles
-        if moderator is not None:
-            data["moderator"] = {"model": moderator} | (
-                {"api_base": api_base} if api_base and moderator != "rule" else {}
-            )
         if game is not None:
             data["game"] = game
         if seed is not None:
@@ -117,6 +123,24 @@ def play(
             store.close()
 
 
+def _check_flags(**models: str | None) -> None:
+    # A bad model named on the command line is the flag's fault, not the spec file's.
+    from pydantic import ValidationError
+
+    from haggler.errors import SpecError
+    from haggler.spec import RoleSpec, spec_error
+
+    for flag, model in models.items():
+        if model is None:
+            continue
+        try:
+            RoleSpec(model=model)
+        except ValidationError as error:
+            raise spec_error(error, f"--{flag}") from None
+        if flag == "moderator" and model.startswith("rule:"):
+            raise SpecError("the rule-based moderator is plain `rule`", source="--moderator")
+
+
 def _with_api_base(role_spec: dict[str, Any], api_base: str) -> dict[str, Any]:
     # --api-base serves hosted roles that name no server of their own.
     model = str(role_spec.get("model", ""))
@@ -125,13 +149,30 @@ def _with_api_base(role_spec: dict[str, Any], api_base: str) -> dict[str, Any]:
     return role_spec | {"api_base": api_base}
 
 
+def _printer(render: Callable[[Any], Any]) -> Callable[[Any], None]:
+    # A closed stdout (`haggler play | head`) stops the printing, never the game or its storing.
+    closed = False
+
+    def show(turn: Any) -> None:
+        nonlocal closed
+        if closed:
+            return
+        try:
+            out.print(render(turn))
+        except (BrokenPipeError, OSError, SystemExit):
+            # rich answers a broken pipe with SystemExit(1): here it must not end the game.
+            closed = True
+
+    return show
+
+
 def _play(spec: Any, store: Any, quiet: bool) -> None:
     import asyncio
 
     from haggler.render import outcome_line, turn_line
     from haggler.runner import play as play_game
 
-    listeners: list[Callable[[Any], None]] = [] if quiet else [lambda t: out.print(turn_line(t))]
+    listeners: list[Callable[[Any], None]] = [] if quiet else [_printer(turn_line)]
     played = asyncio.run(play_game(spec, store=store, listeners=listeners))
     result = played.result
     from haggler.store.records import OutcomeRecord

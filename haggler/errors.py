@@ -18,6 +18,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "failure_reason",
     "HagglerError",
     "ModelAuthError",
     "ModelError",
@@ -80,3 +81,16 @@ class TransientModelError(ModelError):
     ):
         self.retry_after = retry_after
         super().__init__(message, model=model, status=status)
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why a game or lineage did not finish, as stored: one line, no secret, no traceback."""
+    import asyncio
+
+    from haggler.llm.secrets import redact
+
+    if isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+        return "interrupted before the game ended"
+    if isinstance(error, HagglerError):
+        return redact(str(error))
+    return f"{type(error).__name__}: {redact(str(error))}"[:500]

@@ -67,6 +67,10 @@ def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Tex
     return text
 
 
+def _signed(value: float) -> str:
+    return ("-" if value < 0 else "+") + format_price(abs(value))[1:]
+
+
 def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Group:
     when = datetime.fromtimestamp(episode.started_at).strftime("%Y-%m-%d %H:%M:%S")
     lines: list[Text | Table] = [
@@ -91,7 +95,9 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
 
 def episode_list(episodes: list[EpisodeSummary]) -> Table:
     table = Table(title="games", show_lines=False)
-    for column in ("game id", "game", "seller", "buyer", "turns", "outcome"):
+    # Ids stay whole, so they can be copied into `haggler show ID`.
+    table.add_column("game id", no_wrap=True, min_width=max((len(e.id) for e in episodes), default=8))
+    for column in ("game", "seller", "buyer", "turns", "outcome"):
         table.add_column(column)
     for ep in episodes:
         if ep.status == "finished" and ep.outcome is not None:

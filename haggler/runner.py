@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from haggler.cast import Cast
-from haggler.errors import ModelError
+from haggler.errors import failure_reason
 from haggler.games.episode import EpisodeResult, TurnListener, play_episode
 from haggler.games.registry import make_game
-from haggler.llm.secrets import redact
 from haggler.spec import PlaySpec, check_play_spec
 from haggler.store.records import OutcomeRecord, RoleRecord
 from haggler.store.sqlite import Store
@@ -74,11 +73,8 @@ async def play(
                 listeners=[lambda turn: store.add_turn(episode_id, turn), *listeners],
                 invalid_allowance=spec.invalid_allowance,
             )
-        except ModelError as error:
-            store.fail_episode(episode_id, redact(str(error)))
-            raise
-        except BaseException:
-            store.fail_episode(episode_id, "interrupted before the game ended")
+        except BaseException as error:
+            store.fail_episode(episode_id, failure_reason(error))
             raise
         store.finish_episode(episode_id, OutcomeRecord(**result.outcome.as_dict()), result.scores)
         return PlayedGame(run_id, episode_id, result)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from haggler.errors import ConfigError, SpecError
+from haggler.llm.providers import LOCAL_PREFIX
 
 __all__ = [
     "GenerationParams",
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 RULE_PREFIX = "rule:"
-LOCAL_PREFIX = "local:"
 DEFAULT_ROLES = {"seller": "rule:boulware", "buyer": "rule:linear"}
 # Options of a rule-based negotiator itself, as opposed to its tactic's.
 _NEGOTIATOR_OPTIONS = {"reserve_share", "jitter", "plain_text"}
@@ -72,7 +72,7 @@ class _ModelSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     api_base: str | None = None
     # The variable holding the key, when not the provider's usual one (never the key itself).
-    api_key_env: str | None = None
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
     @field_validator("model")
     @classmethod
@@ -136,7 +136,8 @@ class PlaySpec(BaseModel):
         default_factory=lambda: {r: RoleSpec(model=m) for r, m in DEFAULT_ROLES.items()}
     )
     moderator: ModeratorSpec = Field(default_factory=ModeratorSpec)
-    seed: int = 0
+    # Bounded so that derived seeds (one per lineage and round) fit the store's integers.
+    seed: int = Field(0, ge=-(2**40), le=2**40)
     retry: RetrySpec = Field(default_factory=RetrySpec)
     # Unreadable or illegal messages a role may send, each told back to it, before it loses.
     invalid_allowance: int = Field(1, ge=0, le=10)
@@ -222,6 +223,9 @@ def spec_error(error: ValidationError, source: str | None, prefix: str = "") -> 
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown field; remove it or fix its spelling"
+    elif first["type"] == "string_pattern_mismatch" and loc and loc[-1] == "api_key_env":
+        # Never echo the value: a key pasted here by mistake must not reach the terminal.
+        message = "must name an environment variable (letters, digits, _), not hold the key"
     elif first["type"] == "missing":
         message = "required field is missing"
     return SpecError(message, source=source, field=field)
@@ -236,6 +240,10 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise SpecError("not a text file; give a YAML spec", source=str(path)) from None
+    except ValueError as error:
+        # e.g. an integer of more digits than Python converts
+        reason = str(error).split(";")[0].split(":")[0]
+        raise SpecError(f"a value cannot be read ({reason}); fix it", source=str(path)) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -319,8 +327,31 @@ def check_selfplay_spec(
     return spec
 
 
-def _check_against_game(spec: PlaySpec, source: str | None) -> None:
+def _check_rule_params(role: str, role_spec: RoleSpec, source: str | None, field: str) -> None:
+    # Building the negotiator is the check: its tactic and options validate their own values.
+    from haggler.agents.rule_negotiator import RuleNegotiator
     from haggler.agents.tactics import TACTICS
+
+    tactic_params, options = role_spec.rule_options()
+    factory = TACTICS.get(role_spec.tactic)
+    accepted = set(inspect.signature(factory).parameters)
+    unknown = sorted(set(tactic_params) - accepted)
+    if unknown:
+        takes = ", ".join(sorted(accepted | _NEGOTIATOR_OPTIONS))
+        raise SpecError(
+            f"unknown parameter {unknown[0]!r} for {role_spec.model}; it takes {takes}",
+            source=source,
+            field=field,
+        )
+    try:
+        RuleNegotiator(role, factory(**tactic_params), **options)
+    except (TypeError, ValueError) as error:
+        name = str(error).split(" ", 1)[0]
+        where = f"{field}.{name}" if name in accepted | _NEGOTIATOR_OPTIONS else field
+        raise SpecError(str(error), source=source, field=where) from None
+
+
+def _check_against_game(spec: PlaySpec, source: str | None) -> None:
     from haggler.games.registry import make_game
 
     try:
@@ -337,17 +368,7 @@ def _check_against_game(spec: PlaySpec, source: str | None) -> None:
     for role, role_spec in spec.roles.items():
         field = f"roles.{role}.params"
         if role_spec.is_rule:
-            tactic, _ = role_spec.rule_options()
-            factory = TACTICS.get(role_spec.tactic)
-            accepted = set(inspect.signature(factory).parameters)
-            unknown = sorted(set(tactic) - accepted)
-            if unknown:
-                takes = ", ".join(sorted(accepted | _NEGOTIATOR_OPTIONS))
-                raise SpecError(
-                    f"unknown parameter {unknown[0]!r} for {role_spec.model}; it takes {takes}",
-                    source=source,
-                    field=field,
-                )
+            _check_rule_params(role, role_spec, source, field)
         else:
             try:
                 role_spec.generation()

@@ -83,8 +83,9 @@ def test_show_list_and_export(tmp_path: Path) -> None:
     by_prefix = haggler("show", first.id[:-1], "--db", db, "--briefs")
     assert first.id in by_prefix.output
     assert "private to seller" in by_prefix.output and "It cost you $8" in by_prefix.output
-    listing = haggler("show", "--list", "--run", second.run_id, "--db", db)
+    listing = haggler("show", "--list", "--run", second.run_id, "--db", db, env={"COLUMNS": "120"})
     assert listing.exit_code == 0 and "rule:boulware" in listing.output
+    assert second.id in listing.output, "ids are listed whole, ready to copy"
 
     out = tmp_path / "run.jsonl"
     exported = haggler("export", first.run_id, "-o", str(out), "--db", db)
@@ -103,7 +104,10 @@ def test_the_store_path_comes_from_haggler_db(tmp_path: Path) -> None:
 BAD_SPECS = {
     "malformed.yaml": ("roles: {seller: [", "line"),
     "unknown_field.yaml": ("colour: red\n", "colour: unknown field"),
-    "bad_range.yaml": ("rules: {buyer_opening: 30}\n", "rules.buyer_opening: buyer_opening (30) must be below"),
+    "bad_range.yaml": (
+        "rules: {buyer_opening: 30}\n",
+        "rules.buyer_opening: buyer_opening (30) must be below",
+    ),
     "bad_prefix.yaml": ("roles: {seller: 'foo/bar'}\n", "roles.seller.model: model 'foo/bar'"),
     "bad_role.yaml": ("roles: {sellr: 'rule:linear'}\n", "roles.sellr"),
     "bad_tactic.yaml": ("roles: {seller: 'rule:stubborn'}\n", "unknown tactic 'stubborn'"),
@@ -112,6 +116,24 @@ BAD_SPECS = {
         "roles.seller.params: unknown parameter 'exponnent'",
     ),
     "not_a_mapping.yaml": ("- just\n- a list\n", "top level must be a mapping"),
+    "bad_param_value.yaml": (
+        "roles: {seller: {model: 'rule:boulware', params: {exponent: -1}}}\n",
+        "roles.seller.params.exponent: exponent must be a positive number",
+    ),
+    "nan_param.yaml": (
+        "roles: {buyer: {model: 'rule:linear', params: {reserve_share: .nan}}}\n",
+        "roles.buyer.params.reserve_share",
+    ),
+    "not_a_bool.yaml": (
+        "roles: {buyer: {model: 'rule:linear', params: {plain_text: 'no'}}}\n",
+        "plain_text must be true or false",
+    ),
+    "huge_seed.yaml": ("seed: 99999999999999999999999\n", "seed: Input should be less than"),
+    "endless_integer.yaml": ("seed: " + "1" * 5000 + "\n", "a value cannot be read"),
+    "key_in_env_field.yaml": (
+        "roles: {seller: {model: openai/gpt-4o, api_key_env: sk-proj-AbCdEf0123456789xyz}}\n",
+        "must name an environment variable",
+    ),
 }
 
 
@@ -129,8 +151,10 @@ def test_bad_specs_get_one_line_exit_2_and_leave_the_store_alone(tmp_path: Path,
     assert message.startswith(f"error: {spec}: ")
     assert expected in message
     assert "Traceback" not in message
+    assert "AbCdEf0123456789" not in message, "a key pasted into a spec must not be echoed"
     with Store(db) as store:
         assert len(store.episodes()) == 1
+        assert len(store.runs()) == 1
 
 
 def test_missing_files_and_stores(tmp_path: Path) -> None:
@@ -182,3 +206,21 @@ def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:
     assert process.stderr.strip().splitlines() == [
         "error: model 'openai/gpt-4o' needs an API key: set the environment variable OPENAI_API_KEY"
     ]
+
+
+def test_a_bad_model_flag_is_blamed_on_the_flag(tmp_path: Path) -> None:
+    spec = tmp_path / "ok.yaml"
+    spec.write_text("seed: 3\n")
+    result = haggler("play", str(spec), "--seller", "foo/bar", "--db", str(tmp_path / "h.db"))
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --seller: ")
+
+
+def test_a_closed_stdout_stops_the_printing_not_the_game(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    shell = f"{sys.executable} -m haggler.cli play --db {db} | head -1"
+    process = subprocess.run(shell, shell=True, capture_output=True, text=True, timeout=120)
+    assert process.stdout.count("\n") == 1
+    with Store(db) as store:
+        (episode,) = store.episodes()
+    assert episode.status == "finished", episode.error

@@ -142,7 +142,6 @@ def test_the_cli_plays_a_hosted_model_named_in_a_spec(
     db = tmp_path / "h.db"
     result = CliRunner().invoke(app, ["play", str(spec), "--db", str(db)], env=dict(os.environ))
     assert result.exit_code == 0, result.output
-    assert "openai/gpt-fake" not in result.output or "tok" in result.output
     assert "tok," in result.output, "hosted turns show their tokens and latency"
     for path in tmp_path.iterdir():
         assert KEY.encode() not in path.read_bytes(), f"the API key reached {path.name}"

@@ -555,3 +555,34 @@ async def test_rule_moderator_reads_tags_and_free_text() -> None:
     assert (await moderator.read(RECENT, "buyer", "Deal!")).action == Action(ACCEPT, None, "text")
     reading = await moderator.read(RECENT, "buyer", "[OFFER]")
     assert reading.action is None and reading.completion is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Let's not say goodbye yet; $14?", (ActionKind.OFFER, 14.0)),
+        ("I won't walk away yet. How about $13?", (ActionKind.OFFER, 13.0)),
+        ("I'm not accepting $18.", (ActionKind.REJECT, None)),
+        ("It's sold at $15? No way, $13.", (ActionKind.REJECT, None)),
+        ("Deal? $15", (ActionKind.OFFER, 15.0)),
+        ("[OFFER $-5]", None),
+        (
+            "[OFFER $15, which honestly is the lowest price I could imagine for such a balloon]",
+            (ActionKind.OFFER, 15.0),
+        ),
+        ("hundred " * 155, None),
+    ],
+)
+def test_review_cases_read_as_a_person_would(
+    text: str, expected: tuple[ActionKind, float | None] | None
+) -> None:
+    action = parse_action(text)
+    if expected is None:
+        assert action is None or action.kind is not ActionKind.ACCEPT
+    else:
+        assert action is not None and (action.kind, action.price) == expected
+
+
+def test_a_tag_followed_by_a_long_tail_is_still_seen_and_read_alike() -> None:
+    text = "[OFFER $15] " + "and some rambling words " * 200
+    assert has_tag(text) == (parse_action(text) is not None and parse_action(text).source == "tag")

@@ -137,3 +137,25 @@ async def test_a_game_whose_model_fails_is_stored_as_failed(
     assert "0123456789abcdef" not in (episode.error or "") + str(raised.value)
     # The seller's rule-based turn is kept; the buyer's failed call left no turn behind.
     assert [t.speaker for t in episode.transcript if not t.scripted] == ["seller"]
+
+
+async def test_a_cancelled_game_is_stored_as_interrupted(tmp_path: Path) -> None:
+    import asyncio
+
+    started = asyncio.Event()
+
+    def note(turn: TurnRecord) -> None:
+        if not turn.scripted:
+            started.set()
+
+    with Store(tmp_path / "h.db") as store:
+        task = asyncio.create_task(
+            play({"rules": {"max_exchanges": 1000}}, store=store, listeners=[note])
+        )
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        episode = store.episode(store.resolve_episode(None))
+    assert episode.status == "failed"
+    assert episode.error == "interrupted before the game ended"

@@ -149,9 +149,9 @@ def test_time_dependent_concedes_monotonically_between_opening_and_reserve(
     assert opening - span - tolerance <= second <= opening + tolerance
 
 
-@pytest.mark.parametrize("exponent", [0.0, -1.0])
+@pytest.mark.parametrize("exponent", [0.0, -1.0, float("nan"), float("inf"), True, "2"])
 def test_time_dependent_needs_a_positive_exponent(exponent: float) -> None:
-    with pytest.raises(ValueError, match="exponent must be positive"):
+    with pytest.raises(ValueError, match="exponent must be a positive number"):
         TimeDependent(exponent)
 
 

@@ -192,7 +192,9 @@ class LiteLLMBackend(Backend):
                 f"raise timeout_s for a slow model or check the server",
                 model=model,
             )
-        if isinstance(error, exceptions.APIConnectionError) and (status is None or status >= 500):
+        if _connection_failed(error) or (
+            isinstance(error, exceptions.APIConnectionError) and (status is None or status >= 500)
+        ):
             # litellm reports unreadable bodies from httpx-based providers (Anthropic) this way too.
             return TransientModelError(
                 f"{model}: the connection to the provider failed{where} ({detail}); "
@@ -247,9 +249,22 @@ class LiteLLMBackend(Backend):
 
     def _key_hint(self) -> str:
         env = api_key_env_for(self.provider)
-        if env is None:
+        if env is not None:
+            return f"check the key in the environment variable {env}"
+        if self.api_base is not None:
             return "check the API key the server expects (e.g. vLLM's --api-key)"
-        return f"check the key in the environment variable {env}"
+        return f"check the credentials litellm reads for {self.provider}"
+
+
+def _connection_failed(error: Exception) -> bool:
+    # The OpenAI client's refused or dropped connection reaches us as a "500" from litellm;
+    # no server answered, so say so rather than blame the provider.
+    cause: BaseException | None = error
+    while cause is not None:
+        if type(cause).__name__ in ("APIConnectionError", "ConnectError", "RemoteProtocolError"):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _status(error: Exception) -> int | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,13 @@ _DTYPES = {
     "auto": "auto",
 }
 _PARAMS = ("temperature", "max_tokens", "seed", "stop", "top_p")
+
+# Loading is not thread-safe in transformers (several from_pretrained at once can leave meta
+# tensors behind), and one process should hold one copy of a model's weights: `shared` hands
+# every game of a run the same backend, so its calls batch together.
+_LOAD_LOCK = threading.Lock()
+_POOL_LOCK = threading.Lock()
+_POOL: dict[tuple[str, str, str | None, int], LocalBackend] = {}
 
 # The plain template for models without a chat template (base models). Each turn is
 # "<Role>: <content>" separated by a blank line, and the prompt ends with "Assistant:" so the
@@ -212,6 +220,24 @@ class LocalBackend(Backend):
         self._executor: ThreadPoolExecutor | None = None
         self._queue: list[_Request] = []
         self._server: asyncio.Task[None] | None = None
+        # Holders of a pooled backend (see `shared`); the last one to close it frees it.
+        self._holders = 0
+        self._pool_key: tuple[str, str, str | None, int] | None = None
+
+    @classmethod
+    def shared(
+        cls, path: str, *, device: str = "auto", dtype: str | None = None, max_batch: int = 8
+    ) -> LocalBackend:
+        """The process's one backend for this model and setting; close it once per `shared`."""
+        key = (str(Path(path).expanduser().resolve()), device, dtype, max_batch)
+        with _POOL_LOCK:
+            backend = _POOL.get(key)
+            if backend is None:
+                backend = cls(path, device=device, dtype=dtype, max_batch=max_batch)
+                backend._pool_key = key
+                _POOL[key] = backend
+            backend._holders += 1
+        return backend
 
     @property
     def loaded(self) -> bool:
@@ -231,7 +257,17 @@ class LocalBackend(Backend):
         return await request.future
 
     async def aclose(self) -> None:
-        """Drop the weights (they load again on the next call) and stop the worker thread."""
+        """Drop the weights (they load again on the next call) and stop the worker thread.
+
+        A pooled backend stays open until its last holder closes it.
+        """
+        with _POOL_LOCK:
+            if self._holders > 1:
+                self._holders -= 1
+                return
+            self._holders = 0
+            if self._pool_key is not None and _POOL.get(self._pool_key) is self:
+                del _POOL[self._pool_key]
         executor, self._executor = self._executor, None
         loaded, self._loaded = self._loaded, None
         if executor is not None:
@@ -294,6 +330,10 @@ class LocalBackend(Backend):
     # --- everything below runs on the worker thread ---
 
     def _load(self) -> _Loaded:
+        with _LOAD_LOCK:
+            return self._load_unlocked()
+
+    def _load_unlocked(self) -> _Loaded:
         if self._loaded is not None:
             return self._loaded
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -76,10 +76,10 @@ def _litellm_knows(provider: str) -> bool:
 
 
 def api_key_env_for(provider: str) -> str | None:
-    """The environment variable that holds `provider`'s key, or None if it needs none."""
-    if provider in _KEY_ENV:
-        return _KEY_ENV[provider]
-    return f"{provider.upper()}_API_KEY"
+    """The environment variable that holds `provider`'s key; None if it needs none or if
+    haggler does not know (Bedrock, Vertex and others use cloud credentials, which litellm
+    reads itself)."""
+    return _KEY_ENV.get(provider)
 
 
 def open_backend(
@@ -98,7 +98,7 @@ def open_backend(
         path = model[len(LOCAL_PREFIX) :]
         if not path:
             raise ConfigError(f"model {model!r}: write local models as local:/path/to/model")
-        return LocalBackend(path, device=device)
+        return LocalBackend.shared(path, device=device)
 
     hosted = split_model_name(model)
     if hosted.provider in _NEEDS_API_BASE and not api_base:

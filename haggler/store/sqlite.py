@@ -57,8 +57,9 @@ def _haggler_version() -> str:
 
 
 def _new_id(prefix: str) -> str:
-    # Time-ordered, so ids sort like the runs they name, and short enough to type.
-    return f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    # Time-ordered, so ids sort like the runs they name; 48 random bits keep a busy second of
+    # hundreds of games free of collisions. A unique prefix is enough to type.
+    return f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}"
 
 
 class Store:
