@@ -247,7 +247,10 @@ def _report(store: Any, run_id: str, *, plot: Path | None, csv: Path | None) -> 
         raise StoreError(
             f"run {run_id} holds no self-play rounds; report reads `haggler selfplay` runs"
         )
-    out.print(render_report(rows))
+    # The paper-style table has ten columns: squeezed into 80, every header gets cut; a
+    # narrow terminal wraps the wide lines instead, which stays readable.
+    wide = Console(width=max(out.width, 150), highlight=False)
+    wide.print(render_report(rows))
     if plot is not None:
         plot_rounds(rows, plot)
         out.print(f"[dim]plot written to {plot}[/]")

@@ -77,7 +77,9 @@ async def selfplay(
     game = make_game(spec.game, spec.rules)
     cast = Cast(spec, game)
     try:
-        sources = {kind: _feedback(spec, cast, kind) for kind in spec.feedback}
+        sources: dict[str, FeedbackSource] = {
+            kind: _feedback(spec, cast, kind) for kind in spec.feedback
+        }
         run = SelfPlayRun(store.start_run("selfplay", spec.model_dump(mode="json")))
         limit = asyncio.Semaphore(spec.concurrency)
         total = len(sources) * spec.lineages * spec.rounds

@@ -96,7 +96,9 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
 def episode_list(episodes: list[EpisodeSummary]) -> Table:
     table = Table(title="games", show_lines=False)
     # Ids stay whole, so they can be copied into `haggler show ID`.
-    table.add_column("game id", no_wrap=True, min_width=max((len(e.id) for e in episodes), default=8))
+    table.add_column(
+        "game id", no_wrap=True, min_width=max((len(e.id) for e in episodes), default=8)
+    )
     for column in ("game", "seller", "buyer", "turns", "outcome"):
         table.add_column(column)
     for ep in episodes:

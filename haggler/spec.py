@@ -172,7 +172,7 @@ class SelfPlaySpec(PlaySpec):
     rounds: int = Field(3, ge=1, le=100)
     lineages: int = Field(20, ge=1, le=100_000)
     # Arms of the experiment, each played on the same seeds so they compare pair by pair.
-    feedback: list[FeedbackKind] = Field(default_factory=lambda: ["ai"], min_length=1)
+    feedback: list[FeedbackKind] = Field(default_factory=lambda: ["ai"], min_length=1)  # type: ignore[arg-type]
     # None: the paper's choice, the coached player's own model (or the rule critic for rules).
     critic: CriticSpec | None = None
     # A text file of human-written suggestions, one a line, for the "human" arm.

@@ -56,3 +56,12 @@ def test_ci_runs_exactly_the_test_command_of_the_readme() -> None:
     ci_command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     readme = (ROOT / "README.md").read_text()
     assert f"```bash\n{ci_command}\n```" in readme
+
+
+def test_the_code_passes_ruff() -> None:
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--quiet", str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
