@@ -60,6 +60,8 @@ class TurnRecord(BaseModel):
 
 class RoleRecord(BaseModel):
     model: str
+    # The tournament player in this role, by name; None outside tournaments.
+    player: str | None = None
     # The role's private brief, kept for the people reading transcripts; no other role saw it.
     brief: str
     private: dict[str, float] = Field(default_factory=dict)
@@ -81,6 +83,8 @@ class EpisodeSummary(BaseModel):
     lineage_id: str | None = None
     round: int | None = None
     arm: str | None = None
+    # Set for tournament games: the match's content-derived id.
+    match_id: str | None = None
     status: Literal["running", "finished", "failed"]
     roles: dict[str, RoleRecord]
     outcome: OutcomeRecord | None = None

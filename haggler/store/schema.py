@@ -115,6 +115,13 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (episode_id, role)
     );
     """,
+    # Tournaments: a match's id is derived from its content, and a run stores it finished once.
+    3: """
+    ALTER TABLE episodes ADD COLUMN match_id TEXT;
+    CREATE UNIQUE INDEX episodes_match_once ON episodes(run_id, match_id)
+        WHERE match_id IS NOT NULL AND status = 'finished';
+    CREATE INDEX episodes_by_match ON episodes(run_id, match_id);
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

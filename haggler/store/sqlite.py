@@ -38,7 +38,7 @@ __all__ = ["Store"]
 _EPISODE_COLUMNS = (
     "id, run_id, game, rules_json, roles_json, seed, status, outcome_json, scores_json, error, "
     "started_at, ended_at, (SELECT COUNT(*) FROM turns t WHERE t.episode_id = e.id) AS n_turns, "
-    "lineage_id, round, arm"
+    "lineage_id, round, arm, match_id"
 )
 _LINEAGE_COLUMNS = (
     "id, run_id, arm, coached, seed, rounds_planned, rounds_played, status, stop_reason, started_at"
@@ -149,11 +149,13 @@ class Store:
         lineage_id: str | None = None,
         round: int | None = None,
         arm: str | None = None,
+        match_id: str | None = None,
     ) -> str:
         episode_id = _new_id("ep-")
         self._db.execute(
             "INSERT INTO episodes (id, run_id, game, rules_json, roles_json, seed, status, "
-            "started_at, lineage_id, round, arm) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+            "started_at, lineage_id, round, arm, match_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
             (
                 episode_id,
                 run_id,
@@ -165,6 +167,7 @@ class Store:
                 lineage_id,
                 round,
                 arm,
+                match_id,
             ),
         )
         return episode_id
@@ -481,4 +484,5 @@ def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
         "lineage_id": row[13],
         "round": row[14],
         "arm": row[15],
+        "match_id": row[16],
     }
