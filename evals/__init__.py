@@ -3,24 +3,59 @@
 rows = round_metrics(store, run_id)       # one RoundMetrics per (arm, round)
 console.print(render_report(rows))        # the paper-style table, then one per arm
 plot_rounds(rows, "rounds.svg")           # price and deal rate by round
+
+board = leaderboard(store, run_id)        # tournament players, best OpenSkill ordinal first
+console.print(render_leaderboard(board))  # with Bradley–Terry strengths, deals and spend
 """
 
+from haggler.evals.leaderboard import (
+    LeaderboardRow,
+    leaderboard,
+    read_leaderboard_csv,
+    render_leaderboard,
+    write_leaderboard_csv,
+)
 from haggler.evals.plot import plot_rounds
+from haggler.evals.ratings import (
+    Bout,
+    Rating,
+    Strength,
+    bout_score,
+    bouts_from_episodes,
+    bouts_from_store,
+    bradley_terry,
+    openskill_ratings,
+    surplus_share,
+)
 from haggler.evals.report import read_csv, render_report, write_csv
 from haggler.evals.selfplay import RoundMetrics, improvement, round_metrics
 from haggler.evals.stats import Interval, mean_ci, mean_difference, t_quantile, wilson
 
 __all__ = [
+    "Bout",
     "Interval",
+    "LeaderboardRow",
+    "Rating",
     "RoundMetrics",
+    "Strength",
+    "bout_score",
+    "bouts_from_episodes",
+    "bouts_from_store",
+    "bradley_terry",
     "improvement",
+    "leaderboard",
     "mean_ci",
     "mean_difference",
+    "openskill_ratings",
     "plot_rounds",
     "read_csv",
+    "read_leaderboard_csv",
+    "render_leaderboard",
     "render_report",
     "round_metrics",
+    "surplus_share",
     "t_quantile",
     "wilson",
     "write_csv",
+    "write_leaderboard_csv",
 ]

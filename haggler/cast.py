@@ -7,6 +7,10 @@ rival of a self-play round remembers nothing) on those same backends.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+
 from haggler.agents.base import Negotiator
 from haggler.agents.critic import Critic, LLMCritic, RuleCritic
 from haggler.agents.llm_negotiator import LLMNegotiator
@@ -15,11 +19,20 @@ from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TACTICS
 from haggler.games.base import Game
 from haggler.llm.base import Backend
+from haggler.llm.limits import Limits
 from haggler.llm.providers import open_backend
 from haggler.llm.retry import RetryPolicy
 from haggler.spec import DEFAULT_ROLES, CriticSpec, ModeratorSpec, PlaySpec, RoleSpec
 
 __all__ = ["Cast"]
+
+
+@lru_cache(maxsize=16)
+def _shared_limits(rate_limits_json: str) -> Limits:
+    # One set of buckets per process for a given set of limits: every game a tournament plays
+    # here draws on the same per-provider allowance.
+    return Limits(json.loads(rate_limits_json))
+
 
 ModelSpec = RoleSpec | ModeratorSpec | CriticSpec
 
@@ -27,9 +40,18 @@ ModelSpec = RoleSpec | ModeratorSpec | CriticSpec
 class Cast:
     """The roles of `spec` for `game`; close it (`await cast.aclose()`) to release backends."""
 
-    def __init__(self, spec: PlaySpec, game: Game) -> None:
+    def __init__(
+        self,
+        spec: PlaySpec,
+        game: Game,
+        *,
+        rate_limits: Mapping[str, Mapping[str, float | None]] | None = None,
+    ) -> None:
         self.spec = spec
         self.game = game
+        self._limits = (
+            _shared_limits(json.dumps(rate_limits, sort_keys=True)) if rate_limits else None
+        )
         defaults = {r: RoleSpec(model=DEFAULT_ROLES.get(r, "rule:linear")) for r in game.roles}
         self.roles: dict[str, RoleSpec] = defaults | spec.roles
         self._backends: dict[tuple[str, str | None, str | None], Backend] = {}
@@ -59,6 +81,8 @@ class Cast:
                     max_wait=retry.max_wait,
                 ),
             )
+            if self._limits is not None:
+                self._backends[key].limiter = self._limits.for_model(model_spec.model)
         return self._backends[key]
 
     def players(self, seed: int) -> dict[str, Negotiator]:

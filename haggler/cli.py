@@ -280,6 +280,109 @@ def report(
 
 
 @app.command()
+def tournament(
+    spec: Annotated[Path, typer.Argument(help="A YAML tournament spec.")],
+    executor: Annotated[
+        str, typer.Option(help="Where matches run: local (asyncio) or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="A Ray cluster to join (ray://host:10001 or auto).")
+    ] = None,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """Play a tournament (or the rest of it: finished matches are skipped), then rank players."""
+    with _user_errors():
+        import asyncio
+
+        from haggler.tournament import run_tournament
+        from haggler.tournament_spec import load_tournament_spec
+
+        checked = load_tournament_spec(spec)
+        store = _open_store(db)
+        try:
+            with _LiveProgress() as live:
+                run = asyncio.run(
+                    run_tournament(
+                        checked,
+                        store=store,
+                        executor=executor,
+                        address=address,
+                        on_progress=live.update,
+                    )
+                )
+            out.print(
+                f"{run.matches} matches: {run.skipped_as_done} already played, {run.finished} "
+                f"played now, {run.failed} failed, {run.not_started} not started; "
+                f"${run.spent_usd:.4f} spent in all"
+            )
+            if run.stopped:
+                err.print(f"[yellow]{_escape(run.stopped)}[/]")
+            for error in run.errors[:3]:
+                err.print(f"[yellow]failed:[/] {_escape(_redact(error))}")
+            _leaderboard(store, run.run_id, csv=None)
+            out.print(f"[dim]stored as run {run.run_id} in {store.path}[/]")
+        finally:
+            store.close()
+
+
+class _LiveProgress:
+    """One status line, redrawn as matches start and end (on stderr, so stdout stays clean)."""
+
+    def __enter__(self) -> _LiveProgress:
+        from rich.live import Live
+
+        self._live = Live("", console=err, transient=True, refresh_per_second=4)
+        self._live.__enter__()
+        return self
+
+    def update(self, progress: Any) -> None:
+        eta = progress.eta_s()
+        left = f", about {eta:.0f}s left" if eta is not None else ""
+        self._live.update(
+            f"matches: {progress.already_done + progress.finished}/{progress.total} done"
+            f" ({progress.already_done} earlier), {progress.running} running, "
+            f"{progress.failed} failed, ${progress.spent_usd:.4f} spent{left}"
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.__exit__(None, None, None)
+
+
+def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
+    from haggler.evals import leaderboard, render_leaderboard, write_leaderboard_csv
+
+    rows = leaderboard(store, run_id)
+    if not rows:
+        from haggler.errors import StoreError
+
+        raise StoreError(
+            f"run {run_id} holds no tournament games; leaderboard reads `haggler tournament` runs"
+        )
+    wide = Console(width=max(out.width, 150), highlight=False)
+    wide.print(render_leaderboard(rows))
+    if csv is not None:
+        write_leaderboard_csv(rows, csv)
+        out.print(f"[dim]leaderboard written to {csv}[/]")
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    run: Annotated[
+        str | None, typer.Argument(help="Tournament run id or prefix; the latest run when omitted.")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """Rank a tournament's players: OpenSkill and Bradley–Terry, per role and overall."""
+    with _user_errors():
+        store = _require_store(db)
+        try:
+            _leaderboard(store, store.resolve_run(run), csv=csv)
+        finally:
+            store.close()
+
+
+@app.command()
 def show(
     game: Annotated[
         str | None, typer.Argument(help="Game id or prefix; the latest game when omitted.")

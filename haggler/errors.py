@@ -37,6 +37,7 @@ class SpecError(HagglerError):
     """A spec is malformed; the message names the source, the field path and the fix."""
 
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        self.message = message
         self.source = source
         self.field = field
         where = ": ".join(part for part in (source, field) if part)

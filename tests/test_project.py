@@ -48,6 +48,10 @@ def test_importing_haggler_loads_no_heavy_dependency() -> None:
 def test_every_example_spec_is_valid(spec: Path) -> None:
     if spec.name.startswith("selfplay"):
         load_selfplay_spec(spec)
+    elif spec.name.startswith("tournament"):
+        from haggler.tournament_spec import load_tournament_spec
+
+        load_tournament_spec(spec)
     else:
         load_play_spec(spec)
 

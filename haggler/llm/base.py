@@ -1,7 +1,8 @@
 """The model contract: one async call from chat messages to a `Completion`.
 
 Providers implement `Backend._generate`; everything shared by all of them (latency, retries,
-redaction of secrets) lives in `Backend.complete` and `haggler.llm.retry`, not in each provider.
+rate limits, redaction of secrets) lives in `Backend.complete`, `haggler.llm.retry` and
+`haggler.llm.limits`, not in each provider.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from haggler.llm.limits import RateLimiter
 from haggler.llm.retry import RetryPolicy, call_with_retries
 
 __all__ = ["Backend", "Completion", "Message", "Usage"]
@@ -61,6 +63,8 @@ class Backend(ABC):
 
     model: str
     retry_policy: RetryPolicy
+    # The provider's shared limiter (see haggler.llm.limits), set by whoever opens the backend.
+    limiter: RateLimiter | None = None
 
     def __init__(self, model: str, *, retry_policy: RetryPolicy | None = None) -> None:
         self.model = model
@@ -70,7 +74,7 @@ class Backend(ABC):
         """Complete `messages`, retrying transient failures per `retry_policy`."""
         started = time.perf_counter()
         completion, attempts = await call_with_retries(
-            lambda: self._generate(messages, **params), self.retry_policy
+            lambda: self._limited_attempt(messages, params), self.retry_policy
         )
         return Completion(
             text=completion.text,
@@ -80,6 +84,18 @@ class Backend(ABC):
             latency_s=time.perf_counter() - started,
             retries=attempts - 1,
         )
+
+    async def _limited_attempt(self, messages: list[Message], params: dict[str, Any]) -> Completion:
+        """One attempt, after waiting for the rate limiter; every retry waits its turn too."""
+        if self.limiter is None:
+            return await self._generate(messages, **params)
+        estimate = sum(len(m.content) for m in messages) // 4 + int(params.get("max_tokens") or 256)
+        await self.limiter.acquire(estimate)
+        completion = await self._generate(messages, **params)
+        # A failed attempt keeps its estimate: the provider may well have counted it.
+        if completion.usage.total_tokens:
+            self.limiter.settle(estimate, completion.usage.total_tokens)
+        return completion
 
     @abstractmethod
     async def _generate(self, messages: list[Message], **params: Any) -> Completion:

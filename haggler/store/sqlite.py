@@ -138,6 +138,90 @@ class Store:
         )
         return run_id
 
+    def ensure_run(self, run_id: str, kind: str, spec: Mapping[str, Any] | None = None) -> bool:
+        """Create run `run_id` unless it exists (a tournament continued); True if created."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO runs (id, kind, created_at, spec_json, haggler_version) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (run_id, kind, time.time(), json.dumps(dict(spec or {})), _haggler_version()),
+        )
+        return cursor.rowcount == 1
+
+    def finished_matches(self, run_id: str) -> set[str]:
+        """Ids of the matches of `run_id` that finished: a resumed tournament skips them."""
+        rows = self._db.execute(
+            "SELECT match_id FROM episodes WHERE run_id = ? AND status = 'finished' "
+            "AND match_id IS NOT NULL",
+            (run_id,),
+        )
+        return {row[0] for row in rows}
+
+    def run_cost(self, run_id: str) -> float:
+        """Dollars spent on `run_id` so far: every turn, moderation and critique."""
+        turns = self._db.execute(
+            "SELECT COALESCE(SUM(t.cost_usd), 0) FROM turns t JOIN episodes e "
+            "ON e.id = t.episode_id WHERE e.run_id = ?",
+            (run_id,),
+        ).fetchone()[0]
+        moderation = self._db.execute(
+            "SELECT COALESCE(SUM(json_extract(t.moderation_json, '$.cost_usd')), 0) FROM turns t "
+            "JOIN episodes e ON e.id = t.episode_id WHERE e.run_id = ? "
+            "AND t.moderation_json IS NOT NULL",
+            (run_id,),
+        ).fetchone()[0]
+        critiques = self._db.execute(
+            "SELECT COALESCE(SUM(c.cost_usd), 0) FROM critiques c JOIN episodes e "
+            "ON e.id = c.episode_id WHERE e.run_id = ?",
+            (run_id,),
+        ).fetchone()[0]
+        return float(turns + moderation + critiques)
+
+    def add_episode(
+        self,
+        run_id: str,
+        *,
+        game: str,
+        rules: Mapping[str, Any],
+        roles: Mapping[str, RoleRecord],
+        seed: int,
+        turns: Iterable[TurnRecord],
+        outcome: OutcomeRecord | None,
+        scores: Mapping[str, float],
+        error: str | None = None,
+        match_id: str | None = None,
+        started_at: float | None = None,
+    ) -> str | None:
+        """Store a whole game at once, all or nothing; finished if it has an outcome.
+
+        Returns its id, or None when its match is already stored as finished: a game is
+        never stored twice, even by two processes running the same tournament.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            episode_id = self.start_episode(
+                run_id, game=game, rules=rules, roles=roles, seed=seed, match_id=match_id
+            )
+            if started_at is not None:
+                self._db.execute(
+                    "UPDATE episodes SET started_at = ? WHERE id = ?", (started_at, episode_id)
+                )
+            for turn in turns:
+                self.add_turn(episode_id, turn)
+            if outcome is not None:
+                self.finish_episode(episode_id, outcome, scores)
+            else:
+                self.fail_episode(episode_id, error or "failed")
+            self._db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            self._db.execute("ROLLBACK")
+            if match_id is not None and match_id in self.finished_matches(run_id):
+                return None
+            raise
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return episode_id
+
     def start_episode(
         self,
         run_id: str,

@@ -1,0 +1,297 @@
+"""The tournament leaderboard: one row per player, its ratings beside its deals and its bill.
+
+rows = leaderboard(store, run_id)             # best OpenSkill ordinal first
+console.print(render_leaderboard(rows))
+write_leaderboard_csv(rows, "leaderboard.csv")
+
+A player's share is its own part of the bargaining zone (the seller's share when it sold, one
+minus it when it bought), over its deals only; its deal rate says how many games that is. Its
+tokens, cost and retries are those of the turns it spoke in every attempt at a match, failed
+ones included, since every attempt was paid for; a moderator's readings are the game's cost, not
+a player's, and are not counted here.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from rich import box
+from rich.table import Table
+
+from haggler.evals.ratings import NoDeal, bouts_from_episodes, bradley_terry, openskill_ratings
+from haggler.evals.stats import Interval, mean_ci, wilson
+from haggler.store.records import EpisodeRecord
+from haggler.store.sqlite import Store
+
+__all__ = [
+    "LeaderboardRow",
+    "leaderboard",
+    "read_leaderboard_csv",
+    "render_leaderboard",
+    "write_leaderboard_csv",
+]
+
+SELLER, BUYER = "seller", "buyer"
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """What one player did in a tournament run."""
+
+    player: str
+    games: int  # finished games; a game against itself counts once
+    as_seller: int
+    as_buyer: int
+    deals: int
+    deal_rate: Interval  # deals / games, Wilson interval
+    mean_share: Interval  # the player's own surplus share over its deals, t interval
+    mu: float  # OpenSkill (Plackett–Luce), over every role
+    sigma: float
+    ordinal: float  # mu - 3 sigma: the sort key
+    bt: Interval  # Bradley–Terry log-strength (mean 0) with bootstrap bounds
+    bt_seller: Interval  # … as seller only, against buyers
+    bt_buyer: Interval  # … as buyer only, against sellers
+    tokens: int  # prompt + completion tokens of the player's turns, every attempt
+    cost_usd: float
+    failures: int  # failed attempts the player was in
+    retries: int  # retries of the player's turns, every attempt
+
+
+@dataclass
+class _Tally:
+    games: int = 0
+    as_seller: int = 0
+    as_buyer: int = 0
+    deals: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    failures: int = 0
+    retries: int = 0
+    shares: list[float] = field(default_factory=list)
+
+
+def _player(episode: EpisodeRecord, role: str) -> str:
+    record = episode.roles[role]
+    return record.player if record.player is not None else record.model
+
+
+def leaderboard(
+    store: Store,
+    run_id: str,
+    *,
+    no_deal: NoDeal = "draw",
+    bootstrap: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[LeaderboardRow]:
+    """One row per player of tournament run `run_id` (an id or a unique prefix), best first.
+
+    Sorted by OpenSkill ordinal, then by name. A player without a rated game (only failures, or
+    only games against itself) shows OpenSkill's prior rating and empty Bradley–Terry intervals.
+    """
+    from openskill.models import PlackettLuce
+
+    run_id = store.resolve_run(run_id)
+    # Every attempt at every match, failed ones included. One read per game: the store has no
+    # batch read of a run's turns.
+    episodes = [
+        store.episode(summary.id)
+        for summary in store.episodes(run_id)
+        if summary.match_id is not None
+    ]
+    bouts = bouts_from_episodes(episodes)
+    tallies: dict[str, _Tally] = {}
+
+    def tally(player: str) -> _Tally:
+        return tallies.setdefault(player, _Tally())
+
+    for bout in bouts:
+        for player in {bout.seller, bout.buyer}:
+            tally(player).games += 1
+            tally(player).deals += bout.seller_share is not None
+        tally(bout.seller).as_seller += 1
+        tally(bout.buyer).as_buyer += 1
+        if bout.seller_share is not None:
+            tally(bout.seller).shares.append(bout.seller_share)
+            tally(bout.buyer).shares.append(1 - bout.seller_share)
+
+    for episode in episodes:
+        players = {role: _player(episode, role) for role in episode.roles}
+        if episode.status == "failed":
+            for player in set(players.values()):
+                tally(player).failures += 1
+        for turn in episode.transcript:
+            if turn.speaker not in players:
+                continue
+            spender = tally(players[turn.speaker])
+            spender.tokens += turn.prompt_tokens + turn.completion_tokens
+            spender.cost_usd += turn.cost_usd
+            spender.retries += turn.retries
+
+    ratings = openskill_ratings(bouts, no_deal=no_deal)
+    prior = PlackettLuce().rating()
+    fits = {
+        by_role: bradley_terry(
+            bouts, by_role=by_role, no_deal=no_deal, bootstrap=bootstrap, seed=seed, level=level
+        )
+        for by_role in (False, True)
+    }
+
+    def strength(key: str | tuple[str, str], by_role: bool) -> Interval:
+        fitted = fits[by_role].get(key)
+        return fitted.interval if fitted is not None else Interval(_NAN, _NAN, _NAN, 0, level)
+
+    rows = []
+    for player, t in tallies.items():
+        rating = ratings.get(player)
+        mu, sigma = (rating.mu, rating.sigma) if rating else (prior.mu, prior.sigma)
+        rows.append(
+            LeaderboardRow(
+                player=player,
+                games=t.games,
+                as_seller=t.as_seller,
+                as_buyer=t.as_buyer,
+                deals=t.deals,
+                deal_rate=wilson(t.deals, t.games, level),
+                mean_share=mean_ci(t.shares, level),
+                mu=mu,
+                sigma=sigma,
+                ordinal=mu - 3 * sigma,
+                bt=strength(player, False),
+                bt_seller=strength((player, SELLER), True),
+                bt_buyer=strength((player, BUYER), True),
+                tokens=t.tokens,
+                cost_usd=t.cost_usd,
+                failures=t.failures,
+                retries=t.retries,
+            )
+        )
+    rows.sort(key=lambda row: (-row.ordinal, row.player))
+    return rows
+
+
+def _value(interval: Interval) -> str:
+    return "—" if interval.empty else f"{interval.value:+.2f}"
+
+
+def render_leaderboard(rows: Sequence[LeaderboardRow]) -> Table:
+    """The leaderboard as a rich table, one line per player in the order given.
+
+    Made to fit 160 columns: OpenSkill's mu and sigma and the by-role bounds are in the CSV.
+    """
+    level = round(rows[0].bt.level * 100) if rows else 95
+    table = Table(
+        title="Tournament leaderboard",
+        caption=(
+            "ordinal: OpenSkill mu - 3 sigma. BT: Bradley–Terry log-strength (mean 0) with "
+            f"{level}% bootstrap bounds; by role, as seller and as buyer. share: the player's own "
+            "part of the bargaining zone, over its deals. Spend: the player's turns in every "
+            "attempt, failed ones included."
+        ),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    # In a narrow terminal the intervals wrap first, then long names; plain numbers never do.
+    table.add_column("player", overflow="fold", min_width=8)
+    for heading in ("games (S/B)", "deals", "share", "ordinal", "BT"):
+        wraps = heading in ("share", "BT")
+        table.add_column(
+            heading, justify="right", no_wrap=not wraps, min_width=6 if wraps else None
+        )
+    for heading in ("seller", "buyer", "tokens", "cost $", "failed", "retried"):
+        table.add_column(heading, justify="right", no_wrap=True)
+    for rank, row in enumerate(rows, start=1):
+        deal_rate = "—" if row.deal_rate.empty else f"{row.deal_rate.value:.2f}"
+        table.add_row(
+            str(rank),
+            row.player,
+            f"{row.games} ({row.as_seller}/{row.as_buyer})",
+            f"{row.deals} ({deal_rate})",
+            row.mean_share.format(),
+            f"{row.ordinal:.2f}",
+            row.bt.format("+.2f"),
+            _value(row.bt_seller),
+            _value(row.bt_buyer),
+            f"{row.tokens:,}",
+            f"{row.cost_usd:.4f}",
+            str(row.failures),
+            str(row.retries),
+        )
+    return table
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+
+_INTERVALS = [f.name for f in fields(LeaderboardRow) if f.type in ("Interval", Interval)]
+_PARTS = ("", "_low", "_high", "_n")
+
+
+def _columns() -> list[str]:
+    names = []
+    for f in fields(LeaderboardRow):
+        if f.name in _INTERVALS:
+            names += [f.name + part for part in _PARTS]
+        else:
+            names.append(f.name)
+    return [*names, "level"]
+
+
+def _cell(value: float) -> str | float:
+    return "" if math.isnan(value) else value  # empty cells read as missing in spreadsheets
+
+
+def write_leaderboard_csv(rows: Sequence[LeaderboardRow], path: str | Path) -> None:
+    """One line per player; each interval as four columns: value, _low, _high, _n."""
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_columns())
+        for row in rows:
+            line: list[str | float | int] = []
+            for f in fields(LeaderboardRow):
+                value = getattr(row, f.name)
+                if isinstance(value, Interval):
+                    line += [_cell(value.value), _cell(value.low), _cell(value.high), value.n]
+                elif isinstance(value, float):
+                    line.append(_cell(value))
+                else:
+                    line.append(value)
+            line.append(row.bt.level)
+            writer.writerow(line)
+
+
+def read_leaderboard_csv(path: str | Path) -> list[LeaderboardRow]:
+    """Rows written by `write_leaderboard_csv`."""
+
+    def number(text: str) -> float:
+        return _NAN if text == "" else float(text)
+
+    rows = []
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        for line in csv.DictReader(handle):
+            level = float(line["level"])
+            values: dict[str, object] = {}
+            for f in fields(LeaderboardRow):
+                if f.name in _INTERVALS:
+                    values[f.name] = Interval(
+                        number(line[f.name]),
+                        number(line[f.name + "_low"]),
+                        number(line[f.name + "_high"]),
+                        int(line[f.name + "_n"]),
+                        level,
+                    )
+                elif f.type in ("float", float):
+                    values[f.name] = number(line[f.name])
+                elif f.type in ("int", int):
+                    values[f.name] = int(line[f.name])
+                else:
+                    values[f.name] = line[f.name]
+            rows.append(LeaderboardRow(**values))  # type: ignore[arg-type]
+    return rows

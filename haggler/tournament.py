@@ -1,0 +1,155 @@
+"""Running a tournament: expand its matches, skip what is stored, play the rest concurrently.
+
+Each match is stored whole when it ends (one transaction), so a crash — even `kill -9` —
+loses only the matches in flight, and a rerun of the same spec plays exactly those, never
+storing a game twice. A budget stops the starting of new matches once reached; a refused API
+key stops it too, since every other match of that player would fail the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from haggler.cast import Cast
+from haggler.executors import make_executor
+from haggler.games.registry import make_game
+from haggler.matches import MatchJob, MatchRecord, expand, play_match
+from haggler.store.sqlite import Store
+from haggler.tournament_spec import TournamentSpec
+
+__all__ = ["TournamentProgress", "TournamentRun", "run_tournament", "tournament_run_id"]
+
+
+@dataclass(slots=True)
+class TournamentProgress:
+    """Live counts, for a progress display."""
+
+    total: int
+    already_done: int
+    running: int = 0
+    finished: int = 0
+    failed: int = 0
+    spent_usd: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.already_done - self.finished
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far, or None before the first match ends."""
+        done = self.finished + self.failed
+        if done == 0:
+            return None
+        elapsed = time.monotonic() - self.started_at
+        return elapsed / done * self.remaining
+
+
+@dataclass(slots=True)
+class TournamentRun:
+    run_id: str
+    matches: int
+    skipped_as_done: int
+    finished: int = 0
+    failed: int = 0
+    not_started: int = 0
+    spent_usd: float = 0.0
+    # Why new matches stopped being started early, if they did.
+    stopped: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def tournament_run_id(spec: TournamentSpec) -> str:
+    """A tournament's run in the store is named after it, so a rerun continues it."""
+    return f"tour-{spec.name}"
+
+
+def _preflight(spec: TournamentSpec) -> None:
+    # Open every player's model once (keys, servers, local paths) before any match starts.
+    game = make_game(spec.games[0].game, spec.games[0].rules)
+    for player in spec.players:
+        Cast(spec.play_spec(spec.games[0], player, player, spec.seed), game)
+
+
+async def run_tournament(
+    spec: TournamentSpec,
+    *,
+    store: Store,
+    executor: str = "local",
+    address: str | None = None,
+    on_progress: Callable[[TournamentProgress], None] | None = None,
+) -> TournamentRun:
+    """Play every match of `spec` not yet finished in `store`."""
+    _preflight(spec)
+    run_id = tournament_run_id(spec)
+    store.ensure_run(run_id, "tournament", spec.model_dump(mode="json"))
+    jobs = expand(spec)
+    done = store.finished_matches(run_id)
+    todo = [job for job in jobs if job.id not in done]
+    run = TournamentRun(run_id, matches=len(jobs), skipped_as_done=len(jobs) - len(todo))
+    progress = TournamentProgress(total=len(jobs), already_done=run.skipped_as_done)
+    spent = store.run_cost(run_id)
+    progress.spent_usd = run.spent_usd = spent
+
+    def should_start() -> bool:
+        if run.stopped is not None:
+            return False
+        if spec.budget_usd is not None and run.spent_usd >= spec.budget_usd:
+            run.stopped = (
+                f"budget reached: ${run.spent_usd:.2f} spent of ${spec.budget_usd:.2f}; "
+                f"raise budget_usd and run again to play the rest"
+            )
+            return False
+        progress.running += 1
+        _tell(on_progress, progress)
+        return True
+
+    def on_result(job: MatchJob, result: MatchRecord | BaseException) -> None:
+        progress.running -= 1
+        if isinstance(result, BaseException):
+            # The match code itself broke (not the model): record it like a failed game.
+            run.failed += 1
+            progress.failed += 1
+            run.errors.append(f"{job.id}: {type(result).__name__}: {result}")
+            _tell(on_progress, progress)
+            return
+        stored = store.add_episode(
+            run_id,
+            game=job.game,
+            rules=result.rules,
+            roles=result.roles,
+            seed=int(job.play_spec["seed"]),
+            turns=result.turns,
+            outcome=result.outcome,
+            scores=result.scores,
+            error=result.error,
+            match_id=job.id,
+            started_at=result.started_at,
+        )
+        run.spent_usd += result.cost_usd
+        progress.spent_usd = run.spent_usd
+        if result.status == "finished" and stored is not None:
+            run.finished += 1
+            progress.finished += 1
+        elif result.status != "finished":
+            run.failed += 1
+            progress.failed += 1
+            run.errors.append(f"{job.id}: {result.error}")
+            if result.fatal and run.stopped is None:
+                run.stopped = f"stopped starting matches: {result.error}"
+        _tell(on_progress, progress)
+
+    summary = await make_executor(executor, max_concurrency=spec.concurrency, address=address).run(
+        todo, play_match, on_result=on_result, should_start=should_start
+    )
+    run.not_started = summary.skipped
+    return run
+
+
+def _tell(
+    listener: Callable[[TournamentProgress], None] | None, progress: TournamentProgress
+) -> None:
+    if listener is not None:
+        listener(progress)

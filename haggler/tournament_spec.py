@@ -1,0 +1,198 @@
+"""Tournament specs: players, games, a schedule, repetitions, a budget.
+
+    name: spring-league
+    players:
+      - {name: gpt4o, model: openai/gpt-4o, params: {temperature: 0.7}}
+      - {name: boulware, model: "rule:boulware"}
+      - {name: claude, model: anthropic/claude-3-5-haiku-latest}
+    games: [balloon, {game: diamond, rules: {max_exchanges: 8}}]
+    schedule: round_robin            # or {kind: vs_fixed, opponents: [boulware]}
+    repetitions: 5
+    budget_usd: 20
+    concurrency: 64
+    rate_limits: {openai: {rpm: 500, tpm: 200000}}
+
+A tournament's name is its identity in the store: running a spec again with the same name
+continues it, playing only the matches that have not finished.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from haggler.errors import SpecError
+from haggler.spec import (
+    ModeratorSpec,
+    PlaySpec,
+    RetrySpec,
+    RoleSpec,
+    check_play_spec,
+    read_mapping,
+    spec_error,
+)
+
+__all__ = [
+    "GameEntry",
+    "PlayerSpec",
+    "RateLimitSpec",
+    "ScheduleSpec",
+    "TournamentSpec",
+    "check_tournament_spec",
+    "load_tournament_spec",
+]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$"
+
+
+class PlayerSpec(RoleSpec):
+    """A competitor: a model or a tactic, with its settings, playing either role."""
+
+    name: str = Field(pattern=_NAME)
+
+
+class GameEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    game: str = "balloon"
+    rules: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScheduleSpec(BaseModel):
+    """Who meets whom. Every pairing is played in both role assignments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # round_robin: every player against every other. vs_fixed: every other player against
+    # each of `opponents` (a benchmark panel), never the panel against itself.
+    kind: Literal["round_robin", "vs_fixed"] = "round_robin"
+    opponents: list[str] = Field(default_factory=list)
+
+
+class RateLimitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
+
+
+class TournamentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME)
+    players: list[PlayerSpec] = Field(min_length=2)
+    games: list[GameEntry] = Field(default_factory=lambda: [GameEntry()], min_length=1)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    repetitions: int = Field(1, ge=1, le=100_000)
+    seed: int = Field(0, ge=-(2**40), le=2**40)
+    # Stop starting new matches once this much has been spent (None: no limit).
+    budget_usd: float | None = Field(None, ge=0)
+    concurrency: int = Field(16, ge=1, le=4096)
+    # Per provider (the model prefix: openai, anthropic, hosted_vllm, …).
+    rate_limits: dict[str, RateLimitSpec] = Field(default_factory=dict)
+    moderator: ModeratorSpec = Field(default_factory=ModeratorSpec)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    invalid_allowance: int = Field(1, ge=0, le=10)
+
+    @field_validator("games", mode="before")
+    @classmethod
+    def _game_shorthand(cls, games: Any) -> Any:
+        # `games: [balloon, diamond]` is short for `[{game: balloon}, {game: diamond}]`.
+        if isinstance(games, list):
+            return [{"game": g} if isinstance(g, str) else g for g in games]
+        return games
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_shorthand(cls, schedule: Any) -> Any:
+        return {"kind": schedule} if isinstance(schedule, str) else schedule
+
+    @field_validator("moderator", mode="before")
+    @classmethod
+    def _moderator_shorthand(cls, moderator: Any) -> Any:
+        return {"model": moderator} if isinstance(moderator, str) else moderator
+
+    @model_validator(mode="after")
+    def _names_make_sense(self) -> TournamentSpec:
+        names = [p.name for p in self.players]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise _FieldError(f"players.{index}.name", f"player {name!r} is named twice")
+        for index, opponent in enumerate(self.schedule.opponents):
+            if opponent not in names:
+                raise _FieldError(
+                    f"schedule.opponents.{index}",
+                    f"no player named {opponent!r}; players are {', '.join(names)}",
+                )
+        if self.schedule.kind == "vs_fixed":
+            if not self.schedule.opponents:
+                raise _FieldError("schedule.opponents", "vs_fixed needs at least one opponent")
+            if set(self.schedule.opponents) >= set(names):
+                raise _FieldError(
+                    "schedule.opponents", "every player is an opponent: no one is left to play them"
+                )
+        return self
+
+    def play_spec(
+        self, game: GameEntry, seller: PlayerSpec, buyer: PlayerSpec, seed: int
+    ) -> PlaySpec:
+        """The one game between `seller` and `buyer` that a match plays."""
+        roles = {
+            "seller": RoleSpec(**seller.model_dump(exclude={"name"})),
+            "buyer": RoleSpec(**buyer.model_dump(exclude={"name"})),
+        }
+        return PlaySpec(
+            game=game.game,
+            rules=game.rules,
+            roles=roles,
+            moderator=self.moderator,
+            seed=seed,
+            retry=self.retry,
+            invalid_allowance=self.invalid_allowance,
+        )
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def check_tournament_spec(data: dict[str, Any], *, source: str | None = None) -> TournamentSpec:
+    """`data` as a TournamentSpec; SpecError names the first problem's field."""
+    try:
+        spec = TournamentSpec.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, _FieldError):
+            raise SpecError(str(cause), source=source, field=cause.field) from None
+        raise spec_error(error, source) from None
+    # Every player must make a playable game of every game: check each as a play spec.
+    for g, game in enumerate(spec.games):
+        for p, player in enumerate(spec.players):
+            try:
+                check_play_spec(spec.play_spec(game, player, player, spec.seed).model_dump())
+            except SpecError as error:
+                raise SpecError(
+                    error.message, source=source, field=_tournament_field(error.field, g, p)
+                ) from None
+    return spec
+
+
+def _tournament_field(field: str | None, game: int, player: int) -> str | None:
+    # A play spec's field, said in the tournament's terms.
+    if field is None:
+        return None
+    if field.startswith("roles."):
+        return ".".join([f"players.{player}", *field.split(".")[2:]])
+    if field.startswith("rules") or field == "game":
+        return f"games.{game}.{field}"
+    return field
+
+
+def load_tournament_spec(path: str | Path) -> TournamentSpec:
+    source = Path(path)
+    return check_tournament_spec(read_mapping(source), source=str(source))
