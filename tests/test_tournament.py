@@ -21,7 +21,7 @@ from haggler.matches import expand
 from haggler.store import Store
 from haggler.tournament import run_tournament, tournament_run_id
 from haggler.tournament_spec import check_tournament_spec
-from tests.fakes.llm_server import Cut, Delay, FakeLLMServer, RecordedRequest, Status, Text
+from tests.fakes.llm_server import Cut, Delay, FakeLLMServer, RecordedRequest, Status
 from tests.fakes.negotiating_llm import negotiate
 
 RULES = [
