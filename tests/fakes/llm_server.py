@@ -344,6 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     # An idle keep-alive connection is dropped after this long; stop() drops them sooner.
     timeout = 30
+    # Headers and body go out in separate writes: with Nagle's algorithm and the client's
+    # delayed ACK, every reply would wait ~40 ms, which real providers do not.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake LLM server: " + format, *args)
