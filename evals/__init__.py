@@ -8,6 +8,7 @@ board = leaderboard(store, run_id)        # tournament players, best OpenSkill o
 console.print(render_leaderboard(board))  # with Bradley–Terry strengths, deals and spend
 """
 
+from haggler.evals.accounting import SpendRow, render_spend, spend_by_game_and_role
 from haggler.evals.leaderboard import (
     LeaderboardRow,
     leaderboard,
@@ -33,6 +34,9 @@ from haggler.evals.stats import Interval, mean_ci, mean_difference, t_quantile, 
 
 __all__ = [
     "Bout",
+    "SpendRow",
+    "render_spend",
+    "spend_by_game_and_role",
     "Interval",
     "LeaderboardRow",
     "Rating",

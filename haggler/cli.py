@@ -349,7 +349,13 @@ class _LiveProgress:
 
 
 def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
-    from haggler.evals import leaderboard, render_leaderboard, write_leaderboard_csv
+    from haggler.evals import (
+        leaderboard,
+        render_leaderboard,
+        render_spend,
+        spend_by_game_and_role,
+        write_leaderboard_csv,
+    )
 
     rows = leaderboard(store, run_id)
     if not rows:
@@ -360,6 +366,7 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
         )
     wide = Console(width=max(out.width, 150), highlight=False)
     wide.print(render_leaderboard(rows))
+    wide.print(render_spend(spend_by_game_and_role(store, run_id)))
     if csv is not None:
         write_leaderboard_csv(rows, csv)
         out.print(f"[dim]leaderboard written to {csv}[/]")

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from haggler.cli import app
+from haggler.evals import spend_by_game_and_role
 from haggler.matches import expand
 from haggler.store import Store
 from haggler.tournament import run_tournament, tournament_run_id
@@ -116,9 +117,11 @@ async def test_a_flaky_provider_still_yields_every_game_once_with_retries_counte
         run = await run_tournament(spec, store=store)
         episodes = store.episodes(run.run_id)
         retries = sum(t.retries for e in episodes for t in store.episode(e.id).transcript)
+        counted = sum(r.retries for r in spend_by_game_and_role(store, run.run_id))
     assert (run.finished, run.failed) == (6, 0), run.errors
     assert sorted(finished_ids(tmp_path / "h.db", run.run_id)) == sorted(j.id for j in expand(spec))
     assert retries > 0, "a 20% failure rate must have cost retries"
+    assert counted == retries, "the report counts every retry"
 
 
 def test_killed_mid_tournament_then_rerun_gives_exactly_the_uninterrupted_set(
@@ -189,7 +192,10 @@ async def test_the_budget_stops_new_matches_and_says_so(
     with Store(tmp_path / "h.db") as store:
         run = await run_tournament(spec, store=store)
         spent = store.run_cost(run.run_id)
+        by_role = spend_by_game_and_role(store, run.run_id)
     assert run.stopped is not None and "budget reached" in run.stopped
+    assert sum(r.cost_usd for r in by_role) == pytest.approx(spent), "the two cuts of one bill"
+    assert {r.role for r in by_role if r.cost_usd > 0} <= {"seller", "buyer"}
     assert run.not_started > 0 and run.finished < len(expand(spec))
     assert spent >= 0.0001
     assert run.spent_usd == pytest.approx(spent)
