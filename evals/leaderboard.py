@@ -13,10 +13,8 @@ a player's, and are not counted here.
 
 from __future__ import annotations
 
-import csv
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich import box
@@ -24,6 +22,7 @@ from rich.table import Table
 
 from haggler.evals.ratings import NoDeal, bouts_from_episodes, bradley_terry, openskill_ratings
 from haggler.evals.stats import Interval, mean_ci, wilson
+from haggler.evals.table_csv import read_rows, write_rows
 from haggler.store.records import EpisodeRecord
 from haggler.store.sqlite import Store
 
@@ -230,68 +229,12 @@ def render_leaderboard(rows: Sequence[LeaderboardRow]) -> Table:
 
 # -- CSV ---------------------------------------------------------------------------------------
 
-_INTERVALS = [f.name for f in fields(LeaderboardRow) if f.type in ("Interval", Interval)]
-_PARTS = ("", "_low", "_high", "_n")
-
-
-def _columns() -> list[str]:
-    names = []
-    for f in fields(LeaderboardRow):
-        if f.name in _INTERVALS:
-            names += [f.name + part for part in _PARTS]
-        else:
-            names.append(f.name)
-    return [*names, "level"]
-
-
-def _cell(value: float) -> str | float:
-    return "" if math.isnan(value) else value  # empty cells read as missing in spreadsheets
-
 
 def write_leaderboard_csv(rows: Sequence[LeaderboardRow], path: str | Path) -> None:
-    """One line per player; each interval as four columns: value, _low, _high, _n."""
-    with Path(path).open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(_columns())
-        for row in rows:
-            line: list[str | float | int] = []
-            for f in fields(LeaderboardRow):
-                value = getattr(row, f.name)
-                if isinstance(value, Interval):
-                    line += [_cell(value.value), _cell(value.low), _cell(value.high), value.n]
-                elif isinstance(value, float):
-                    line.append(_cell(value))
-                else:
-                    line.append(value)
-            line.append(row.bt.level)
-            writer.writerow(line)
+    """One line per row; each interval as four columns: value, _low, _high, _n."""
+    write_rows(rows, LeaderboardRow, path)
 
 
 def read_leaderboard_csv(path: str | Path) -> list[LeaderboardRow]:
     """Rows written by `write_leaderboard_csv`."""
-
-    def number(text: str) -> float:
-        return _NAN if text == "" else float(text)
-
-    rows = []
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        for line in csv.DictReader(handle):
-            level = float(line["level"])
-            values: dict[str, object] = {}
-            for f in fields(LeaderboardRow):
-                if f.name in _INTERVALS:
-                    values[f.name] = Interval(
-                        number(line[f.name]),
-                        number(line[f.name + "_low"]),
-                        number(line[f.name + "_high"]),
-                        int(line[f.name + "_n"]),
-                        level,
-                    )
-                elif f.type in ("float", float):
-                    values[f.name] = number(line[f.name])
-                elif f.type in ("int", int):
-                    values[f.name] = int(line[f.name])
-                else:
-                    values[f.name] = line[f.name]
-            rows.append(LeaderboardRow(**values))  # type: ignore[arg-type]
-    return rows
+    return read_rows(LeaderboardRow, path)

@@ -6,10 +6,8 @@ so no average reads better than the games behind it.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 
 from rich.console import Group, RenderableType
@@ -18,6 +16,7 @@ from rich.text import Text
 
 from haggler.evals.selfplay import RoundMetrics, arm_labels, improvement
 from haggler.evals.stats import Interval
+from haggler.evals.table_csv import read_rows, write_rows
 
 __all__ = ["read_csv", "render_report", "write_csv"]
 
@@ -133,68 +132,12 @@ def render_report(rows: Sequence[RoundMetrics]) -> RenderableType:
 
 # -- CSV ---------------------------------------------------------------------------------------
 
-_INTERVALS = [f.name for f in fields(RoundMetrics) if f.type in ("Interval", Interval)]
-_PARTS = ("", "_low", "_high", "_n")
-
-
-def _columns() -> list[str]:
-    names = []
-    for f in fields(RoundMetrics):
-        if f.name in _INTERVALS:
-            names += [f.name + part for part in _PARTS]
-        else:
-            names.append(f.name)
-    return [*names, "level"]
-
-
-def _cell(value: float) -> str | float:
-    return "" if math.isnan(value) else value  # empty cells read as missing in spreadsheets
-
 
 def write_csv(rows: Sequence[RoundMetrics], path: str | Path) -> None:
-    """One line per (arm, round); each interval as four columns: value, _low, _high, _n."""
-    with Path(path).open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(_columns())
-        for row in rows:
-            line: list[str | float | int] = []
-            for f in fields(RoundMetrics):
-                value = getattr(row, f.name)
-                if isinstance(value, Interval):
-                    line += [_cell(value.value), _cell(value.low), _cell(value.high), value.n]
-                elif isinstance(value, float):
-                    line.append(_cell(value))
-                else:
-                    line.append(value)
-            line.append(row.price.level)
-            writer.writerow(line)
+    """One line per row; each interval as four columns: value, _low, _high, _n."""
+    write_rows(rows, RoundMetrics, path)
 
 
 def read_csv(path: str | Path) -> list[RoundMetrics]:
     """Rows written by `write_csv`."""
-
-    def number(text: str) -> float:
-        return math.nan if text == "" else float(text)
-
-    rows = []
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        for line in csv.DictReader(handle):
-            level = float(line["level"])
-            values: dict[str, object] = {}
-            for f in fields(RoundMetrics):
-                if f.name in _INTERVALS:
-                    values[f.name] = Interval(
-                        number(line[f.name]),
-                        number(line[f.name + "_low"]),
-                        number(line[f.name + "_high"]),
-                        int(line[f.name + "_n"]),
-                        level,
-                    )
-                elif f.type in ("float", float):
-                    values[f.name] = number(line[f.name])
-                elif f.type in ("int", int):
-                    values[f.name] = int(line[f.name])
-                else:
-                    values[f.name] = line[f.name]
-            rows.append(RoundMetrics(**values))
-    return rows
+    return read_rows(RoundMetrics, path)

@@ -12,7 +12,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,18 @@ class Store:
                     self._db.execute("ROLLBACK")
                 raise
 
+    @contextmanager
+    def _transaction(self, begin: str = "BEGIN") -> Iterator[None]:
+        """All or nothing: the connection is in autocommit, so each write group opens its own."""
+        self._db.execute(begin)
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
     def close(self) -> None:
         with suppress(sqlite3.Error):
             self._db.close()
@@ -196,29 +208,24 @@ class Store:
         Returns its id, or None when its match is already stored as finished: a game is
         never stored twice, even by two processes running the same tournament.
         """
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            episode_id = self.start_episode(
-                run_id, game=game, rules=rules, roles=roles, seed=seed, match_id=match_id
-            )
-            if started_at is not None:
-                self._db.execute(
-                    "UPDATE episodes SET started_at = ? WHERE id = ?", (started_at, episode_id)
+            with self._transaction("BEGIN IMMEDIATE"):
+                episode_id = self.start_episode(
+                    run_id, game=game, rules=rules, roles=roles, seed=seed, match_id=match_id
                 )
-            for turn in turns:
-                self.add_turn(episode_id, turn)
-            if outcome is not None:
-                self.finish_episode(episode_id, outcome, scores)
-            else:
-                self.fail_episode(episode_id, error or "failed")
-            self._db.execute("COMMIT")
+                if started_at is not None:
+                    self._db.execute(
+                        "UPDATE episodes SET started_at = ? WHERE id = ?", (started_at, episode_id)
+                    )
+                for turn in turns:
+                    self.add_turn(episode_id, turn)
+                if outcome is not None:
+                    self.finish_episode(episode_id, outcome, scores)
+                else:
+                    self.fail_episode(episode_id, error or "failed")
         except sqlite3.IntegrityError:
-            self._db.execute("ROLLBACK")
             if match_id is not None and match_id in self.finished_matches(run_id):
                 return None
-            raise
-        except BaseException:
-            self._db.execute("ROLLBACK")
             raise
         return episode_id
 
@@ -330,8 +337,7 @@ class Store:
 
     def add_memory(self, record: MemoryRecord) -> None:
         """Store one memory item and its provenance links, atomically."""
-        self._db.execute("BEGIN")
-        try:
+        with self._transaction():
             self._db.execute(
                 f"INSERT INTO memory_items ({_MEMORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -353,10 +359,6 @@ class Store:
                 "INSERT OR IGNORE INTO memory_links (item_id, source_id) VALUES (?, ?)",
                 [(record.id, source) for source in record.sources],
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     def delete_memory(self, owner: str, item_ids: Iterable[str]) -> int:
         """Delete `owner`'s items `item_ids`, links included, all or nothing; returns the count.
@@ -366,28 +368,24 @@ class Store:
         """
         ids = list(dict.fromkeys(item_ids))
         deleted = 0
-        self._db.execute("BEGIN")
         try:
-            # Links are checked at COMMIT, so the chunks may come in any order.
-            self._db.execute("PRAGMA defer_foreign_keys=ON")
-            # Chunks stay under SQLite's limit on bound variables.
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                cursor = self._db.execute(
-                    f"DELETE FROM memory_items WHERE owner = ? AND id IN ({marks})", [owner, *chunk]
-                )
-                deleted += cursor.rowcount
-            self._db.execute("COMMIT")
+            with self._transaction():
+                # Links are checked at COMMIT, so the chunks may come in any order.
+                self._db.execute("PRAGMA defer_foreign_keys=ON")
+                # Chunks stay under SQLite's limit on bound variables.
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    cursor = self._db.execute(
+                        f"DELETE FROM memory_items WHERE owner = ? AND id IN ({marks})",
+                        [owner, *chunk],
+                    )
+                    deleted += cursor.rowcount
         except sqlite3.IntegrityError:
-            self._db.execute("ROLLBACK")
             raise StoreError(
                 f"store {self.path}: cannot delete memory of {owner!r} that other items were "
                 f"derived from; forget it together with its descendants"
             ) from None
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return deleted
 
     # -- reading -----------------------------------------------------------------------------
