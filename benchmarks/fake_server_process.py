@@ -21,7 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fakes.llm_server import Delay, FakeLLMServer, RecordedRequest, Reply, Text  # noqa: E402
+from tests.fakes.llm_server import (  # noqa: E402
+    Delay,
+    FakeLLMServer,
+    RecordedRequest,
+    Reply,
+    Text,
+)
 from tests.fakes.negotiating_llm import negotiate  # noqa: E402
 
 STATS_MODEL = "__stats__"

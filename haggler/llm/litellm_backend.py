@@ -144,10 +144,14 @@ class LiteLLMBackend(Backend):
         )
 
     def _cost(self, response: Any) -> float:
+        # litellm prices every response for its own logging; asking it again costs a second
+        # lookup per call, a slow one for names its price list lacks. Unlisted and self-hosted
+        # models have no price: a missing price is not a failure.
+        hidden = getattr(response, "_hidden_params", None) or {}
+        cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
         try:
-            return float(_litellm().completion_cost(completion_response=response, model=self.model))
-        except Exception:
-            # Self-hosted and unlisted models have no price; a missing price is not a failure.
+            return float(cost) if cost is not None else 0.0
+        except (TypeError, ValueError):
             return 0.0
 
     # -- errors ------------------------------------------------------------------------------

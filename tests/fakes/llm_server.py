@@ -289,6 +289,9 @@ class FakeLLMServer:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver queues only 5 pending connections; 64 clients connecting at once (a
+    # tournament at full concurrency) would see resets that no real provider gives.
+    request_queue_size = 1024
     # We join our own handler threads in `join_handlers`, with a deadline.
     block_on_close = False
     allow_reuse_address = True
