@@ -55,14 +55,19 @@ class FeedbackSource(ABC):
 
 
 class AIFeedback(FeedbackSource):
+    """A critic's suggestions; with both roles coached, each role may have its own critic."""
+
     kind = "ai"
 
-    def __init__(self, critic: Critic) -> None:
-        self.critic = critic
-        self.label = f"ai ({critic.label})"
+    def __init__(self, critic: Critic | Mapping[str, Critic]) -> None:
+        self.critics: Mapping[str, Critic] | Critic = critic
+        chosen = critic.values() if isinstance(critic, Mapping) else [critic]
+        self.label = f"ai ({', '.join(sorted({c.label for c in chosen}))})"
 
     async def give(self, review: GameReview, rng: random.Random) -> Feedback | None:
-        return await self.critic.critique(review)
+        critics = self.critics
+        critic = critics[review.role] if isinstance(critics, Mapping) else critics
+        return await critic.critique(review)
 
 
 class NoFeedback(FeedbackSource):
@@ -116,6 +121,18 @@ class Lineage:
     id: str | None = None
     # The coached role's last deal price: the price to beat next round.
     last_price: dict[str, float] = field(default_factory=dict)
+    # Rounds the memories already hold from earlier sessions: this session's round k is the
+    # agent's round `memory_rounds + k`, so recollections never repeat a round label.
+    memory_rounds: int = 0
+
+    def continue_memory(self) -> None:
+        """Pick up where reloaded memories left off: their round count and last deal price."""
+        for role, memory in self.memories.items():
+            episodes = memory.items(kind="episode")
+            self.memory_rounds = max(self.memory_rounds, *(i.round or 0 for i in episodes), 0)
+            deals = [i for i in episodes if i.meta.get("outcome") == "deal" and i.meta.get("price")]
+            if deals:
+                self.last_price[role] = float(deals[-1].meta["price"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +211,7 @@ async def play_lineage(lineage: Lineage, setup: SelfPlaySetup) -> LineageResult:
                 lineage.id,
                 rounds_played=len(results),
                 status="failed",
-                stop_reason=str(error)[:300],
+                stop_reason=failure_reason(error),
             )
         raise
     if store is not None and lineage.id is not None:
@@ -283,9 +300,12 @@ async def _learn(
             render_game(result.public, role, ending),
             env,
             episode_id=episode_id,
-            round=number,
+            round=lineage.memory_rounds + number,
             meta={
-                "summary": f"Round {number}: {ending} after {len(result.public)} messages.",
+                "summary": (
+                    f"Round {lineage.memory_rounds + number}: {ending} "
+                    f"after {len(result.public)} messages."
+                ),
                 "outcome": outcome.kind,
                 "price": outcome.price,
                 "arm": setup.feedback.kind,
@@ -323,7 +343,7 @@ async def _learn(
                 feedback.text,
                 env,
                 about=[game_item],
-                round=number,
+                round=lineage.memory_rounds + number,
                 meta={
                     "kind": setup.feedback.kind,
                     "source": setup.feedback.label,

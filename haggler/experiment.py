@@ -46,8 +46,8 @@ class SelfPlayRun:
 
 def _feedback(spec: SelfPlaySpec, cast: Cast, kind: str) -> FeedbackSource:
     if kind == "ai":
-        coached = spec.coached_roles()[0]
-        return AIFeedback(cast.critic(spec.critic, coached))
+        # Each coached role gets its critic: by default its own model, as in the paper.
+        return AIFeedback({role: cast.critic(spec.critic, role) for role in spec.coached_roles()})
     if kind == "constant":
         return ConstantFeedback(spec.constant_feedback)
     if kind == "human":
@@ -105,6 +105,8 @@ async def selfplay(
                 stop_at_first_failure=spec.stop_at_first_failure,
                 memory_budget=spec.memory_budget,
             )
+            if spec.agent:
+                lineage.continue_memory()
             setup = SelfPlaySetup(
                 game=game,
                 make_players=cast.players,

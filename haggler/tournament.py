@@ -36,7 +36,8 @@ class TournamentProgress:
 
     @property
     def remaining(self) -> int:
-        return self.total - self.already_done - self.finished
+        # A failed match is done for this run (a rerun retries it), so it is not waited for.
+        return self.total - self.already_done - self.finished - self.failed
 
     def eta_s(self) -> float | None:
         """Seconds left at the pace so far, or None before the first match ends."""
@@ -141,9 +142,11 @@ async def run_tournament(
                 run.stopped = f"stopped starting matches: {result.error}"
         _tell(on_progress, progress)
 
-    summary = await make_executor(executor, max_concurrency=spec.concurrency, address=address).run(
-        todo, play_match, on_result=on_result, should_start=should_start
-    )
+    engine = make_executor(executor, max_concurrency=spec.concurrency, address=address)
+    try:
+        summary = await engine.run(todo, play_match, on_result=on_result, should_start=should_start)
+    finally:
+        await engine.aclose()
     run.not_started = summary.skipped
     return run
 

@@ -87,7 +87,7 @@ class AgentMemory:
     def __init__(self, owner: str, store: Store | None = None) -> None:
         if not isinstance(owner, str) or not owner:
             raise ValueError(f"a memory needs its owner's name, got {owner!r}")
-        if store is not None and owner in store.memory_owners():
+        if store is not None and store.has_memory(owner):
             raise ValueError(
                 f"store {store.path} already holds memory of {owner!r}; continue it with "
                 f"AgentMemory.load(store, {owner!r}) rather than starting another beside it"

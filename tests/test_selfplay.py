@@ -141,3 +141,23 @@ async def test_a_hosted_selfplay_run_with_critic_and_moderator_on_other_provider
     critic_prompts = " ".join(call.last_user_text for call in critic_calls)
     for words in last_words:
         assert words in critic_prompts
+
+
+async def test_a_named_agent_continues_its_rounds_and_its_price_to_beat(tmp_path: Path) -> None:
+    from haggler.experiment import memory_owner
+    from haggler.memory import AgentMemory, build_context
+
+    spec = load_selfplay_spec(EXAMPLE).model_copy(
+        update={"lineages": 1, "rounds": 2, "feedback": ["ai"], "agent": "alice"}
+    )
+    with Store(tmp_path / "h.db") as store:
+        first = await selfplay(spec, store=store)
+        second = await selfplay(spec, store=store)
+        owner = memory_owner(spec, second.run_id, "ai", 0, "seller")
+        memory = AgentMemory.load(store, owner)
+    episodes = memory.items(kind="episode")
+    assert [e.round for e in episodes] == [1, 2, 3, 4], "session two goes on from round 3"
+    text = build_context(memory, budget_tokens=100_000).text
+    for label in ("Round 1, your game", "Round 4, your game"):
+        assert text.count(label) == 1
+    assert first.run_id != second.run_id

@@ -463,6 +463,10 @@ class Store:
         )
         return [CritiqueRecord(**dict(zip(names, row, strict=True))) for row in rows]
 
+    def has_memory(self, owner: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM memory_items WHERE owner = ? LIMIT 1", (owner,))
+        return row.fetchone() is not None
+
     def memory_owners(self) -> list[str]:
         return [
             r[0] for r in self._db.execute("SELECT DISTINCT owner FROM memory_items ORDER BY owner")
