@@ -6,7 +6,7 @@ bill, with the moderator's readings (a game's cost, not a player's) counted too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from rich import box
@@ -30,14 +30,19 @@ class SpendRow:
     retries: int = 0
 
 
-def spend_by_game_and_role(store: Store, run_id: str) -> list[SpendRow]:
-    """One row per (game, role) of `run_id`, and one for the moderator where it was asked."""
+def spend_by_game_and_role(
+    store: Store, run_id: str, *, match_ids: Collection[str] | None = None
+) -> list[SpendRow]:
+    """One row per (game, role) of `run_id`, and one for the moderator where it was asked;
+    with `match_ids`, only those matches' games."""
     rows: dict[tuple[str, str], SpendRow] = {}
 
     def row(game: str, role: str) -> SpendRow:
         return rows.setdefault((game, role), SpendRow(game, role, attempts=0, failed=0))
 
     for summary in store.episodes(store.resolve_run(run_id)):
+        if match_ids is not None and summary.match_id not in match_ids:
+            continue
         episode = store.episode(summary.id)
         for role in episode.roles:
             entry = row(episode.game, role)

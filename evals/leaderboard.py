@@ -13,7 +13,7 @@ a player's, and are not counted here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,8 +87,12 @@ def leaderboard(
     bootstrap: int = 200,
     seed: int = 0,
     level: float = 0.95,
+    match_ids: Collection[str] | None = None,
 ) -> list[LeaderboardRow]:
     """One row per player of tournament run `run_id` (an id or a unique prefix), best first.
+
+    `match_ids` keeps only those matches: a tournament whose spec changed under the same name
+    still holds its earlier matches, which must not count.
 
     Sorted by OpenSkill ordinal, then by name. A player without a rated game (only failures, or
     only games against itself) shows OpenSkill's prior rating and empty Bradley–Terry intervals.
@@ -101,7 +105,7 @@ def leaderboard(
     episodes = [
         store.episode(summary.id)
         for summary in store.episodes(run_id)
-        if summary.match_id is not None
+        if summary.match_id is not None and (match_ids is None or summary.match_id in match_ids)
     ]
     bouts = bouts_from_episodes(episodes)
     tallies: dict[str, _Tally] = {}

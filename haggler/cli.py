@@ -46,6 +46,11 @@ def _user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted; finished games are in the store")
         raise typer.Exit(130) from None
+    except OSError as error:
+        # Writing a report, plot or export: the disk said no (full, read-only, a folder).
+        where = f"{error.filename}: " if error.filename else ""
+        err.print(f"[bold red]error:[/] {_escape(where + (error.strerror or str(error)))}")
+        raise typer.Exit(2) from None
 
 
 def _redact(text: str) -> str:
@@ -141,6 +146,26 @@ def _check_flags(**models: str | None) -> None:
             raise SpecError("the rule-based moderator is plain `rule`", source="--moderator")
 
 
+def _output(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> Path | None:
+    """Check an output path before any work is done: a typo must not cost a whole run."""
+    from haggler.errors import ConfigError
+
+    if path is None:
+        return None
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{flag} {path}: write a {' or '.join(suffixes)} file")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {path.parent} does not exist; create it first")
+    if path.suffix.lower() == ".png":
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                f"{flag} {path}: PNG needs matplotlib (pip install matplotlib); write .svg instead"
+            ) from None
+    return path
+
+
 def _with_api_base(role_spec: dict[str, Any], api_base: str) -> dict[str, Any]:
     # --api-base serves hosted roles that name no server of their own.
     model = str(role_spec.get("model", ""))
@@ -199,6 +224,7 @@ def selfplay(
     with _user_errors():
         from haggler.spec import check_selfplay_spec, read_mapping
 
+        _output(plot, "--plot", (".svg", ".png"))
         data = read_mapping(spec)
         overrides = {
             "rounds": rounds,
@@ -272,6 +298,8 @@ def report(
 ) -> None:
     """The paper-style table of a self-play run: price and deal rate by round and arm."""
     with _user_errors():
+        _output(plot, "--plot", (".svg", ".png"))
+        _output(csv, "--csv", (".csv",))
         store = _require_store(db)
         try:
             _report(store, store.resolve_run(run), plot=plot, csv=csv)
@@ -294,22 +322,27 @@ def tournament(
     with _user_errors():
         import asyncio
 
+        from haggler.errors import SpecError
         from haggler.tournament import run_tournament
         from haggler.tournament_spec import load_tournament_spec
 
         checked = load_tournament_spec(spec)
         store = _open_store(db)
         try:
-            with _LiveProgress() as live:
-                run = asyncio.run(
-                    run_tournament(
-                        checked,
-                        store=store,
-                        executor=executor,
-                        address=address,
-                        on_progress=live.update,
+            try:
+                with _LiveProgress() as live:
+                    run = asyncio.run(
+                        run_tournament(
+                            checked,
+                            store=store,
+                            executor=executor,
+                            address=address,
+                            on_progress=live.update,
+                        )
                     )
-                )
+            except SpecError as error:
+                # Problems found while opening the players' models are the spec's too.
+                raise SpecError(error.message, source=str(spec), field=error.field) from None
             out.print(
                 f"{run.matches} matches: {run.skipped_as_done} already played, {run.finished} "
                 f"played now, {run.failed} failed, {run.not_started} not started; "
@@ -357,7 +390,8 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
         write_leaderboard_csv,
     )
 
-    rows = leaderboard(store, run_id)
+    current = _current_matches(store, run_id)
+    rows = leaderboard(store, run_id, match_ids=current)
     if not rows:
         from haggler.errors import StoreError
 
@@ -366,10 +400,22 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
         )
     wide = Console(width=max(out.width, 150), highlight=False)
     wide.print(render_leaderboard(rows))
-    wide.print(render_spend(spend_by_game_and_role(store, run_id)))
+    wide.print(render_spend(spend_by_game_and_role(store, run_id, match_ids=current)))
     if csv is not None:
         write_leaderboard_csv(rows, csv)
         out.print(f"[dim]leaderboard written to {csv}[/]")
+
+
+def _current_matches(store: Any, run_id: str) -> set[str] | None:
+    # A tournament rerun under the same name with an edited spec keeps its earlier games;
+    # only the matches of the spec it was last run with are ranked.
+    from haggler.matches import expand
+    from haggler.tournament_spec import TournamentSpec
+
+    run = next((r for r in store.runs() if r.id == store.resolve_run(run_id)), None)
+    if run is None or run.kind != "tournament":
+        return None
+    return {job.id for job in expand(TournamentSpec.model_validate(run.spec))}
 
 
 @app.command("leaderboard")
@@ -382,6 +428,7 @@ def leaderboard_command(
 ) -> None:
     """Rank a tournament's players: OpenSkill and Bradley–Terry, per role and overall."""
     with _user_errors():
+        _output(csv, "--csv", (".csv",))
         store = _require_store(db)
         try:
             _leaderboard(store, store.resolve_run(run), csv=csv)

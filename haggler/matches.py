@@ -23,6 +23,8 @@ from haggler.cast import Cast
 from haggler.errors import ModelAuthError, ModelError, failure_reason
 from haggler.games.episode import play_episode
 from haggler.games.registry import make_game
+from haggler.llm.base import Backend
+from haggler.llm.providers import LOCAL_PREFIX, open_backend
 from haggler.spec import PlaySpec
 from haggler.store.records import OutcomeRecord, RoleRecord, TurnRecord
 from haggler.tournament_spec import TournamentSpec
@@ -124,9 +126,23 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
     return jobs
 
 
+# Local models this process keeps loaded between matches. Each match's Cast releases its
+# backends when it ends; without a standing holder, a worker would reload the weights for
+# every match it plays.
+_RESIDENT: dict[str, Backend] = {}
+
+
+def _keep_local_models(spec: PlaySpec) -> None:
+    models = [r.model for r in spec.roles.values()] + [spec.moderator.model]
+    for model in models:
+        if model.startswith(LOCAL_PREFIX) and model not in _RESIDENT:
+            _RESIDENT[model] = open_backend(model)
+
+
 async def play_match(job: MatchJob) -> MatchRecord:
     """Play `job`'s game; a model failure becomes a failed record, never an exception."""
     spec = PlaySpec.model_validate(job.play_spec)
+    _keep_local_models(spec)
     game = make_game(spec.game, spec.rules)
     names = {"seller": job.seller, "buyer": job.buyer}
     turns: list[TurnRecord] = []

@@ -210,7 +210,8 @@ class SelfPlaySpec(PlaySpec):
 
     def human_suggestions(self) -> list[str]:
         """The human-written suggestions, read from `human_feedback`."""
-        assert self.human_feedback is not None
+        if self.human_feedback is None:
+            raise SpecError("the human arm needs a file of suggestions", field="human_feedback")
         lines = self.human_feedback.read_text(encoding="utf-8").splitlines()
         return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from haggler.cast import Cast
+from haggler.errors import ConfigError, SpecError
 from haggler.executors import make_executor
 from haggler.games.registry import make_game
 from haggler.matches import MatchJob, MatchRecord, expand, play_match
@@ -67,11 +68,16 @@ def tournament_run_id(spec: TournamentSpec) -> str:
     return f"tour-{spec.name}"
 
 
-def _preflight(spec: TournamentSpec) -> None:
-    # Open every player's model once (keys, servers, local paths) before any match starts.
+async def _preflight(spec: TournamentSpec) -> None:
+    # Open every player's model once (keys, servers, local paths) before any match starts,
+    # so a missing key is one clear error naming the player, not a hundred failed matches.
     game = make_game(spec.games[0].game, spec.games[0].rules)
-    for player in spec.players:
-        Cast(spec.play_spec(spec.games[0], player, player, spec.seed), game)
+    for index, player in enumerate(spec.players):
+        try:
+            cast = Cast(spec.play_spec(spec.games[0], player, player, spec.seed), game)
+        except ConfigError as error:
+            raise SpecError(str(error), field=f"players.{index} ({player.name})") from None
+        await cast.aclose()
 
 
 async def run_tournament(
@@ -83,7 +89,7 @@ async def run_tournament(
     on_progress: Callable[[TournamentProgress], None] | None = None,
 ) -> TournamentRun:
     """Play every match of `spec` not yet finished in `store`."""
-    _preflight(spec)
+    await _preflight(spec)
     run_id = tournament_run_id(spec)
     store.ensure_run(run_id, "tournament", spec.model_dump(mode="json"))
     jobs = expand(spec)

@@ -126,6 +126,10 @@ class TournamentSpec(BaseModel):
                     f"schedule.opponents.{index}",
                     f"no player named {opponent!r}; players are {', '.join(names)}",
                 )
+        if self.schedule.kind == "round_robin" and self.schedule.opponents:
+            raise _FieldError(
+                "schedule.opponents", "a round robin has no fixed opponents; use kind: vs_fixed"
+            )
         if self.schedule.kind == "vs_fixed":
             if not self.schedule.opponents:
                 raise _FieldError("schedule.opponents", "vs_fixed needs at least one opponent")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from haggler.agents.prices import format_price
 from haggler.evals import round_metrics
 from haggler.experiment import selfplay
 from haggler.spec import load_selfplay_spec
@@ -81,9 +82,12 @@ async def test_the_round_k_prompt_holds_earlier_games_and_advice_but_not_the_riv
                 assert turn.text in system, f"round-3 prompt lacks {turn.text!r}"
     for words in advice[:2]:
         assert words in system
-    last_price = episodes[1].outcome.price if episodes[1].outcome else None
-    if last_price is not None:
-        assert "for more than $" in system
+    # The price to beat is the latest deal of rounds 1 and 2, if there was one.
+    deals = [e.outcome.price for e in episodes[:2] if e.outcome and e.outcome.kind == "deal"]
+    if deals:
+        assert f"for more than {format_price(deals[-1])}" in system
+    else:
+        assert "for more than $" not in system, "no deal yet, no price to beat"
     everything = json.dumps([r.json for r in fake_llm_server.requests])
     assert f"{budget:g}" not in everything, "the buyer's budget reached the seller's model"
     assert "cannot pay more than" not in everything

@@ -77,6 +77,16 @@ def test_match_ids_are_stable_and_change_with_what_decides_a_game() -> None:
     assert len(changed - set(same)) == 4, "the edited player's 4 matches are new"
 
 
+def outcomes(db: Path, run_id: str) -> list[tuple[str, str, float | None]]:
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "SELECT match_id, outcome_kind, price FROM episodes "
+            "WHERE run_id = ? AND status = 'finished' ORDER BY match_id",
+            (run_id,),
+        ).fetchall()
+    return [tuple(row) for row in rows]
+
+
 def flaky(rate: float, seed: int = 7):  # type: ignore[no-untyped-def]
     """A responder that fails `rate` of calls in every way a provider fails."""
     rng = random.Random(seed)
@@ -168,8 +178,16 @@ def test_killed_mid_tournament_then_rerun_gives_exactly_the_uninterrupted_set(
 
     expected = sorted(j.id for j in expand(load_tournament_spec(spec_file)))
     after = finished_ids(db, "tour-crash")
-    assert sorted(after) == expected, "the union must equal an uninterrupted run's games"
-    assert len(after) == len(set(after)), "no game stored twice"
+    assert sorted(after) == expected, "the union must hold every match of the spec"
+    assert len(after) == len(expected), "no game stored twice"
+
+    # And the same games as a run that was never interrupted: same matches, same outcomes.
+    clean = tmp_path / "clean.db"
+    uninterrupted = CliRunner().invoke(
+        app, ["tournament", str(spec_file), "--db", str(clean)], env=env
+    )
+    assert uninterrupted.exit_code == 0, uninterrupted.output
+    assert outcomes(db, "tour-crash") == outcomes(clean, "tour-crash")
 
 
 async def test_the_budget_stops_new_matches_and_says_so(
@@ -281,3 +299,25 @@ def test_the_cli_ranks_players_and_writes_a_csv(tmp_path: Path) -> None:
     assert board.exit_code == 0, board.output
     lines = (tmp_path / "lb.csv").read_text().splitlines()
     assert lines[1].startswith("boulware,"), "Boulware out-haggles a conceder"
+
+
+def test_an_edited_spec_under_the_same_name_ranks_only_its_own_matches(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    spec = tmp_path / "t.yaml"
+    spec.write_text(
+        "name: a\nplayers: [{name: x, model: 'rule:boulware'}, {name: y, model: 'rule:linear'}]\n"
+    )
+    assert CliRunner().invoke(app, ["tournament", str(spec), "--db", db]).exit_code == 0
+    spec.write_text(
+        "name: a\nplayers: [{name: x, model: 'rule:boulware'}, {name: z, model: 'rule:conceder'}]\n"
+    )
+    assert CliRunner().invoke(app, ["tournament", str(spec), "--db", db]).exit_code == 0
+    board = CliRunner().invoke(
+        app, ["leaderboard", "tour-a", "--db", db, "--csv", str(tmp_path / "lb.csv")]
+    )
+    assert board.exit_code == 0, board.output
+    rows = {
+        line.split(",")[0]: line.split(",")[1]
+        for line in (tmp_path / "lb.csv").read_text().splitlines()[1:]
+    }
+    assert rows == {"x": "2", "z": "2"}, "y's games belong to the earlier spec"

@@ -151,12 +151,15 @@ class Store:
         return run_id
 
     def ensure_run(self, run_id: str, kind: str, spec: Mapping[str, Any] | None = None) -> bool:
-        """Create run `run_id` unless it exists (a tournament continued); True if created."""
+        """Create run `run_id`, or continue it with `spec` as its current spec; True if new."""
+        spec_json = json.dumps(dict(spec or {}))
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO runs (id, kind, created_at, spec_json, haggler_version) "
             "VALUES (?, ?, ?, ?, ?)",
-            (run_id, kind, time.time(), json.dumps(dict(spec or {})), _haggler_version()),
+            (run_id, kind, time.time(), spec_json, _haggler_version()),
         )
+        if cursor.rowcount == 0:
+            self._db.execute("UPDATE runs SET spec_json = ? WHERE id = ?", (spec_json, run_id))
         return cursor.rowcount == 1
 
     def finished_matches(self, run_id: str) -> set[str]:
