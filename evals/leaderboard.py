@@ -52,6 +52,8 @@ class LeaderboardRow:
     mu: float  # OpenSkill (Plackett–Luce), over every role
     sigma: float
     ordinal: float  # mu - 3 sigma: the sort key
+    ordinal_seller: float  # OpenSkill ordinal as seller only, against buyers
+    ordinal_buyer: float  # … as buyer only, against sellers
     bt: Interval  # Bradley–Terry log-strength (mean 0) with bootstrap bounds
     bt_seller: Interval  # … as seller only, against buyers
     bt_buyer: Interval  # … as buyer only, against sellers
@@ -137,7 +139,13 @@ def leaderboard(
             spender.retries += turn.retries
 
     ratings = openskill_ratings(bouts, no_deal=no_deal)
+    role_ratings = openskill_ratings(bouts, by_role=True, no_deal=no_deal)
     prior = PlackettLuce().rating()
+
+    def role_ordinal(player: str, role: str) -> float:
+        rated = role_ratings.get((player, role))
+        return rated.ordinal if rated is not None else prior.mu - 3 * prior.sigma
+
     fits = {
         by_role: bradley_terry(
             bouts, by_role=by_role, no_deal=no_deal, bootstrap=bootstrap, seed=seed, level=level
@@ -165,6 +173,8 @@ def leaderboard(
                 mu=mu,
                 sigma=sigma,
                 ordinal=mu - 3 * sigma,
+                ordinal_seller=role_ordinal(player, SELLER),
+                ordinal_buyer=role_ordinal(player, BUYER),
                 bt=strength(player, False),
                 bt_seller=strength((player, SELLER), True),
                 bt_buyer=strength((player, BUYER), True),
@@ -185,7 +195,8 @@ def _value(interval: Interval) -> str:
 def render_leaderboard(rows: Sequence[LeaderboardRow]) -> Table:
     """The leaderboard as a rich table, one line per player in the order given.
 
-    Made to fit 160 columns: OpenSkill's mu and sigma and the by-role bounds are in the CSV.
+    Made to fit 160 columns: OpenSkill's mu and sigma, its by-role ordinals and the by-role
+    bounds are in the CSV.
     """
     level = round(rows[0].bt.level * 100) if rows else 95
     table = Table(
@@ -194,7 +205,7 @@ def render_leaderboard(rows: Sequence[LeaderboardRow]) -> Table:
             "ordinal: OpenSkill mu - 3 sigma. BT: Bradley–Terry log-strength (mean 0) with "
             f"{level}% bootstrap bounds; by role, as seller and as buyer. share: the player's own "
             "part of the bargaining zone, over its deals. Spend: the player's turns in every "
-            "attempt, failed ones included."
+            "attempt, failed ones included. Per-role OpenSkill ordinals: --csv."
         ),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
