@@ -40,10 +40,9 @@ def spend_by_game_and_role(
     def row(game: str, role: str) -> SpendRow:
         return rows.setdefault((game, role), SpendRow(game, role, attempts=0, failed=0))
 
-    for summary in store.episodes(store.resolve_run(run_id)):
-        if match_ids is not None and summary.match_id not in match_ids:
+    for episode in store.run_episodes(store.resolve_run(run_id)):
+        if match_ids is not None and episode.match_id not in match_ids:
             continue
-        episode = store.episode(summary.id)
         for role in episode.roles:
             entry = row(episode.game, role)
             entry.attempts += 1

@@ -102,12 +102,11 @@ def leaderboard(
     from openskill.models import PlackettLuce
 
     run_id = store.resolve_run(run_id)
-    # Every attempt at every match, failed ones included. One read per game: the store has no
-    # batch read of a run's turns.
+    # Every attempt at every match, failed ones included.
     episodes = [
-        store.episode(summary.id)
-        for summary in store.episodes(run_id)
-        if summary.match_id is not None and (match_ids is None or summary.match_id in match_ids)
+        episode
+        for episode in store.run_episodes(run_id)
+        if episode.match_id is not None and (match_ids is None or episode.match_id in match_ids)
     ]
     bouts = bouts_from_episodes(episodes)
     tallies: dict[str, _Tally] = {}

@@ -154,9 +154,9 @@ def bouts_from_store(store: Store, run_id: str) -> list[Bout]:
     """The finished tournament games of run `run_id` (an id or a unique prefix), by match id."""
     run_id = store.resolve_run(run_id)
     return bouts_from_episodes(
-        store.episode(summary.id)
-        for summary in store.episodes(run_id)
-        if summary.match_id is not None and summary.status == "finished"
+        episode
+        for episode in store.run_episodes(run_id)
+        if episode.match_id is not None and episode.status == "finished"
     )
 
 

@@ -93,14 +93,11 @@ def round_metrics(store: Store, run_id: str) -> list[RoundMetrics]:
     """
     run_id = store.resolve_run(run_id)
     lineages = store.lineages(run_id)
-    # One read per game: the store has no batch read of a run's turns.
     by_lineage_round: dict[tuple[str, int], list[EpisodeRecord]] = {}
-    for summary in store.episodes(run_id):
-        if summary.lineage_id is None or summary.round is None:
+    for episode in store.run_episodes(run_id):
+        if episode.lineage_id is None or episode.round is None:
             continue
-        by_lineage_round.setdefault((summary.lineage_id, summary.round), []).append(
-            store.episode(summary.id)
-        )
+        by_lineage_round.setdefault((episode.lineage_id, episode.round), []).append(episode)
 
     # What the feedback cost (an LLM critic's calls), by game.
     feedback_spend: dict[str, tuple[int, float]] = {}

@@ -159,3 +159,15 @@ async def test_a_cancelled_game_is_stored_as_interrupted(tmp_path: Path) -> None
         episode = store.episode(store.resolve_episode(None))
     assert episode.status == "failed"
     assert episode.error == "interrupted before the game ended"
+
+
+async def test_a_run_reads_back_whole_in_one_go_exactly_as_game_by_game(tmp_path: Path) -> None:
+    with Store(tmp_path / "h.db") as store:
+        run_id = store.start_run("batch")
+        for seed in range(3):
+            await play({"seed": seed}, store=store, run_id=run_id)
+        await play({"seed": 9}, store=store)  # another run, which must not leak in
+        whole = store.run_episodes(run_id)
+        one_by_one = [store.episode(e.id) for e in store.episodes(run_id)]
+    assert [e.model_dump() for e in whole] == [e.model_dump() for e in one_by_one]
+    assert len(whole) == 3 and all(e.transcript for e in whole)

@@ -529,31 +529,60 @@ class Store:
             **fields, rules=json.loads(row[3]), transcript=list(self._turns(episode_id))
         )
 
-    def _turns(self, episode_id: str) -> Iterator[TurnRecord]:
-        for r in self._db.execute(
-            "SELECT idx, speaker, text, action_kind, price, action_source, accepted, error, "
-            "scripted, model, prompt_tokens, completion_tokens, cost_usd, latency_s, retries, "
-            "started_at, ended_at, moderation_json FROM turns WHERE episode_id = ? ORDER BY idx",
-            (episode_id,),
+    def run_episodes(self, run_id: str) -> list[EpisodeRecord]:
+        """Every game of `run_id` with its turns, in two queries however many games it holds."""
+        turns: dict[str, list[TurnRecord]] = {}
+        qualified = ", ".join(f"t.{c.strip()}" for c in _TURN_COLUMNS.split(","))
+        for row in self._db.execute(
+            f"SELECT t.episode_id, {qualified} FROM turns t JOIN episodes e "
+            "ON e.id = t.episode_id WHERE e.run_id = ? ORDER BY t.episode_id, t.idx",
+            (run_id,),
         ):
-            yield TurnRecord(
-                index=r[0],
-                speaker=r[1],
-                text=r[2],
-                action=ActionRecord(kind=r[3], price=r[4], source=r[5]) if r[3] else None,
-                accepted=bool(r[6]),
-                error=r[7],
-                scripted=bool(r[8]),
-                model=r[9],
-                prompt_tokens=r[10],
-                completion_tokens=r[11],
-                cost_usd=r[12],
-                latency_s=r[13],
-                retries=r[14],
-                started_at=r[15],
-                ended_at=r[16],
-                moderation=ModerationRecord.model_validate_json(r[17]) if r[17] else None,
+            turns.setdefault(row[0], []).append(_turn(row[1:]))
+        rows = self._db.execute(
+            f"SELECT {_EPISODE_COLUMNS} FROM episodes e WHERE run_id = ? ORDER BY started_at, rowid",
+            (run_id,),
+        ).fetchall()
+        return [
+            EpisodeRecord(
+                **_summary_fields(row), rules=json.loads(row[3]), transcript=turns.get(row[0], [])
             )
+            for row in rows
+        ]
+
+    def _turns(self, episode_id: str) -> Iterator[TurnRecord]:
+        for row in self._db.execute(
+            f"SELECT {_TURN_COLUMNS} FROM turns WHERE episode_id = ? ORDER BY idx", (episode_id,)
+        ):
+            yield _turn(row)
+
+
+_TURN_COLUMNS = (
+    "idx, speaker, text, action_kind, price, action_source, accepted, error, scripted, model, "
+    "prompt_tokens, completion_tokens, cost_usd, latency_s, retries, started_at, ended_at, "
+    "moderation_json"
+)
+
+
+def _turn(r: tuple[Any, ...]) -> TurnRecord:
+    return TurnRecord(
+        index=r[0],
+        speaker=r[1],
+        text=r[2],
+        action=ActionRecord(kind=r[3], price=r[4], source=r[5]) if r[3] else None,
+        accepted=bool(r[6]),
+        error=r[7],
+        scripted=bool(r[8]),
+        model=r[9],
+        prompt_tokens=r[10],
+        completion_tokens=r[11],
+        cost_usd=r[12],
+        latency_s=r[13],
+        retries=r[14],
+        started_at=r[15],
+        ended_at=r[16],
+        moderation=ModerationRecord.model_validate_json(r[17]) if r[17] else None,
+    )
 
 
 def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
