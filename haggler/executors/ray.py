@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from haggler.errors import ConfigError
-from haggler.executors.base import Executor, RunSummary
+from haggler.executors.base import Executor
 
 __all__ = ["RayExecutor"]
 
@@ -42,54 +42,33 @@ class RayExecutor(Executor):
         super().__init__(max_concurrency)
         self.address = address
         self._started_ray = False
+        # The Ray task behind each job in flight, to cancel it.
+        self._refs: dict[asyncio.Future[Any], Any] = {}
 
-    async def run(
-        self,
-        jobs: Sequence[J],
-        work: Callable[[J], Awaitable[R]],
-        *,
-        on_result: Callable[[J, R | BaseException], None],
-        should_start: Callable[[], bool] = lambda: True,
-    ) -> RunSummary:
+    async def _start(self, work: Callable[[J], Awaitable[R]]) -> Callable[[J], asyncio.Future[Any]]:
         ray = self._ray()
         remote_job = ray.remote(_run_job)
         work_ref = ray.put(work)  # serialised once, not once per job
-        ended: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
-        in_flight: dict[asyncio.Future[Any], tuple[J, Any]] = {}
-        started = finished = failed = 0
 
-        async def deliver_next() -> None:
-            nonlocal finished, failed
-            future = await ended.get()
-            job, _ = in_flight.pop(future)
-            error = future.exception()
-            if error is None:
-                finished += 1
-                on_result(job, future.result())
-                return
-            error = _unwrap(error)
-            if not isinstance(error, Exception):
-                raise error
-            failed += 1
-            on_result(job, error)
+        def launch(job: J) -> asyncio.Future[Any]:
+            ref = remote_job.remote(work_ref, job)
+            future = asyncio.wrap_future(ref.future())
+            self._refs[future] = ref
+            future.add_done_callback(lambda done: self._refs.pop(done, None))
+            return future
 
-        try:
-            for job in jobs:
-                while len(in_flight) >= self.max_concurrency:
-                    await deliver_next()
-                if not should_start():
-                    break
-                ref = remote_job.remote(work_ref, job)
-                future = asyncio.wrap_future(ref.future())
-                future.add_done_callback(ended.put_nowait)
-                in_flight[future] = (job, ref)
-                started += 1
-            while in_flight:
-                await deliver_next()
-        finally:
-            for _, ref in in_flight.values():
+        return launch
+
+    def _failure(self, done: asyncio.Future[Any]) -> BaseException | None:
+        error = done.exception()
+        return None if error is None else _unwrap(error)
+
+    async def _cancel(self, futures: list[asyncio.Future[Any]]) -> None:
+        ray = self._ray()
+        for future in futures:
+            ref = self._refs.pop(future, None)
+            if ref is not None:
                 ray.cancel(ref)
-        return RunSummary(started, finished, failed, skipped=len(jobs) - started)
 
     def _ray(self) -> Any:
         try:
