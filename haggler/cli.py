@@ -350,8 +350,8 @@ def tournament(
             )
             if run.stopped:
                 err.print(f"[yellow]{_escape(run.stopped)}[/]")
-            for error in run.errors[:3]:
-                err.print(f"[yellow]failed:[/] {_escape(_redact(error))}")
+            for failure in run.errors[:3]:
+                err.print(f"[yellow]failed:[/] {_escape(_redact(failure))}")
             _leaderboard(store, run.run_id, csv=None)
             out.print(f"[dim]stored as run {run.run_id} in {store.path}[/]")
         finally:

@@ -23,10 +23,20 @@ from haggler.cast import Cast
 from haggler.errors import ModelAuthError, ModelError, failure_reason
 from haggler.games.episode import play_episode
 from haggler.games.registry import make_game
+from haggler.games.selfplay import (
+    AIFeedback,
+    ConstantFeedback,
+    FeedbackSource,
+    Lineage,
+    NoFeedback,
+    SelfPlaySetup,
+    play_lineage,
+)
 from haggler.llm.base import Backend
 from haggler.llm.providers import LOCAL_PREFIX, open_backend
-from haggler.spec import PlaySpec
-from haggler.store.records import OutcomeRecord, RoleRecord, TurnRecord
+from haggler.memory import AgentMemory
+from haggler.spec import CriticSpec, PlaySpec
+from haggler.store.records import CritiqueRecord, OutcomeRecord, RoleRecord, TurnRecord
 from haggler.tournament_spec import TournamentSpec
 
 __all__ = ["MatchJob", "MatchRecord", "expand", "play_match"]
@@ -44,6 +54,14 @@ class MatchJob:
     # The match as a one-game play spec (PlaySpec.model_dump(mode="json")).
     play_spec: dict[str, Any]
     rate_limits: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # For a self-play schedule: rounds, feedback, coached role, critic, memory budget.
+    lineage: dict[str, Any] | None = None
+
+    def game_ids(self) -> list[str]:
+        """The match ids its games are stored under: one, or one per self-play round."""
+        if self.lineage is None:
+            return [self.id]
+        return [f"{self.id}/r{k}" for k in range(1, int(self.lineage["rounds"]) + 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +80,8 @@ class MatchRecord:
     fatal: bool = False
     started_at: float = 0.0
     ended_at: float = 0.0
+    # In a self-play lineage: the feedback the coached role got after this game.
+    critique: CritiqueRecord | None = None
 
     @property
     def cost_usd(self) -> float:
@@ -82,7 +102,14 @@ def _match_id(content: dict[str, Any]) -> str:
 def expand(spec: TournamentSpec) -> list[MatchJob]:
     """Every match of `spec`, in a stable order: game, repetition, pairing."""
     players = spec.players
-    if spec.schedule.kind == "round_robin":
+    schedule = spec.schedule
+    lineage: dict[str, Any] | None = None
+    if schedule.kind == "selfplay":
+        # The coached player takes its role against every other player as the rival.
+        ordered = [(a, b) for a in players for b in players if a.name != b.name]
+        pairs = ordered if schedule.coached == "seller" else [(b, a) for a, b in ordered]
+        lineage = schedule.model_dump(mode="json", exclude={"kind", "opponents"})
+    elif schedule.kind == "round_robin":
         pairs = [(a, b) for a in players for b in players if a.name != b.name]
     else:
         panel = set(spec.schedule.opponents)
@@ -112,6 +139,8 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
                     "repetition": repetition,
                     "seed": seed,
                 }
+                if lineage is not None:
+                    content["lineage"] = lineage
                 jobs.append(
                     MatchJob(
                         id=_match_id(content),
@@ -121,6 +150,7 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
                         repetition=repetition,
                         play_spec=play.model_dump(mode="json"),
                         rate_limits=limits,
+                        lineage=lineage,
                     )
                 )
     return jobs
@@ -139,8 +169,11 @@ def _keep_local_models(spec: PlaySpec) -> None:
             _RESIDENT[model] = open_backend(model)
 
 
-async def play_match(job: MatchJob) -> MatchRecord:
-    """Play `job`'s game; a model failure becomes a failed record, never an exception."""
+async def play_match(job: MatchJob) -> MatchRecord | list[MatchRecord]:
+    """Play `job`'s game (or its self-play lineage, one record per round); a model failure
+    becomes a failed record, never an exception."""
+    if job.lineage is not None:
+        return await play_lineage_match(job)
     spec = PlaySpec.model_validate(job.play_spec)
     _keep_local_models(spec)
     game = make_game(spec.game, spec.rules)
@@ -193,5 +226,119 @@ async def play_match(job: MatchJob) -> MatchRecord:
             started_at=started,
             ended_at=time.time(),
         )
+    finally:
+        await cast.aclose()
+
+
+def _feedback_source(job: MatchJob, cast: Cast) -> FeedbackSource:
+    assert job.lineage is not None
+    kind, coached = job.lineage["feedback"], job.lineage["coached"]
+    if kind == "ai":
+        critic = job.lineage.get("critic")
+        return AIFeedback(cast.critic(CriticSpec(**critic) if critic else None, coached))
+    if kind == "constant":
+        return ConstantFeedback()
+    return NoFeedback()
+
+
+async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
+    """Play `job`'s self-play lineage: one record per round, all failed if a round failed.
+
+    A lineage is stored all at once or not at all as finished, so a rerun replays a broken
+    lineage from its first round rather than splicing two attempts together.
+    """
+    assert job.lineage is not None
+    spec = PlaySpec.model_validate(job.play_spec)
+    _keep_local_models(spec)
+    game = make_game(spec.game, spec.rules)
+    coached = str(job.lineage["coached"])
+    names = {"seller": job.seller, "buyer": job.buyer}
+    cast = Cast(spec, game, rate_limits=job.rate_limits)
+    started = time.time()
+    try:
+        labels = {role: player.label for role, player in cast.players(spec.seed).items()}
+        roles = {
+            role: RoleRecord(
+                model=labels[role],
+                player=names[role],
+                brief=game.brief(role).text,
+                private=dict(game.brief(role).private),
+            )
+            for role in game.roles
+        }
+        source = _feedback_source(job, cast)
+        lineage = Lineage(
+            arm=source.kind,
+            coached=(coached,),
+            seed=spec.seed,
+            rounds=int(job.lineage["rounds"]),
+            memories={coached: AgentMemory(f"{job.id}/{names[coached]}")},
+            memory_budget=int(job.lineage.get("memory_budget", 2000)),
+        )
+        setup = SelfPlaySetup(
+            game=game,
+            make_players=cast.players,
+            moderator=cast.moderator,
+            feedback=source,
+            invalid_allowance=spec.invalid_allowance,
+        )
+        error: str | None = None
+        fatal = False
+        try:
+            result = await play_lineage(lineage, setup)
+            rounds, feedback = list(result.rounds), list(result.feedback)
+        except ModelError as failure:
+            error, fatal = failure_reason(failure), isinstance(failure, ModelAuthError)
+            rounds, feedback = [], []
+        records = []
+        for number, episode in enumerate(rounds, 1):
+            told = feedback[number - 1].get(coached) if number <= len(feedback) else None
+            critique = None
+            if told is not None and told.suggestions:
+                completion = told.completion
+                critique = CritiqueRecord(
+                    episode_id="",
+                    role=coached,
+                    source=source.label,
+                    text=told.text,
+                    model=completion.model if completion else None,
+                    prompt_tokens=completion.usage.prompt_tokens if completion else 0,
+                    completion_tokens=completion.usage.completion_tokens if completion else 0,
+                    cost_usd=completion.cost_usd if completion else 0.0,
+                    latency_s=completion.latency_s if completion else 0.0,
+                    created_at=time.time(),
+                )
+            records.append(
+                MatchRecord(
+                    job=job,
+                    status="finished" if error is None else "failed",
+                    roles=roles,
+                    rules=game.settings(),
+                    turns=list(episode.turns),
+                    outcome=OutcomeRecord(**episode.outcome.as_dict()) if error is None else None,
+                    scores=episode.scores,
+                    error=error,
+                    started_at=started,
+                    ended_at=time.time(),
+                    critique=critique,
+                )
+            )
+        if error is not None:
+            records.append(
+                MatchRecord(
+                    job=job,
+                    status="failed",
+                    roles=roles,
+                    rules=game.settings(),
+                    turns=[],
+                    outcome=None,
+                    scores={},
+                    error=error,
+                    fatal=fatal,
+                    started_at=started,
+                    ended_at=time.time(),
+                )
+            )
+        return records
     finally:
         await cast.aclose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from haggler.cast import Cast
 from haggler.errors import ConfigError, SpecError
@@ -94,7 +95,7 @@ async def run_tournament(
     store.ensure_run(run_id, "tournament", spec.model_dump(mode="json"))
     jobs = expand(spec)
     done = store.finished_matches(run_id)
-    todo = [job for job in jobs if job.id not in done]
+    todo = [job for job in jobs if not all(game in done for game in job.game_ids())]
     run = TournamentRun(run_id, matches=len(jobs), skipped_as_done=len(jobs) - len(todo))
     progress = TournamentProgress(total=len(jobs), already_done=run.skipped_as_done)
     spent = store.run_cost(run_id)
@@ -113,7 +114,7 @@ async def run_tournament(
         _tell(on_progress, progress)
         return True
 
-    def on_result(job: MatchJob, result: MatchRecord | BaseException) -> None:
+    def on_result(job: MatchJob, result: MatchRecord | list[MatchRecord] | BaseException) -> None:
         progress.running -= 1
         if isinstance(result, BaseException):
             # The match code itself broke (not the model): record it like a failed game.
@@ -122,30 +123,22 @@ async def run_tournament(
             run.errors.append(f"{job.id}: {type(result).__name__}: {result}")
             _tell(on_progress, progress)
             return
-        stored = store.add_episode(
-            run_id,
-            game=job.game,
-            rules=result.rules,
-            roles=result.roles,
-            seed=int(job.play_spec["seed"]),
-            turns=result.turns,
-            outcome=result.outcome,
-            scores=result.scores,
-            error=result.error,
-            match_id=job.id,
-            started_at=result.started_at,
+        records = result if isinstance(result, list) else [result]
+        stored = _store(store, run_id, job, records)
+        run.spent_usd += sum(
+            r.cost_usd + (r.critique.cost_usd if r.critique else 0.0) for r in records
         )
-        run.spent_usd += result.cost_usd
         progress.spent_usd = run.spent_usd
-        if result.status == "finished" and stored is not None:
+        broken = next((r for r in records if r.status != "finished"), None)
+        if broken is None and stored:
             run.finished += 1
             progress.finished += 1
-        elif result.status != "finished":
+        elif broken is not None:
             run.failed += 1
             progress.failed += 1
-            run.errors.append(f"{job.id}: {result.error}")
-            if result.fatal and run.stopped is None:
-                run.stopped = f"stopped starting matches: {result.error}"
+            run.errors.append(f"{job.id}: {broken.error}")
+            if broken.fatal and run.stopped is None:
+                run.stopped = f"stopped starting matches: {broken.error}"
         _tell(on_progress, progress)
 
     engine = make_executor(executor, max_concurrency=spec.concurrency, address=address)
@@ -155,6 +148,38 @@ async def run_tournament(
         await engine.aclose()
     run.not_started = summary.skipped
     return run
+
+
+def _store(store: Store, run_id: str, job: MatchJob, records: list[MatchRecord]) -> bool:
+    """Store a played match (or lineage) whole; False if it was already stored."""
+    games: list[dict[str, Any]] = [
+        {
+            "game": job.game,
+            "rules": r.rules,
+            "roles": r.roles,
+            "seed": int(job.play_spec["seed"]),
+            "turns": r.turns,
+            "outcome": r.outcome,
+            "scores": r.scores,
+            "error": r.error,
+            # Failed attempts keep their match id (they are counted): only a finished game is
+            # held to one per match.
+            "match_id": match_id,
+            "started_at": r.started_at,
+        }
+        for r, match_id in zip(records, [*job.game_ids(), job.id], strict=False)
+    ]
+    if job.lineage is None:
+        return store.add_episode(run_id, **games[0]) is not None
+    lineage = store.add_lineage(
+        run_id,
+        arm=str(job.lineage["feedback"]),
+        coached=str(job.lineage["coached"]),
+        seed=int(job.play_spec["seed"]),
+        games=games,
+        critiques=[r.critique for r in records],
+    )
+    return lineage is not None
 
 
 def _tell(

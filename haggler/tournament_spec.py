@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from haggler.errors import SpecError
 from haggler.spec import (
+    CriticSpec,
     ModeratorSpec,
     PlaySpec,
     RetrySpec,
@@ -66,9 +67,22 @@ class ScheduleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # round_robin: every player against every other. vs_fixed: every other player against
-    # each of `opponents` (a benchmark panel), never the panel against itself.
-    kind: Literal["round_robin", "vs_fixed"] = "round_robin"
+    # each of `opponents` (a benchmark panel), never the panel against itself. selfplay: every
+    # player, coached in the `coached` role, plays `rounds` rounds of self-play with
+    # `feedback` against every other player, who starts fresh each round.
+    kind: Literal["round_robin", "vs_fixed", "selfplay"] = "round_robin"
     opponents: list[str] = Field(default_factory=list)
+    rounds: int = Field(3, ge=1, le=50)
+    feedback: Literal["ai", "none", "constant"] = "ai"
+    coached: Literal["seller", "buyer"] = "seller"
+    # None: the coached player's own model critiques it (the paper's choice).
+    critic: CriticSpec | None = None
+    memory_budget: int = Field(2000, ge=50, le=1_000_000)
+
+    @field_validator("critic", mode="before")
+    @classmethod
+    def _critic_shorthand(cls, critic: Any) -> Any:
+        return {"model": critic} if isinstance(critic, str) else critic
 
 
 class RateLimitSpec(BaseModel):
@@ -126,9 +140,10 @@ class TournamentSpec(BaseModel):
                     f"schedule.opponents.{index}",
                     f"no player named {opponent!r}; players are {', '.join(names)}",
                 )
-        if self.schedule.kind == "round_robin" and self.schedule.opponents:
+        if self.schedule.kind != "vs_fixed" and self.schedule.opponents:
             raise _FieldError(
-                "schedule.opponents", "a round robin has no fixed opponents; use kind: vs_fixed"
+                "schedule.opponents",
+                f"{self.schedule.kind} has no fixed opponents; use kind: vs_fixed",
             )
         if self.schedule.kind == "vs_fixed":
             if not self.schedule.opponents:

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from haggler.cli import app
-from haggler.evals import spend_by_game_and_role
+from haggler.evals import leaderboard, spend_by_game_and_role
 from haggler.matches import expand
 from haggler.store import Store
 from haggler.tournament import run_tournament, tournament_run_id
@@ -321,3 +321,62 @@ def test_an_edited_spec_under_the_same_name_ranks_only_its_own_matches(tmp_path:
         for line in (tmp_path / "lb.csv").read_text().splitlines()[1:]
     }
     assert rows == {"x": "2", "z": "2"}, "y's games belong to the earlier spec"
+
+
+async def test_a_selfplay_schedule_plays_coached_lineages_against_every_rival(
+    tmp_path: Path,
+) -> None:
+    spec = check_tournament_spec(
+        {
+            "name": "coached",
+            "players": RULES,
+            "schedule": {"kind": "selfplay", "rounds": 3, "feedback": "ai", "coached": "seller"},
+        }
+    )
+    jobs = expand(spec)
+    assert len(jobs) == 6 and all(j.lineage is not None for j in jobs)
+    with Store(tmp_path / "h.db") as store:
+        run = await run_tournament(spec, store=store)
+        again = await run_tournament(spec, store=store)
+        lineages = store.lineages(run.run_id)
+        episodes = store.episodes(run.run_id)
+        critiques = store.critiques(run_id=run.run_id)
+        rows = {r.player: r for r in leaderboard(store, run.run_id)}
+    assert (run.finished, run.failed, again.finished, again.skipped_as_done) == (6, 0, 0, 6)
+    assert len(lineages) == 6 and all(
+        lin.status == "finished" and lin.rounds_played == 3 for lin in lineages
+    )
+    assert len(episodes) == 18 and {e.round for e in episodes} == {1, 2, 3}
+    assert all(e.roles["seller"].player in {j.seller for j in jobs} for e in episodes)
+    assert len(critiques) == 18 and all(c.role == "seller" for c in critiques)
+    assert set(rows) == {p["name"] for p in RULES}
+    # Each player was coached as seller in 2 lineages of 3 rounds and rival buyer in 2 more.
+    assert all((row.as_seller, row.as_buyer) == (6, 6) for row in rows.values())
+
+
+async def test_a_broken_lineage_is_stored_failed_and_replayed_whole_on_rerun(
+    tmp_path: Path, fake_llm_server: FakeLLMServer
+) -> None:
+    fake_llm_server.responder = negotiate
+    fake_llm_server.script(Status(400, "this request upset the provider"))
+    players = [
+        {"name": "a", "model": "openai/model-a", "api_base": fake_llm_server.openai_base},
+        {"name": "boulware", "model": "rule:boulware"},
+    ]
+    spec = check_tournament_spec(
+        {
+            "name": "broken",
+            "players": players,
+            "schedule": {"kind": "selfplay", "rounds": 2, "feedback": "constant"},
+            "concurrency": 1,
+        }
+    )
+    with Store(tmp_path / "h.db") as store:
+        first = await run_tournament(spec, store=store)
+        second = await run_tournament(spec, store=store)
+        lineages = store.lineages(first.run_id)
+    assert (first.finished, first.failed) == (1, 1)
+    assert (second.skipped_as_done, second.finished) == (1, 1)
+    assert sorted(lin.status for lin in lineages) == ["failed", "finished", "finished"]
+    expected = sorted(game for job in expand(spec) for game in job.game_ids())
+    assert sorted(finished_ids(tmp_path / "h.db", first.run_id)) == expected

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -211,25 +211,85 @@ class Store:
         Returns its id, or None when its match is already stored as finished: a game is
         never stored twice, even by two processes running the same tournament.
         """
+        game_fields: dict[str, Any] = {
+            "game": game,
+            "rules": rules,
+            "roles": roles,
+            "seed": seed,
+            "turns": turns,
+            "outcome": outcome,
+            "scores": scores,
+            "error": error,
+            "match_id": match_id,
+            "started_at": started_at,
+        }
         try:
             with self._transaction("BEGIN IMMEDIATE"):
-                episode_id = self.start_episode(
-                    run_id, game=game, rules=rules, roles=roles, seed=seed, match_id=match_id
-                )
-                if started_at is not None:
-                    self._db.execute(
-                        "UPDATE episodes SET started_at = ? WHERE id = ?", (started_at, episode_id)
-                    )
-                for turn in turns:
-                    self.add_turn(episode_id, turn)
-                if outcome is not None:
-                    self.finish_episode(episode_id, outcome, scores)
-                else:
-                    self.fail_episode(episode_id, error or "failed")
+                return self._write_game(run_id, **game_fields)
         except sqlite3.IntegrityError:
             if match_id is not None and match_id in self.finished_matches(run_id):
                 return None
             raise
+
+    def add_lineage(
+        self,
+        run_id: str,
+        *,
+        arm: str,
+        coached: str,
+        seed: int,
+        games: Sequence[Mapping[str, Any]],
+        critiques: Sequence[CritiqueRecord | None] = (),
+    ) -> str | None:
+        """Store a whole self-play lineage at once: its record, its rounds' games (in order,
+        each with `add_episode`'s fields) and each round's critique (episode_id filled in).
+        Returns the lineage id, or None when its rounds are already stored."""
+        try:
+            with self._transaction("BEGIN IMMEDIATE"):
+                lineage_id = self.start_lineage(
+                    run_id, arm=arm, coached=coached, seed=seed, rounds_planned=len(games)
+                )
+                for number, fields in enumerate(games, 1):
+                    episode_id = self._write_game(
+                        run_id, **fields, lineage_id=lineage_id, round=number, arm=arm
+                    )
+                    critique = critiques[number - 1] if number <= len(critiques) else None
+                    if critique is not None:
+                        self.add_critique(critique.model_copy(update={"episode_id": episode_id}))
+                failed = any(fields.get("outcome") is None for fields in games)
+                self.update_lineage(
+                    lineage_id, rounds_played=len(games), status="failed" if failed else "finished"
+                )
+        except sqlite3.IntegrityError:
+            first = games[0].get("match_id") if games else None
+            if first is not None and first in self.finished_matches(run_id):
+                return None
+            raise
+        return lineage_id
+
+    def _write_game(
+        self,
+        run_id: str,
+        *,
+        turns: Iterable[TurnRecord],
+        outcome: OutcomeRecord | None,
+        scores: Mapping[str, float],
+        error: str | None = None,
+        started_at: float | None = None,
+        **episode: Any,
+    ) -> str:
+        # Inside a transaction of the caller's.
+        episode_id = self.start_episode(run_id, **episode)
+        if started_at is not None:
+            self._db.execute(
+                "UPDATE episodes SET started_at = ? WHERE id = ?", (started_at, episode_id)
+            )
+        for turn in turns:
+            self.add_turn(episode_id, turn)
+        if outcome is not None:
+            self.finish_episode(episode_id, outcome, scores)
+        else:
+            self.fail_episode(episode_id, error or "failed")
         return episode_id
 
     def start_episode(
