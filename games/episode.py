@@ -26,9 +26,9 @@ from haggler.agents.base import Negotiator, PublicMessage, Reply, RoleMemory, Ro
 from haggler.agents.moderator import Moderator, Reading, RuleModerator
 from haggler.games.base import Game
 from haggler.games.outcome import Outcome
-from haggler.store.records import ActionRecord, ModerationRecord, TurnRecord
+from haggler.store.records import ActionRecord, ModerationRecord, RoleRecord, TurnRecord
 
-__all__ = ["EpisodeResult", "TurnListener", "play_episode"]
+__all__ = ["EpisodeResult", "TurnListener", "play_episode", "role_records"]
 
 TurnListener = Callable[[TurnRecord], None]
 
@@ -142,6 +142,23 @@ async def _moderate(state: _State, runtime: Runtime[_Context]) -> Command[Any]:
         return Command(goto=END, update=update | {"outcome": outcome})
     following = ctx.game.next_speaker(speaker)
     return Command(goto=following, update=update | {"speaker": following})
+
+
+def role_records(
+    game: Game, players: Mapping[str, Negotiator], names: Mapping[str, str] | None = None
+) -> dict[str, RoleRecord]:
+    """Who played each role, as the store keeps it: the model, its player name in a
+    tournament, and the role's private brief (for people reading transcripts only)."""
+    records = {}
+    for role, player in players.items():
+        brief = game.brief(role)
+        records[role] = RoleRecord(
+            model=player.label,
+            player=(names or {}).get(role),
+            brief=brief.text,
+            private=dict(brief.private),
+        )
+    return records
 
 
 def _turn_record(

@@ -22,9 +22,9 @@ from haggler.agents.moderator import Moderator
 from haggler.agents.prices import format_price
 from haggler.errors import failure_reason
 from haggler.games.base import Game
-from haggler.games.episode import EpisodeResult, TurnListener, play_episode
+from haggler.games.episode import EpisodeResult, TurnListener, play_episode, role_records
 from haggler.memory import AgentMemory, Environment, build_context
-from haggler.store.records import CritiqueRecord, OutcomeRecord, RoleRecord
+from haggler.store.records import CritiqueRecord, OutcomeRecord
 from haggler.store.sqlite import Store
 
 __all__ = [
@@ -159,6 +159,25 @@ class SelfPlaySetup:
     on_round: Callable[[], None] | None = None
 
 
+def critique_record(
+    feedback: Feedback, role: str, source: str, episode_id: str = ""
+) -> CritiqueRecord:
+    """`feedback` to `role` as the store logs it, with what producing it cost."""
+    completion = feedback.completion
+    return CritiqueRecord(
+        episode_id=episode_id,
+        role=role,
+        source=source,
+        text=feedback.text,
+        model=completion.model if completion else None,
+        prompt_tokens=completion.usage.prompt_tokens if completion else 0,
+        completion_tokens=completion.usage.completion_tokens if completion else 0,
+        cost_usd=completion.cost_usd if completion else 0.0,
+        latency_s=completion.latency_s if completion else 0.0,
+        created_at=time.time(),
+    )
+
+
 def round_seed(seed: int, round_number: int) -> int:
     """A distinct, reproducible seed per lineage round."""
     return random.Random(f"{seed}/{round_number}").randrange(2**31)
@@ -231,11 +250,7 @@ async def _play_round(
     episode_id: str | None = None
     listeners: list[TurnListener] = []
     if store is not None and setup.run_id is not None:
-        roles = {
-            role: RoleRecord(model=player.label, brief=brief.text, private=dict(brief.private))
-            for role, player in players.items()
-            for brief in [game.brief(role)]
-        }
+        roles = role_records(game, players)
         episode_id = store.start_episode(
             setup.run_id,
             game=game.name,
@@ -326,18 +341,7 @@ async def _learn(
             completion = feedback.completion
             if setup.store is not None and episode_id is not None:
                 setup.store.add_critique(
-                    CritiqueRecord(
-                        episode_id=episode_id,
-                        role=role,
-                        source=setup.feedback.label,
-                        text=feedback.text,
-                        model=completion.model if completion else None,
-                        prompt_tokens=completion.usage.prompt_tokens if completion else 0,
-                        completion_tokens=completion.usage.completion_tokens if completion else 0,
-                        cost_usd=completion.cost_usd if completion else 0.0,
-                        latency_s=completion.latency_s if completion else 0.0,
-                        created_at=time.time(),
-                    )
+                    critique_record(feedback, role, setup.feedback.label, episode_id)
                 )
             memory.remember_feedback(
                 feedback.text,

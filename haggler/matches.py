@@ -21,7 +21,7 @@ from typing import Any
 
 from haggler.cast import Cast
 from haggler.errors import ModelAuthError, ModelError, failure_reason
-from haggler.games.episode import play_episode
+from haggler.games.episode import play_episode, role_records
 from haggler.games.registry import make_game
 from haggler.games.selfplay import (
     AIFeedback,
@@ -30,6 +30,7 @@ from haggler.games.selfplay import (
     Lineage,
     NoFeedback,
     SelfPlaySetup,
+    critique_record,
     play_lineage,
 )
 from haggler.llm.base import Backend
@@ -183,15 +184,7 @@ async def play_match(job: MatchJob) -> MatchRecord | list[MatchRecord]:
     cast = Cast(spec, game, rate_limits=job.rate_limits)
     try:
         players = cast.players(spec.seed)
-        roles = {
-            role: RoleRecord(
-                model=player.label,
-                player=names[role],
-                brief=game.brief(role).text,
-                private=dict(game.brief(role).private),
-            )
-            for role, player in players.items()
-        }
+        roles = role_records(game, players, names)
         try:
             result = await play_episode(
                 game,
@@ -256,16 +249,7 @@ async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
     cast = Cast(spec, game, rate_limits=job.rate_limits)
     started = time.time()
     try:
-        labels = {role: player.label for role, player in cast.players(spec.seed).items()}
-        roles = {
-            role: RoleRecord(
-                model=labels[role],
-                player=names[role],
-                brief=game.brief(role).text,
-                private=dict(game.brief(role).private),
-            )
-            for role in game.roles
-        }
+        roles = role_records(game, cast.players(spec.seed), names)
         source = _feedback_source(job, cast)
         lineage = Lineage(
             arm=source.kind,
@@ -295,19 +279,7 @@ async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
             told = feedback[number - 1].get(coached) if number <= len(feedback) else None
             critique = None
             if told is not None and told.suggestions:
-                completion = told.completion
-                critique = CritiqueRecord(
-                    episode_id="",
-                    role=coached,
-                    source=source.label,
-                    text=told.text,
-                    model=completion.model if completion else None,
-                    prompt_tokens=completion.usage.prompt_tokens if completion else 0,
-                    completion_tokens=completion.usage.completion_tokens if completion else 0,
-                    cost_usd=completion.cost_usd if completion else 0.0,
-                    latency_s=completion.latency_s if completion else 0.0,
-                    created_at=time.time(),
-                )
+                critique = critique_record(told, coached, source.label)
             records.append(
                 MatchRecord(
                     job=job,

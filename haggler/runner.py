@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from haggler.cast import Cast
 from haggler.errors import failure_reason
-from haggler.games.episode import EpisodeResult, TurnListener, play_episode
+from haggler.games.episode import EpisodeResult, TurnListener, play_episode, role_records
 from haggler.games.registry import make_game
 from haggler.spec import PlaySpec, check_play_spec
-from haggler.store.records import OutcomeRecord, RoleRecord
+from haggler.store.records import OutcomeRecord
 from haggler.store.sqlite import Store
 
 __all__ = ["PlayedGame", "play", "play_sync"]
@@ -53,11 +53,7 @@ async def play(
             )
             return PlayedGame(None, None, result)
         run_id = run_id or store.start_run("play", spec.model_dump(mode="json"))
-        roles = {
-            role: RoleRecord(model=player.label, brief=brief.text, private=dict(brief.private))
-            for role, player in players.items()
-            for brief in [game.brief(role)]
-        }
+        roles = role_records(game, players)
         episode_id = store.start_episode(
             run_id,
             game=game.name,
