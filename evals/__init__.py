@@ -16,7 +16,7 @@ from haggler.evals.leaderboard import (
     render_leaderboard,
     write_leaderboard_csv,
 )
-from haggler.evals.plot import plot_rounds
+from haggler.evals.plot import plot_rounds, rounds_svg
 from haggler.evals.ratings import (
     Bout,
     Rating,
@@ -57,6 +57,7 @@ __all__ = [
     "render_leaderboard",
     "render_report",
     "round_metrics",
+    "rounds_svg",
     "surplus_share",
     "t_quantile",
     "wilson",

@@ -40,24 +40,24 @@ def spend_by_game_and_role(
     def row(game: str, role: str) -> SpendRow:
         return rows.setdefault((game, role), SpendRow(game, role, attempts=0, failed=0))
 
-    for episode in store.run_episodes(store.resolve_run(run_id)):
+    run_id = store.resolve_run(run_id)
+    totals = store.speaker_totals(run_id)
+    for episode in store.run_episodes(run_id, transcripts=False):
         if match_ids is not None and episode.match_id not in match_ids:
             continue
         for role in episode.roles:
             entry = row(episode.game, role)
             entry.attempts += 1
             entry.failed += episode.status == "failed"
-        for turn in episode.transcript:
-            entry = row(episode.game, turn.speaker)
-            entry.tokens += turn.prompt_tokens + turn.completion_tokens
-            entry.cost_usd += turn.cost_usd
-            entry.retries += turn.retries
-            if turn.moderation is not None:
+        for speaker, spent in totals.get(episode.id, {}).items():
+            entry = row(episode.game, speaker)
+            entry.tokens += spent.tokens
+            entry.cost_usd += spent.cost_usd
+            entry.retries += spent.retries
+            if spent.moderated:
                 moderator = row(episode.game, MODERATOR)
-                moderator.tokens += (
-                    turn.moderation.prompt_tokens + turn.moderation.completion_tokens
-                )
-                moderator.cost_usd += turn.moderation.cost_usd
+                moderator.tokens += spent.moderation_tokens
+                moderator.cost_usd += spent.moderation_cost_usd
     return sorted(rows.values(), key=lambda r: (r.game, r.role == MODERATOR, r.role))
 
 

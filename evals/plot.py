@@ -15,7 +15,7 @@ from haggler.errors import ConfigError
 from haggler.evals.selfplay import RoundMetrics, arm_labels
 from haggler.evals.stats import Interval
 
-__all__ = ["plot_rounds"]
+__all__ = ["plot_rounds", "rounds_svg"]
 
 # Colour-blind safe (Okabe & Ito).
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -175,6 +175,11 @@ def _text(content: str, x: float, y: float, anchor: str, size: int, *, bold: boo
 
 
 def _svg(rows: Sequence[RoundMetrics]) -> str:
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + rounds_svg(rows) + "\n"
+
+
+def rounds_svg(rows: Sequence[RoundMetrics]) -> str:
+    """The plot as one `<svg>` element, to write to a file or to put in a web page."""
     series = _series(rows)
     rounds = max((r.round for r in rows), default=1)
     bounds = [
@@ -219,14 +224,12 @@ def _svg(rows: Sequence[RoundMetrics]) -> str:
 
     return "\n".join(
         [
-            '<?xml version="1.0" encoding="UTF-8"?>',
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" '
             f'viewBox="0 0 {_WIDTH} {_HEIGHT}" font-family="sans-serif">',
             f"<title>{escape(_TITLE)}</title>",
             f'<rect width="{_WIDTH}" height="{_HEIGHT}" fill="white"/>',
             *body,
             "</svg>",
-            "",
         ]
     )
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "EPISODE_SCHEMA",
+    "SpeakerTotals",
     "CritiqueRecord",
     "EpisodeRecord",
     "EpisodeSummary",
@@ -161,3 +162,17 @@ class RunRecord(BaseModel):
     spec: dict[str, Any] = Field(default_factory=dict)
     haggler_version: str
     episodes: int = 0
+
+
+class SpeakerTotals(BaseModel):
+    """What one role's turns in one game add up to, summed in the store (no turns loaded)."""
+
+    tokens: int = 0  # prompt + completion, every turn
+    cost_usd: float = 0.0
+    retries: int = 0
+    messages: int = 0  # generated (not scripted) messages that stood
+    chars: int = 0  # their length, in characters
+    # An LLM moderator's readings of this role's messages: the game's cost, not the role's.
+    moderated: int = 0
+    moderation_tokens: int = 0
+    moderation_cost_usd: float = 0.0

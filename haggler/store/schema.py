@@ -122,6 +122,10 @@ MIGRATIONS: dict[int, str] = {
         WHERE match_id IS NOT NULL AND status = 'finished';
     CREATE INDEX episodes_by_match ON episodes(run_id, match_id);
     """,
+    # The viewer: a game's lineage neighbours, found by lineage without the run.
+    4: """
+    CREATE INDEX episodes_by_lineage_round ON episodes(lineage_id, round);
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from haggler.errors import StoreError
+from haggler.store.query import GameFilter, RunFacets
 from haggler.store.records import (
     ActionRecord,
     CritiqueRecord,
@@ -29,6 +30,7 @@ from haggler.store.records import (
     OutcomeRecord,
     RoleRecord,
     RunRecord,
+    SpeakerTotals,
     TurnRecord,
 )
 from haggler.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -40,6 +42,14 @@ _EPISODE_COLUMNS = (
     "started_at, ended_at, (SELECT COUNT(*) FROM turns t WHERE t.episode_id = e.id) AS n_turns, "
     "lineage_id, round, arm, match_id"
 )
+# Sellers before buyers wherever roles are listed: the order the games are told in.
+_ROLE_ORDER = ("seller", "buyer")
+
+
+def _role_order(role: str) -> tuple[int, str]:
+    return (_ROLE_ORDER.index(role) if role in _ROLE_ORDER else len(_ROLE_ORDER), role)
+
+
 _LINEAGE_COLUMNS = (
     "id, run_id, arm, coached, seed, rounds_planned, rounds_played, status, stop_reason, started_at"
 )
@@ -578,6 +588,96 @@ class Store:
         rows = self._db.execute(query + " ORDER BY started_at, rowid", params).fetchall()
         return [EpisodeSummary(**_summary_fields(row)) for row in rows]
 
+    def find_episodes(
+        self,
+        run_id: str,
+        where: GameFilter | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        latest_first: bool = False,
+    ) -> list[EpisodeSummary]:
+        """The games of `run_id` that `where` keeps, in the order they started (or the reverse),
+        reading only the `limit` rows asked for."""
+        condition, params = (where or GameFilter()).sql()
+        order = "DESC" if latest_first else ""
+        rows = self._db.execute(
+            f"SELECT {_EPISODE_COLUMNS} FROM episodes e WHERE e.run_id = ? AND {condition} "
+            f"ORDER BY e.started_at {order}, e.rowid {order} LIMIT ? OFFSET ?",
+            [run_id, *params, -1 if limit is None else limit, offset],
+        ).fetchall()
+        return [EpisodeSummary(**_summary_fields(row)) for row in rows]
+
+    def count_episodes(self, run_id: str, where: GameFilter | None = None) -> int:
+        condition, params = (where or GameFilter()).sql()
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM episodes e WHERE e.run_id = ? AND {condition}",
+            [run_id, *params],
+        ).fetchone()
+        return int(row[0])
+
+    def outcome_counts(self, run_id: str) -> dict[str, int]:
+        """How many games of the run came to each of `OUTCOMES` (absent ones left out)."""
+        counts: dict[str, int] = {}
+        for status, kind, count in self._db.execute(
+            "SELECT status, outcome_kind, COUNT(*) FROM episodes WHERE run_id = ? "
+            "GROUP BY status, outcome_kind",
+            (run_id,),
+        ):
+            key = kind if status == "finished" and kind else status
+            counts[key] = counts.get(key, 0) + count
+        return counts
+
+    def run_facets(self, run_id: str) -> RunFacets:
+        pairs = self._db.execute(
+            "SELECT DISTINCT r.key, coalesce(json_extract(r.value, '$.player'), "
+            "json_extract(r.value, '$.model')) FROM episodes e, json_each(e.roles_json) r "
+            "WHERE e.run_id = ?",
+            (run_id,),
+        ).fetchall()
+        rounds = self._db.execute(
+            "SELECT DISTINCT round FROM episodes WHERE run_id = ? AND round IS NOT NULL "
+            "ORDER BY 1",
+            (run_id,),
+        ).fetchall()
+        arms = self._db.execute(
+            "SELECT arm FROM episodes WHERE run_id = ? AND arm IS NOT NULL GROUP BY arm "
+            "ORDER BY MIN(rowid)",
+            (run_id,),
+        ).fetchall()
+        return RunFacets(
+            roles=sorted({role for role, _ in pairs}, key=_role_order),
+            players=sorted({player for _, player in pairs if player}),
+            rounds=[r for (r,) in rounds],
+            arms=[a for (a,) in arms],
+        )
+
+    def run_state(self, run_id: str) -> tuple[Any, ...]:
+        """A value that changes whenever a game or critique of the run is added or ends."""
+        games = self._db.execute(
+            "SELECT COUNT(*), MAX(started_at), MAX(ended_at), SUM(status = 'finished') "
+            "FROM episodes WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        critiques = self._db.execute(
+            "SELECT COUNT(*) FROM critiques c JOIN episodes e ON e.id = c.episode_id "
+            "WHERE e.run_id = ?",
+            (run_id,),
+        ).fetchone()
+        return (*games, *critiques)
+
+    def lineage_rounds(self, lineage_id: str) -> dict[int, str]:
+        """Each round of a lineage and the game that played it (the finished one, if a round
+        was replayed after a failure)."""
+        rounds: dict[int, str] = {}
+        for round_, episode_id in self._db.execute(
+            "SELECT round, id FROM episodes WHERE lineage_id = ? AND round IS NOT NULL "
+            "ORDER BY round, status = 'finished', started_at, rowid",
+            (lineage_id,),
+        ):
+            rounds[round_] = episode_id
+        return rounds
+
     def episode(self, episode_id: str) -> EpisodeRecord:
         row = self._db.execute(
             f"SELECT {_EPISODE_COLUMNS} FROM episodes e WHERE id = ?", (episode_id,)
@@ -589,16 +689,18 @@ class Store:
             **fields, rules=json.loads(row[3]), transcript=list(self._turns(episode_id))
         )
 
-    def run_episodes(self, run_id: str) -> list[EpisodeRecord]:
-        """Every game of `run_id` with its turns, in two queries however many games it holds."""
+    def run_episodes(self, run_id: str, *, transcripts: bool = True) -> list[EpisodeRecord]:
+        """Every game of `run_id` with its turns, in two queries however many games it holds;
+        with `transcripts=False`, without them (see `speaker_totals` for their sums)."""
         turns: dict[str, list[TurnRecord]] = {}
         qualified = ", ".join(f"t.{c.strip()}" for c in _TURN_COLUMNS.split(","))
-        for row in self._db.execute(
-            f"SELECT t.episode_id, {qualified} FROM turns t JOIN episodes e "
-            "ON e.id = t.episode_id WHERE e.run_id = ? ORDER BY t.episode_id, t.idx",
-            (run_id,),
-        ):
-            turns.setdefault(row[0], []).append(_turn(row[1:]))
+        if transcripts:
+            for row in self._db.execute(
+                f"SELECT t.episode_id, {qualified} FROM turns t JOIN episodes e "
+                "ON e.id = t.episode_id WHERE e.run_id = ? ORDER BY t.episode_id, t.idx",
+                (run_id,),
+            ):
+                turns.setdefault(row[0], []).append(_turn(row[1:]))
         rows = self._db.execute(
             f"SELECT {_EPISODE_COLUMNS} FROM episodes e WHERE run_id = ? ORDER BY started_at, rowid",
             (run_id,),
@@ -609,6 +711,34 @@ class Store:
             )
             for row in rows
         ]
+
+    def speaker_totals(self, run_id: str) -> dict[str, dict[str, SpeakerTotals]]:
+        """For each game of `run_id`, what each speaker's turns add up to: one query, summed
+        by SQLite, for reports over runs too large to load turn by turn."""
+        totals: dict[str, dict[str, SpeakerTotals]] = {}
+        for row in self._db.execute(
+            "SELECT t.episode_id, t.speaker, SUM(t.prompt_tokens + t.completion_tokens), "
+            "SUM(t.cost_usd), SUM(t.retries), SUM(t.accepted AND NOT t.scripted), "
+            "SUM(CASE WHEN t.accepted AND NOT t.scripted THEN length(t.text) ELSE 0 END), "
+            "SUM(coalesce(json_extract(t.moderation_json, '$.prompt_tokens'), 0) "
+            "  + coalesce(json_extract(t.moderation_json, '$.completion_tokens'), 0)), "
+            "SUM(coalesce(json_extract(t.moderation_json, '$.cost_usd'), 0)), "
+            "SUM(t.moderation_json IS NOT NULL) "
+            "FROM turns t JOIN episodes e ON e.id = t.episode_id WHERE e.run_id = ? "
+            "GROUP BY t.episode_id, t.speaker",
+            (run_id,),
+        ):
+            totals.setdefault(row[0], {})[row[1]] = SpeakerTotals(
+                tokens=row[2],
+                cost_usd=row[3],
+                retries=row[4],
+                messages=row[5],
+                chars=row[6],
+                moderation_tokens=row[7],
+                moderation_cost_usd=row[8],
+                moderated=row[9],
+            )
+        return totals
 
     def _turns(self, episode_id: str) -> Iterator[TurnRecord]:
         for row in self._db.execute(
