@@ -31,6 +31,21 @@ DbOption = Annotated[
     typer.Option("--db", envvar="HAGGLER_DB", help="The store (SQLite file).", show_default=True),
 ]
 
+OutcomeOption = Annotated[
+    str | None,
+    typer.Option(help="Games that came to: deal, no_deal, invalid, failed or running."),
+]
+PlayerOption = Annotated[
+    str | None, typer.Option(help="Games with this player (or model, outside tournaments).")
+]
+RoleOption = Annotated[
+    str | None, typer.Option(help="With --player: in this role; with --search: said by it.")
+]
+RoundOption = Annotated[int | None, typer.Option("--round", help="Self-play round (from 1).")]
+SearchOption = Annotated[
+    str | None, typer.Option(help="Words in the messages or the critic's feedback.")
+]
+
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
@@ -407,15 +422,12 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
 
 
 def _current_matches(store: Any, run_id: str) -> set[str] | None:
-    # A tournament rerun under the same name with an edited spec keeps its earlier games;
-    # only the matches of the spec it was last run with are ranked.
-    from haggler.matches import expand
-    from haggler.tournament_spec import TournamentSpec
+    from haggler.matches import current_match_ids
 
     run = next((r for r in store.runs() if r.id == store.resolve_run(run_id)), None)
     if run is None or run.kind != "tournament":
         return None
-    return {job.id for job in expand(TournamentSpec.model_validate(run.spec))}
+    return current_match_ids(run.spec)
 
 
 @app.command("leaderboard")
@@ -447,26 +459,63 @@ def show(
     list_games: Annotated[
         bool, typer.Option("--list", help="List the games of a run instead.")
     ] = False,
+    outcome: OutcomeOption = None,
+    player: PlayerOption = None,
+    role: RoleOption = None,
+    round_: RoundOption = None,
+    search: SearchOption = None,
+    lineage: Annotated[
+        str | None, typer.Option(help="Games of this self-play lineage (id or prefix).")
+    ] = None,
+    compare: Annotated[
+        int | None,
+        typer.Option(help="Beside the game, round N of the same lineage, side by side."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="With --list: at most this many games (the latest).")
+    ] = None,
     briefs: Annotated[bool, typer.Option(help="Also show each role's private brief.")] = False,
     db: DbOption = Path("haggler.db"),
 ) -> None:
-    """Show a stored game's transcript (the latest by default), or list a run's games."""
+    """Show a stored game (the latest, or the latest the filters keep), list a run's games,
+    or put two rounds of a lineage side by side."""
     with _user_errors():
         from haggler.render import episode_list, print_episode
+        from haggler.store.query import GameFilter
 
+        where = GameFilter.of(
+            outcome=outcome, player=player, role=role, round=round_, text=search, lineage=lineage
+        )
+        if limit is not None and limit < 1:
+            from haggler.errors import ConfigError
+
+            raise ConfigError(f"--limit {limit}: give a number of games, 1 or more")
         store = _require_store(db)
         try:
             if list_games:
                 run_id = store.resolve_run(run)
-                out.print(episode_list(store.episodes(run_id)))
+                matching = store.count_episodes(run_id, where)
+                games = store.find_episodes(run_id, where, limit=limit, latest_first=True)
+                games.reverse()
+                title = f"games of run {run_id}: {matching} of {store.count_episodes(run_id)}"
+                if not where.is_empty():
+                    title += f" where {where.describe()}"
+                if len(games) < matching:
+                    title += f" (the latest {len(games)} shown)"
+                wide = Console(width=max(out.width, 120), highlight=False)
+                wide.print(episode_list(games, title=_escape(title)))
                 return
-            if game is None and run is not None:
-                episodes = store.episodes(store.resolve_run(run))
-                if not episodes:
-                    raise _no_games(run)
-                episode_id = episodes[-1].id
+            if game is None and (run is not None or not where.is_empty()):
+                run_id = store.resolve_run(run)
+                latest = store.find_episodes(run_id, where, limit=1, latest_first=True)
+                if not latest:
+                    raise _no_games(run_id, where)
+                episode_id = latest[0].id
             else:
                 episode_id = store.resolve_episode(game)
+            if compare is not None:
+                _show_side_by_side(store, episode_id, compare)
+                return
             print_episode(
                 out,
                 store.episode(episode_id),
@@ -477,9 +526,33 @@ def show(
             store.close()
 
 
-def _no_games(run: str) -> HagglerError:
+def _show_side_by_side(store: Any, episode_id: str, other_round: int) -> None:
+    from haggler.errors import ConfigError
+    from haggler.render import side_by_side
+
+    episode = store.episode(episode_id)
+    if episode.lineage_id is None:
+        raise ConfigError(
+            f"--compare: game {episode_id} is not a self-play round; pick a game of a lineage"
+        )
+    rounds = store.lineage_rounds(episode.lineage_id)
+    if other_round not in rounds:
+        raise ConfigError(
+            f"--compare {other_round}: lineage {episode.lineage_id} played rounds "
+            f"{', '.join(map(str, sorted(rounds)))}; pick one of those"
+        )
+    other = store.episode(rounds[other_round])
+    left, right = sorted((episode, other), key=lambda e: e.round or 0)
+    critiques = {e.id: store.critiques(episode_id=e.id) for e in (left, right)}
+    wide = Console(width=max(out.width, 120), highlight=False)
+    wide.print(side_by_side(left, right, critiques))
+
+
+def _no_games(run: str, where: Any = None) -> HagglerError:
     from haggler.errors import StoreError
 
+    if where is not None and not where.is_empty():
+        return StoreError(f"run {run!r} holds no game where {where.describe()}; loosen the filters")
     return StoreError(f"run {run!r} holds no games")
 
 
@@ -496,20 +569,62 @@ def export(
     run: Annotated[
         str | None, typer.Argument(help="Run id or prefix; the latest run when omitted.")
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The JSONL file to write.")] = ...,  # type: ignore[assignment]
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="The file to write: .jsonl (one game a line) or .html (a report)."
+        ),
+    ] = ...,  # type: ignore[assignment]
+    outcome: OutcomeOption = None,
+    player: PlayerOption = None,
+    role: RoleOption = None,
+    round_: RoundOption = None,
+    search: SearchOption = None,
     db: DbOption = Path("haggler.db"),
 ) -> None:
-    """Export a run's games as JSONL, one game a line."""
+    """Export a run's games (all, or those the filters keep): JSONL, or a static HTML report."""
     with _user_errors():
-        from haggler.store.export import export_jsonl
+        from haggler.store.query import GameFilter
 
+        _output(output, "-o", (".jsonl", ".html"))
+        where = GameFilter.of(outcome=outcome, player=player, role=role, round=round_, text=search)
         store = _require_store(db)
         try:
             run_id = store.resolve_run(run)
-            count = export_jsonl(store, run_id, output)
+            if output.suffix.lower() == ".html":
+                from haggler.view import write_report
+
+                count = write_report(store, run_id, output, where)
+            else:
+                from haggler.store.export import export_jsonl
+
+                count = export_jsonl(store, run_id, output, where)
         finally:
             store.close()
         out.print(f"wrote {count} game{'s' if count != 1 else ''} of run {run_id} to {output}")
+
+
+@app.command()
+def view(
+    db_path: Annotated[
+        Path | None, typer.Argument(help="The store to read; --db or haggler.db when omitted.")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8765,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """Read runs and games in a local web viewer (127.0.0.1 only; no network needed)."""
+    with _user_errors():
+        from haggler.errors import ConfigError
+        from haggler.view import make_server
+
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"--port {port} is not a port; use 1-65535, or 0 for any free one")
+        server = make_server(db_path or db, port)
+        out.print(f"haggler viewer on {server.url} (reading {server.db}); Ctrl-C stops it")
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ from haggler.spec import CriticSpec, PlaySpec
 from haggler.store.records import CritiqueRecord, OutcomeRecord, RoleRecord, TurnRecord
 from haggler.tournament_spec import TournamentSpec
 
-__all__ = ["MatchJob", "MatchRecord", "expand", "play_match"]
+__all__ = ["MatchJob", "MatchRecord", "current_match_ids", "expand", "play_match"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +161,20 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
 # backends when it ends; without a standing holder, a worker would reload the weights for
 # every match it plays.
 _RESIDENT: dict[str, Backend] = {}
+
+
+def current_match_ids(run_spec: dict[str, Any]) -> set[str] | None:
+    """The matches of the spec a tournament run was last run with; None if it is not one.
+
+    A tournament rerun under its name with an edited spec keeps its earlier games: only these
+    matches are ranked and counted.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return {job.id for job in expand(TournamentSpec.model_validate(run_spec))}
+    except ValidationError:
+        return None
 
 
 def _keep_local_models(spec: PlaySpec) -> None:

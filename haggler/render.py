@@ -18,7 +18,7 @@ from haggler.store.records import (
     TurnRecord,
 )
 
-__all__ = ["episode_header", "episode_list", "outcome_line", "turn_line"]
+__all__ = ["episode_header", "episode_list", "outcome_line", "side_by_side", "turn_line"]
 
 _SPEAKER_STYLE = {"seller": "bold magenta", "buyer": "bold cyan"}
 
@@ -93,26 +93,92 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
     return Group(*lines)
 
 
-def episode_list(episodes: list[EpisodeSummary]) -> Table:
-    table = Table(title="games", show_lines=False)
+def _who(episode: EpisodeSummary, role: str) -> str:
+    record = episode.roles.get(role)
+    if record is None:
+        return ""
+    return record.player or record.model
+
+
+def episode_list(episodes: list[EpisodeSummary], *, title: str = "games") -> Table:
+    table = Table(title=title, show_lines=False)
     # Ids stay whole, so they can be copied into `haggler show ID`.
     table.add_column(
         "game id", no_wrap=True, min_width=max((len(e.id) for e in episodes), default=8)
     )
-    for column in ("game", "seller", "buyer", "turns", "outcome"):
-        table.add_column(column)
+    rounds = any(e.round is not None for e in episodes)
+    columns = ("game", "round", "seller", "buyer", "turns", "outcome")
+    for column in columns if rounds else tuple(c for c in columns if c != "round"):
+        table.add_column(column, justify="right" if column in ("round", "turns") else "left")
     for ep in episodes:
         if ep.status == "finished" and ep.outcome is not None:
             outcome = outcome_line(ep.outcome, {})
         else:
             outcome = Text(ep.status + (f": {ep.error}" if ep.error else ""), style="yellow")
+        cells: list[str | Text] = [ep.id, ep.game]
+        if rounds:
+            cells.append("" if ep.round is None else str(ep.round))
+        cells += [_who(ep, "seller"), _who(ep, "buyer"), str(ep.turns), outcome]
+        table.add_row(*cells)
+    return table
+
+
+def _compact_turn(turn: TurnRecord) -> Text:
+    line = Text()
+    line.append(f"{turn.speaker}: ", style=_SPEAKER_STYLE.get(turn.speaker, "bold"))
+    line.append(turn.text, style="dim" if not turn.accepted else "")
+    line.append(f" ⟨{_action_label(turn)}⟩", style="green" if turn.accepted else "red")
+    return line
+
+
+def side_by_side(
+    left: EpisodeRecord,
+    right: EpisodeRecord,
+    critiques: dict[str, list[CritiqueRecord]] | None = None,
+) -> Table:
+    """Two games (two rounds of one lineage) in two columns, turn beside turn, each ending
+    with its outcome and the feedback it drew."""
+    critiques = critiques or {}
+
+    def heading(episode: EpisodeRecord) -> Text:
+        label = f"round {episode.round}" if episode.round is not None else "game"
+        return Text(f"{label} · {episode.id}", style="bold")
+
+    table = Table(show_lines=False, expand=True, pad_edge=False)
+    table.add_column(heading(left), ratio=1, overflow="fold")
+    table.add_column(heading(right), ratio=1, overflow="fold")
+    table.add_row(
+        *(
+            Text(", ".join(f"{role}: {_who(e, role)}" for role in e.roles), style="dim")
+            for e in (left, right)
+        )
+    )
+    for index in range(max(len(left.transcript), len(right.transcript))):
         table.add_row(
-            ep.id,
-            ep.game,
-            ep.roles["seller"].model if "seller" in ep.roles else "",
-            ep.roles["buyer"].model if "buyer" in ep.roles else "",
-            str(ep.turns),
-            outcome,
+            *(
+                _compact_turn(e.transcript[index]) if index < len(e.transcript) else Text("")
+                for e in (left, right)
+            )
+        )
+    table.add_row(
+        *(
+            outcome_line(e.outcome, e.scores)
+            if e.status != "failed"
+            else Text(f"failed: {e.error}", style="bold red")
+            for e in (left, right)
+        )
+    )
+    if any(critiques.get(e.id) for e in (left, right)):
+        table.add_row(
+            *(
+                Text(
+                    "\n".join(
+                        f"feedback to the {c.role}: {c.text}" for c in critiques.get(e.id, [])
+                    ),
+                    style="italic",
+                )
+                for e in (left, right)
+            )
         )
     return table
 

@@ -69,3 +69,17 @@ def test_the_code_passes_ruff() -> None:
         text=True,
     )
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+
+
+def test_every_package_is_in_the_build() -> None:
+    # An editable install finds any folder; a wheel holds only the packages listed.
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    folders = {"haggler." + name: name for name in ("agents", "games", "memory", "evals")}
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "haggler").rglob("__init__.py")
+    } | set(folders)
+    assert found == listed

@@ -1,0 +1,406 @@
+"""The viewer over HTTP, the static report, and the terminal's filters and side-by-side view.
+
+Pages are read as a client reads them (urllib against the server on loopback); what a browser
+makes of them is tests/test_view_browser.py.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from haggler.cli import app
+from haggler.store import Store
+from haggler.view import make_server, write_report
+from haggler.view.html import Markup, el, text
+from haggler.view.server import ViewerServer
+from tests.fakes.viewer_store import (
+    ATTR,
+    HOSTILE_PLAYER,
+    IMG,
+    SCRIPT,
+    ViewerStore,
+    build_viewer_store,
+)
+
+runner = CliRunner()
+
+
+def haggler(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), env={"COLUMNS": "160"}, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> ViewerStore:
+    return build_viewer_store(tmp_path_factory.mktemp("view") / "view.db")
+
+
+@pytest.fixture(scope="module")
+def server(built: ViewerStore) -> Iterator[ViewerServer]:
+    # Pages wait for their results: what they show does not depend on the machine's speed.
+    viewer = make_server(built.path, port=0, results_wait_s=60)
+    viewer.start_in_background()
+    yield viewer
+    viewer.shutdown()
+    viewer.server_close()
+
+
+def get(server: ViewerServer, path: str, **headers: str) -> tuple[int, str, dict[str, str]]:
+    request = urllib.request.Request(server.url.rstrip("/") + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read().decode(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), dict(error.headers)
+
+
+def assert_inert(page: str, own_scripts: int = 0) -> None:
+    """No agent-written markup survived as markup; each shows as its escaped text."""
+    for hostile in (SCRIPT, IMG, ATTR):
+        assert hostile not in page
+    for tag in ("<img", '<b id="injected">', "<u>", "<em>", "<i>evil"):
+        assert tag not in page
+    assert page.count("<script") == own_scripts
+
+
+# -- the HTML builder ----------------------------------------------------------------------
+
+
+def test_plain_strings_are_text_and_markup_is_kept() -> None:
+    built = el("p", "<b>x</b> & y", el("i", "ok"), title='"><script>')
+    assert built == '<p title="&quot;&gt;&lt;script&gt;">&lt;b&gt;x&lt;/b&gt; &amp; y<i>ok</i></p>'
+    assert text(Markup("<b>x</b>")) == "<b>x</b>"
+    assert text(["a<", None, 3]) == "a&lt;3"
+    assert el("input", disabled=True, hidden=False, value=None) == "<input disabled>"
+    assert el("td", class_="num", data_game="g") == '<td class="num" data-game="g"></td>'
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+def test_it_listens_on_loopback_only(server: ViewerServer) -> None:
+    assert server.server_address[0] == "127.0.0.1"
+    assert server.url.startswith("http://127.0.0.1:")
+
+
+def test_runs_page_lists_every_run(server: ViewerServer, built: ViewerStore) -> None:
+    status, page, headers = get(server, "/")
+    assert status == 200
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    for run in (built.selfplay_run, built.tournament_run, built.hostile_run):
+        assert f'href="/run/{run}"' in page
+    assert_inert(page)
+
+
+def test_pages_forbid_scripts(server: ViewerServer) -> None:
+    _, _, headers = get(server, "/")
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_other_host_names_are_refused(server: ViewerServer) -> None:
+    # A page elsewhere that points its own name at 127.0.0.1 must not read the store.
+    status, body, _ = get(server, "/", Host="evil.example")
+    assert status == 403 and "loopback" in body
+    assert get(server, "/", Host="localhost")[0] == 200
+
+
+def test_self_play_run_page_has_chart_table_and_games(
+    server: ViewerServer, built: ViewerStore
+) -> None:
+    status, page, _ = get(server, f"/run/{built.selfplay_run[:-2]}")
+    assert status == 200
+    assert page.count('class="game-row"') == 24
+    assert "Price and deal rate by round" in page and "<svg" in page
+    assert "games 1–24 of 24 matching (all)" in page
+    # The filter form offers the run's own values.
+    for value in ("ai", "none", "rule:linear"):
+        assert f'<option value="{value}">' in page
+
+
+def test_run_page_filters_and_pages(server: ViewerServer, built: ViewerStore) -> None:
+    with Store(built.path) as store:
+        second_round = {e.id for e in store.episodes(built.selfplay_run) if e.round == 2}
+    _, page, _ = get(server, f"/run/{built.selfplay_run}?round=2&outcome=")
+    shown = set(re.findall(r'href="/game/([^"]+)"', page))
+    assert shown == second_round
+    assert "of 8 matching (round 2)" in page
+    assert '<option value="2" selected>' in page
+    # A later page of the tournament, and nothing past the last.
+    _, first, _ = get(server, f"/run/{built.tournament_run}?role=seller")
+    assert "page 1 of 1" in first and 'rel="next"' not in first
+    _, none, _ = get(server, f"/run/{built.selfplay_run}?text=zzzz-not-said")
+    assert "No game matches these filters." in none
+
+
+def test_bad_filters_and_unknown_ids_answer_in_one_line(server: ViewerServer) -> None:
+    status, page, _ = get(server, "/run/tour-viewer?round=two")
+    assert status == 400 and "round 'two' is not a whole number" in page
+    status, page, _ = get(server, "/game/ep-does-not-exist")
+    assert status == 404 and "no game" in page
+    assert get(server, "/nowhere")[0] == 404
+    assert get(server, "/run/..%2f..%2fetc")[0] == 404
+
+
+def test_tournament_run_page_shows_the_leaderboard(
+    server: ViewerServer, built: ViewerStore
+) -> None:
+    _, page, _ = get(server, f"/run/{built.tournament_run}")
+    board = page[page.index('class="grid leaderboard"') :]
+    board = board[: board.index("</table>")]
+    for player in ("boulware", "linear", "conceder", "tit-for-tat"):
+        assert f"<td>{player}</td>" in board
+    assert page.count('class="game-row"') == 12
+
+
+def test_a_run_page_does_not_wait_long_for_its_results(built: ViewerStore) -> None:
+    from haggler.view import data
+
+    data.clear()
+    impatient = make_server(built.path, port=0, results_wait_s=0)
+    impatient.start_in_background()
+    try:
+        _, page, _ = get(impatient, f"/run/{built.tournament_run}")
+        if "Computing the leaderboard" in page:
+            # Served at once, with the games, and told to come back.
+            assert '<meta http-equiv="refresh" content="1">' in page
+            assert page.count('class="game-row"') == 12
+        deadline = time.monotonic() + 60
+        while "Computing the leaderboard" in page:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+            _, page, _ = get(impatient, f"/run/{built.tournament_run}")
+        assert 'class="grid leaderboard"' in page and "http-equiv" not in page
+    finally:
+        impatient.shutdown()
+        impatient.server_close()
+
+
+def test_game_page_shows_the_chat_briefs_feedback_and_rounds(
+    server: ViewerServer, built: ViewerStore
+) -> None:
+    with Store(built.path) as store:
+        game = next(
+            e for e in store.run_episodes(built.selfplay_run) if e.round == 2 and e.arm == "ai"
+        )
+        rounds = store.lineage_rounds(game.lineage_id or "")
+        feedback = store.critiques(episode_id=game.id)
+        earlier = store.critiques(episode_id=rounds[1])
+    status, page, _ = get(server, f"/game/{game.id}")
+    assert status == 200
+    assert page.count('class="turn role-') == len(game.transcript)
+    for turn in game.transcript:
+        assert html.escape(turn.text, quote=False) in page
+    assert page.count('class="action action-') == sum(t.action is not None for t in game.transcript)
+    assert "private to the seller" in page and "private to the buyer" in page
+    assert html.escape(game.roles["seller"].brief, quote=False) in page
+    assert "Critic&#x27;s feedback after this round" in page or "Critic's feedback" in page
+    assert html.escape(feedback[0].text, quote=False) in page
+    assert html.escape(earlier[0].text, quote=False) in page
+    assert f'href="/game/{rounds[1]}" rel="prev"' in page
+    assert f'href="/game/{rounds[3]}" rel="next"' in page
+    assert 'class="chart price-chart"' in page and page.count("<polyline") == 2
+
+
+def test_hostile_text_shows_as_text_everywhere(server: ViewerServer, built: ViewerStore) -> None:
+    pages = [get(server, f"/run/{built.hostile_run}")[1], get(server, "/")[1]]
+    pages += [get(server, f"/game/{game}")[1] for game in built.hostile_games]
+    for page in pages:
+        assert_inert(page)
+    run_page, _, first, second = pages
+    assert html.escape(HOSTILE_PLAYER, quote=False) in run_page
+    assert html.escape(SCRIPT, quote=False) in first  # the message, as text
+    assert html.escape(IMG, quote=False) in first  # the brief, as text
+    assert html.escape(ATTR, quote=False) in first
+    assert "no action &lt;em&gt;found&lt;/em&gt;" in first
+    assert "Round two: &lt;b&gt;hold&lt;/b&gt;" in second
+
+
+# -- the static report -----------------------------------------------------------------------
+
+
+def test_static_report_holds_every_game_and_no_live_markup(
+    built: ViewerStore, tmp_path: Path
+) -> None:
+    with Store(built.path) as store:
+        count = write_report(store, built.hostile_run, tmp_path / "hostile.html")
+        selfplay = write_report(store, built.selfplay_run, tmp_path / "selfplay.html")
+    assert (count, selfplay) == (2, 24)
+    report = (tmp_path / "hostile.html").read_text()
+    assert_inert(report, own_scripts=1)  # the list's filter
+    for game in built.hostile_games:
+        assert f'id="game-{game}"' in report and f'href="#game-{game}"' in report
+    page = (tmp_path / "selfplay.html").read_text()
+    assert page.count('class="game-section"') == 24
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page
+
+
+def test_cli_exports_a_filtered_report_and_jsonl(built: ViewerStore, tmp_path: Path) -> None:
+    out = tmp_path / "deals.html"
+    result = haggler(
+        "export",
+        built.tournament_run,
+        "-o",
+        str(out),
+        "--player",
+        "boulware",
+        "--role",
+        "seller",
+        "--db",
+        str(built.path),
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 games" in result.output
+    assert out.read_text().count('class="game-section"') == 3
+    lines = tmp_path / "round2.jsonl"
+    result = haggler(
+        "export", built.selfplay_run, "-o", str(lines), "--round", "2", "--db", str(built.path)
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert len(records) == 8 and {r["round"] for r in records} == {2}
+    assert all(r["schema"] == "haggler.episode/1" for r in records)
+    bad = haggler("export", "-o", str(tmp_path / "x.txt"), "--db", str(built.path))
+    assert bad.exit_code == 2 and "write a .jsonl or .html file" in bad.output
+
+
+# -- the terminal ----------------------------------------------------------------------------
+
+
+def test_show_lists_with_filters(built: ViewerStore) -> None:
+    result = haggler(
+        "show",
+        "--list",
+        "--run",
+        built.selfplay_run,
+        "--round",
+        "3",
+        "--outcome",
+        "deal",
+        "--db",
+        str(built.path),
+    )
+    assert result.exit_code == 0, result.output
+    assert "8 of 24 where outcome deal, round 3" in result.output
+    assert result.output.count("ep-") == 8
+    limited = haggler(
+        "show", "--list", "--run", built.selfplay_run, "--limit", "5", "--db", str(built.path)
+    )
+    assert "(the latest 5 shown)" in limited.output and limited.output.count("ep-") == 5
+
+
+def test_show_picks_the_latest_game_the_filters_keep(built: ViewerStore) -> None:
+    with Store(built.path) as store:
+        latest = store.find_episodes(built.tournament_run, limit=1, latest_first=True, where=None)
+        as_buyer = [
+            e for e in store.episodes(built.tournament_run) if e.roles["buyer"].player == "conceder"
+        ]
+    result = haggler(
+        "show",
+        "--run",
+        built.tournament_run,
+        "--player",
+        "conceder",
+        "--role",
+        "buyer",
+        "--db",
+        str(built.path),
+    )
+    assert result.exit_code == 0, result.output
+    assert as_buyer[-1].id in result.output
+    assert latest[0].id != as_buyer[-1].id or as_buyer[-1].id in result.output
+    nothing = haggler(
+        "show", "--run", built.tournament_run, "--search", "zzzz", "--db", str(built.path)
+    )
+    assert nothing.exit_code == 2
+    assert "holds no game where text zzzz; loosen the filters" in nothing.output
+
+
+def test_show_compares_two_rounds_side_by_side(built: ViewerStore) -> None:
+    second = built.hostile_games[1]
+    result = haggler("show", second, "--compare", "1", "--db", str(built.path))
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "round 1" in line)
+    # Round 1 on the left, round 2 on the right, on one line.
+    assert header.index("round 1") < header.index("round 2")
+    assert "Ask for more." in result.output and "Round two: <b>hold</b>" in result.output
+    missing = haggler("show", second, "--compare", "7", "--db", str(built.path))
+    assert missing.exit_code == 2 and "played rounds 1, 2; pick one of those" in missing.output
+    with Store(built.path) as store:
+        solo = store.episodes(built.tournament_run)[0].id
+    alone = haggler("show", solo, "--compare", "1", "--db", str(built.path))
+    assert alone.exit_code == 2 and "is not a self-play round" in alone.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--outcome", "won"], "outcome 'won' is not one of"),
+        (["--round", "0"], "rounds count from 1"),
+        (["--list", "--limit", "0"], "--limit 0: give a number of games"),
+    ],
+)
+def test_show_rejects_bad_filters_in_one_line(
+    built: ViewerStore, args: list[str], message: str
+) -> None:
+    result = haggler("show", *args, "--db", str(built.path))
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+
+
+# -- `haggler view` ---------------------------------------------------------------------------
+
+
+def test_view_command_serves_the_store_until_stopped(built: ViewerStore) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "haggler.cli", "view", str(built.path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        address = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert address, line + (process.stderr.read() if process.stderr else "")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(address[0] + "health") as response:
+                    assert response.read() == b"ok"
+                    break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        with urllib.request.urlopen(address[0]) as response:
+            assert built.tournament_run in response.read().decode()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["absent.db"], "no such file"),
+        (["--port", "70000"], "--port 70000 is not a port"),
+    ],
+)
+def test_view_command_rejects_bad_input(
+    built: ViewerStore, args: list[str], message: str, tmp_path: Path
+) -> None:
+    args = [str(tmp_path / "absent.db")] if args[0] == "absent.db" else [str(built.path), *args]
+    result = haggler("view", *args)
+    assert result.exit_code == 2 and message in result.output
