@@ -225,6 +225,8 @@ def test_hostile_text_shows_as_text_everywhere(server: ViewerServer, built: View
     assert html.escape(IMG, quote=False) in first  # the brief, as text
     assert html.escape(ATTR, quote=False) in first
     assert "no action &lt;em&gt;found&lt;/em&gt;" in first
+    # Model turns carry their model, tokens, cost and latency; rule-based turns say so.
+    assert "openai/gpt-4o · 120 + 30 tokens · $0.00120 · 350 ms" in first
     assert "Round two: &lt;b&gt;hold&lt;/b&gt;" in second
 
 
@@ -273,6 +275,11 @@ def test_cli_exports_a_filtered_report_and_jsonl(built: ViewerStore, tmp_path: P
     records = [json.loads(line) for line in lines.read_text().splitlines()]
     assert len(records) == 8 and {r["round"] for r in records} == {2}
     assert all(r["schema"] == "haggler.episode/1" for r in records)
+    # Each game carries the feedback it drew: the AI arm's games one critique each.
+    coached = [r for r in records if r["arm"] == "ai"]
+    assert coached and all(len(r["critiques"]) == 1 for r in coached)
+    assert {"role", "source", "text", "cost_usd"} <= set(coached[0]["critiques"][0])
+    assert all(r["critiques"] == [] for r in records if r["arm"] == "none")
     bad = haggler("export", "-o", str(tmp_path / "x.txt"), "--db", str(built.path))
     assert bad.exit_code == 2 and "write a .jsonl or .html file" in bad.output
 

@@ -1,11 +1,14 @@
-"""JSONL export: one game a line, in the versioned schema of `EpisodeRecord`."""
+"""JSONL export: one game a line, in the versioned schema of `EpisodeRecord`, with the critic's
+feedback on it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from haggler.errors import StoreError
 from haggler.store.query import GameFilter
+from haggler.store.records import CritiqueRecord
 from haggler.store.sqlite import Store
 
 __all__ = ["export_jsonl"]
@@ -17,11 +20,27 @@ def export_jsonl(
     """Write the games of `run_id` (those `where` keeps) to `path`, one JSON object a line;
     return how many."""
     target = Path(path)
-    episodes = store.find_episodes(run_id, where)
+    kept = (
+        None
+        if where is None or where.is_empty()
+        else {e.id for e in store.find_episodes(run_id, where)}
+    )
+    critiques: dict[str, list[CritiqueRecord]] = {}
+    for critique in store.critiques(run_id=run_id):
+        critiques.setdefault(critique.episode_id, []).append(critique)
+    count = 0
     try:
         with target.open("w", encoding="utf-8") as out:
-            for summary in episodes:
-                out.write(store.episode(summary.id).model_dump_json(by_alias=True) + "\n")
+            for episode in store.run_episodes(run_id):
+                if kept is not None and episode.id not in kept:
+                    continue
+                line = episode.model_dump(mode="json", by_alias=True)
+                line["critiques"] = [
+                    c.model_dump(mode="json", exclude={"episode_id"})
+                    for c in critiques.get(episode.id, [])
+                ]
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                count += 1
     except OSError as error:
         raise StoreError(f"export to {target}: {error.strerror}; choose another -o path") from None
-    return len(episodes)
+    return count

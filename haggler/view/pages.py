@@ -445,9 +445,10 @@ def _turn_meta(turn: TurnRecord) -> Markup:
     parts = [f"#{turn.index}"]
     if turn.scripted:
         parts.append("scripted opening")
-    elif turn.model:
+    elif turn.model is None:
+        parts.append("rule-based")
+    else:
         parts.append(turn.model)
-    if not turn.scripted:
         parts.append(f"{turn.prompt_tokens:,} + {turn.completion_tokens:,} tokens")
         parts.append(f"${turn.cost_usd:.5f}")
         parts.append(f"{turn.latency_s * 1000:.0f} ms")

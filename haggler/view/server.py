@@ -119,11 +119,11 @@ class _Handler(BaseHTTPRequestHandler):
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
         return host in ("127.0.0.1", "localhost", "::1", "")
 
-    def _route(self, path: str) -> tuple[Callable[[Store, str, dict[str, str]], str], str] | None:
+    def _route(self, path: str) -> tuple[_Page, str] | None:
         if path in ("/", "/index.html"):
             return _runs, ""
         if path == "/health":
-            return (lambda server, store, arg, query: "ok"), ""
+            return _health, ""
         match = re.fullmatch(r"/(run|game)/([A-Za-z0-9_.:-]+)", path)
         if match is None:
             return None
@@ -141,6 +141,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(data)
+
+
+_Page = Callable[[ViewerServer, Store, str, dict[str, str]], str]
+
+
+def _health(_: ViewerServer, __: Store, ___: str, ____: dict[str, str]) -> str:
+    return "ok"
 
 
 def _runs(_: ViewerServer, store: Store, __: str, ___: dict[str, str]) -> str:
