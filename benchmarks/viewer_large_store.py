@@ -107,7 +107,7 @@ def timed(
     times = []
     for _ in range(repeats):
         if cold:
-            view_data.clear()
+            view_data.forget_results()
         times.append(fetch_until_complete(url) if complete else fetch(url))
     print(
         f"  {label:<46} {statistics.median(times) * 1000:8.1f} ms"

@@ -15,7 +15,7 @@ from haggler.errors import ConfigError
 from haggler.evals.selfplay import RoundMetrics, arm_labels
 from haggler.evals.stats import Interval
 
-__all__ = ["plot_rounds", "rounds_svg"]
+__all__ = ["nice_ticks", "plot_rounds", "rounds_svg"]
 
 # Colour-blind safe (Okabe & Ito).
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -56,7 +56,7 @@ def _series(rows: Sequence[RoundMetrics]) -> list[tuple[str, list[RoundMetrics]]
     ]
 
 
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering [low, high]."""
     if not high > low:
         low, high = low - 1, high + 1
@@ -185,7 +185,7 @@ def rounds_svg(rows: Sequence[RoundMetrics]) -> str:
     bounds = [
         v for r in rows for v in (r.price.value, r.price.low, r.price.high) if not math.isnan(v)
     ]
-    price_ticks = _nice_ticks(min(bounds, default=0.0), max(bounds, default=1.0))
+    price_ticks = nice_ticks(min(bounds, default=0.0), max(bounds, default=1.0))
     price = _Panel(*_PANELS[0], rounds, price_ticks)
     rate = _Panel(*_PANELS[1], rounds, [0.0, 0.25, 0.5, 0.75, 1.0])
 

@@ -39,11 +39,19 @@ PlayerOption = Annotated[
     str | None, typer.Option(help="Games with this player (or model, outside tournaments).")
 ]
 RoleOption = Annotated[
-    str | None, typer.Option(help="With --player: in this role; with --search: said by it.")
+    str | None,
+    typer.Option(
+        help="With --player: the player in this role; with --search: said by (or feedback "
+        "to) this role; alone: games that have this role."
+    ),
 ]
 RoundOption = Annotated[int | None, typer.Option("--round", help="Self-play round (from 1).")]
+LineageOption = Annotated[
+    str | None, typer.Option(help="Games of this self-play lineage (id or prefix).")
+]
 SearchOption = Annotated[
-    str | None, typer.Option(help="Words in the messages or the critic's feedback.")
+    str | None,
+    typer.Option(help="Words in the messages or the critic's feedback (case folds ASCII only)."),
 ]
 
 
@@ -464,9 +472,7 @@ def show(
     role: RoleOption = None,
     round_: RoundOption = None,
     search: SearchOption = None,
-    lineage: Annotated[
-        str | None, typer.Option(help="Games of this self-play lineage (id or prefix).")
-    ] = None,
+    lineage: LineageOption = None,
     compare: Annotated[
         int | None,
         typer.Option(help="Beside the game, round N of the same lineage, side by side."),
@@ -486,7 +492,7 @@ def show(
         where = GameFilter.of(
             outcome=outcome, player=player, role=role, round=round_, text=search, lineage=lineage
         )
-        if limit is not None and limit < 1:
+        if limit is not None and not 1 <= limit <= 10**9:
             from haggler.errors import ConfigError
 
             raise ConfigError(f"--limit {limit}: give a number of games, 1 or more")
@@ -572,7 +578,9 @@ def export(
     output: Annotated[
         Path,
         typer.Option(
-            "--output", "-o", help="The file to write: .jsonl (one game a line) or .html (a report)."
+            "--output",
+            "-o",
+            help="The file to write: JSONL (one game a line), or a report when it ends in .html.",
         ),
     ] = ...,  # type: ignore[assignment]
     outcome: OutcomeOption = None,
@@ -580,18 +588,33 @@ def export(
     role: RoleOption = None,
     round_: RoundOption = None,
     search: SearchOption = None,
+    lineage: LineageOption = None,
+    arm: Annotated[str | None, typer.Option(help="Games of this feedback arm.")] = None,
     db: DbOption = Path("haggler.db"),
 ) -> None:
-    """Export a run's games (all, or those the filters keep): JSONL, or a static HTML report."""
+    """Export a run's games (all, or those the filters keep): JSONL, or with -o FILE.html a
+    static HTML report that opens from disk (for a very large run, filter first)."""
     with _user_errors():
+        from haggler.errors import ConfigError
         from haggler.store.query import GameFilter
 
-        _output(output, "-o", (".jsonl", ".html"))
-        where = GameFilter.of(outcome=outcome, player=player, role=role, round=round_, text=search)
+        if not output.parent.is_dir():
+            raise ConfigError(
+                f"-o {output}: folder {output.parent} does not exist; create it first"
+            )
+        where = GameFilter.of(
+            outcome=outcome,
+            player=player,
+            role=role,
+            round=round_,
+            text=search,
+            lineage=lineage,
+            arm=arm,
+        )
         store = _require_store(db)
         try:
             run_id = store.resolve_run(run)
-            if output.suffix.lower() == ".html":
+            if output.suffix.lower() in (".html", ".htm"):
                 from haggler.view import write_report
 
                 count = write_report(store, run_id, output, where)
@@ -623,6 +646,8 @@ def view(
         out.print(f"haggler viewer on {server.url} (reading {server.db}); Ctrl-C stops it")
         try:
             server.serve_forever()
+        except KeyboardInterrupt:
+            out.print("viewer stopped")
         finally:
             server.server_close()
 

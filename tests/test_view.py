@@ -168,7 +168,7 @@ def test_tournament_run_page_shows_the_leaderboard(
 def test_a_run_page_does_not_wait_long_for_its_results(built: ViewerStore) -> None:
     from haggler.view import data
 
-    data.clear()
+    data.forget_results()
     impatient = make_server(built.path, port=0, results_wait_s=0)
     impatient.start_in_background()
     try:
@@ -186,6 +186,72 @@ def test_a_run_page_does_not_wait_long_for_its_results(built: ViewerStore) -> No
     finally:
         impatient.shutdown()
         impatient.server_close()
+
+
+def test_run_state_moves_with_whatever_the_results_read(built: ViewerStore, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.db"
+    with Store(built.path) as source, Store(copy) as target:
+        source._db.backup(target._db)  # noqa: SLF001 (a byte-for-byte copy to change)
+    with Store(copy) as store:
+        before = store.run_state(built.selfplay_run)
+        lineage = store.lineages(built.selfplay_run)[0]
+        store.update_lineage(lineage.id, rounds_played=lineage.rounds_played, status="stopped")
+        stopped = store.run_state(built.selfplay_run)
+        assert stopped != before
+        tournament = store.run_state(built.tournament_run)
+        store._db.execute(  # noqa: SLF001 (a rerun with an edited spec changes only this)
+            "UPDATE runs SET spec_json = '{}' WHERE id = ?", (built.tournament_run,)
+        )
+        assert store.run_state(built.tournament_run) != tournament
+        assert store.run_state(built.selfplay_run) == stopped
+
+
+def test_a_changing_run_gets_one_computation_at_a_time(built: ViewerStore, tmp_path: Path) -> None:
+    import threading
+
+    from haggler.view import data
+
+    copy = tmp_path / "live.db"
+    with Store(built.path) as source, Store(copy) as target:
+        source._db.backup(target._db)  # noqa: SLF001
+    data.forget_results()
+    viewer = make_server(copy, port=0, results_wait_s=0)
+    viewer.start_in_background()
+    stop = threading.Event()
+
+    def writer() -> None:  # a run in progress: a game ends every few milliseconds
+        with Store(copy) as store:
+            while not stop.is_set():
+                store._db.execute(  # noqa: SLF001
+                    "UPDATE episodes SET ended_at = ended_at + 1 WHERE id = ?",
+                    (built.hostile_games[0],),
+                )
+                time.sleep(0.005)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        most = 0
+        for _ in range(30):
+            get(viewer, f"/run/{built.hostile_run}")
+            running = [t for t in threading.enumerate() if t.name == "haggler-results"]
+            most = max(most, len(running))
+            time.sleep(0.02)
+        assert most <= 1
+        stop.set()
+        thread.join()
+        deadline = time.monotonic() + 60
+        while True:  # once the run rests, the page catches up with it
+            _, page, _ = get(viewer, f"/run/{built.hostile_run}")
+            if "Computing" not in page and "moved on" not in page:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert "Price and deal rate by round" in page
+    finally:
+        stop.set()
+        viewer.shutdown()
+        viewer.server_close()
 
 
 def test_game_page_shows_the_chat_briefs_feedback_and_rounds(
@@ -280,8 +346,8 @@ def test_cli_exports_a_filtered_report_and_jsonl(built: ViewerStore, tmp_path: P
     assert coached and all(len(r["critiques"]) == 1 for r in coached)
     assert {"role", "source", "text", "cost_usd"} <= set(coached[0]["critiques"][0])
     assert all(r["critiques"] == [] for r in records if r["arm"] == "none")
-    bad = haggler("export", "-o", str(tmp_path / "x.txt"), "--db", str(built.path))
-    assert bad.exit_code == 2 and "write a .jsonl or .html file" in bad.output
+    bad = haggler("export", "-o", str(tmp_path / "no" / "x.html"), "--db", str(built.path))
+    assert bad.exit_code == 2 and "does not exist; create it first" in bad.output
 
 
 # -- the terminal ----------------------------------------------------------------------------
@@ -411,3 +477,80 @@ def test_view_command_rejects_bad_input(
     args = [str(tmp_path / "absent.db")] if args[0] == "absent.db" else [str(built.path), *args]
     result = haggler("view", *args)
     assert result.exit_code == 2 and message in result.output
+
+
+# -- found in review: what agents, names and URLs can throw at the viewer --------------------
+
+
+def _game_with_offers(store: Store, run_id: str, prices: list[float]) -> str:
+    from tests.fakes.viewer_store import _hostile_game
+
+    fields = _hostile_game(1)
+    turns = fields["turns"]
+    for turn, price in zip(turns[2:3], prices, strict=False):  # type: ignore[index]
+        turn.action = turn.action.model_copy(update={"price": price})
+    game_id = store.add_episode(run_id, **fields)  # type: ignore[arg-type]
+    assert game_id is not None
+    return game_id
+
+
+@pytest.mark.parametrize("price", [1e11, 1e300])
+def test_absurd_prices_still_show_the_game(tmp_path: Path, price: float) -> None:
+    db = tmp_path / "absurd.db"
+    with Store(db) as store:
+        run = store.start_run("play")
+        game = _game_with_offers(store, run, [price])
+        count = write_report(store, run, tmp_path / "absurd.html")
+    assert count == 1
+    viewer = make_server(db, port=0, results_wait_s=60)
+    viewer.start_in_background()
+    try:
+        status, page, _ = get(viewer, f"/game/{game}")
+    finally:
+        viewer.shutdown()
+        viewer.server_close()
+    assert status == 200
+    assert ("<polyline" in page) == (price < 1e15)
+
+
+def test_any_run_name_opens_and_odd_requests_get_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "names.db"
+    with Store(db) as store:
+        store.ensure_run("tour-a+b c/d", "tournament", {"name": "a+b"})
+        _game_with_offers(store, "tour-a+b c/d", [15.0])
+    viewer = make_server(db, port=0, results_wait_s=60)
+    viewer.start_in_background()
+    try:
+        _, runs, _ = get(viewer, "/")
+        href = re.search(r'href="(/run/[^"]+)"', runs)
+        assert href and href[1] == "/run/tour-a%2Bb%20c%2Fd"
+        assert get(viewer, href[1])[0] == 200
+        status, page, _ = get(viewer, href[1] + "?round=" + "9" * 30)
+        assert status == 400 and "rounds count from 1" in page
+        status, page, _ = get(viewer, href[1] + "?page=" + "9" * 30)
+        assert status == 200 and "page 1 of 1" in page  # past the end: the last page
+        assert get(viewer, "/", Host="localhost:1@evil.example")[0] == 403
+        request = urllib.request.Request(viewer.url, data=b"GET /health HTTP/1.1\r\n\r\n")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        assert refused.value.code == 501
+        assert "default-src 'none'" in refused.value.headers["Content-Security-Policy"]
+        assert refused.value.headers["Connection"] == "close"
+    finally:
+        viewer.shutdown()
+        viewer.server_close()
+
+
+def test_the_report_lets_only_its_own_script_run(built: ViewerStore, tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    with Store(built.path) as store:
+        write_report(store, built.hostile_run, tmp_path / "r.html")
+    report = (tmp_path / "r.html").read_text()
+    script = report[report.rindex("<script>") + len("<script>") : report.rindex("</script>")]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = html.unescape(
+        re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', report)[1]
+    )
+    assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy

@@ -12,6 +12,9 @@ from haggler.errors import ConfigError
 
 __all__ = ["OUTCOMES", "GameFilter", "RunFacets"]
 
+# Beyond any experiment, and within SQLite's integers.
+_MOST_ROUNDS = 1_000_000
+
 # What a game can have come to: an outcome of a finished game, or a game that never finished.
 OUTCOMES = ("deal", "no_deal", "invalid", "failed", "running")
 
@@ -49,8 +52,10 @@ class GameFilter:
             raise ConfigError(
                 f"outcome {self.outcome!r} is not one of {', '.join(OUTCOMES)}; pick one of those"
             )
-        if self.round is not None and self.round < 1:
-            raise ConfigError(f"round {self.round} is not a round; rounds count from 1")
+        if self.round is not None and not 1 <= self.round <= _MOST_ROUNDS:
+            raise ConfigError(
+                f"round {self.round} is not a round; rounds count from 1 to {_MOST_ROUNDS:,}"
+            )
         if self.role is not None and not self.role.isidentifier():
             raise ConfigError(f"role {self.role!r} is not a role name such as buyer or seller")
 

@@ -95,6 +95,14 @@ class EpisodeSummary(BaseModel):
     ended_at: float | None = None
     turns: int = 0
 
+    @property
+    def standing(self) -> str:
+        """What the game came to, one of `haggler.store.query.OUTCOMES`: its outcome's kind
+        once finished, else `failed` or `running`."""
+        if self.status == "finished" and self.outcome is not None:
+            return self.outcome.kind
+        return self.status
+
 
 class EpisodeRecord(EpisodeSummary):
     """One game with all its turns: the unit of `haggler show` and of the JSONL export."""

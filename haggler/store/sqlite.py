@@ -636,8 +636,7 @@ class Store:
             (run_id,),
         ).fetchall()
         rounds = self._db.execute(
-            "SELECT DISTINCT round FROM episodes WHERE run_id = ? AND round IS NOT NULL "
-            "ORDER BY 1",
+            "SELECT DISTINCT round FROM episodes WHERE run_id = ? AND round IS NOT NULL ORDER BY 1",
             (run_id,),
         ).fetchall()
         arms = self._db.execute(
@@ -653,10 +652,17 @@ class Store:
         )
 
     def run_state(self, run_id: str) -> tuple[Any, ...]:
-        """A value that changes whenever a game or critique of the run is added or ends."""
+        """A value that changes whenever anything a run's reports read changes: a game added,
+        finished or failed, a turn of a game in flight, a critique, a lineage's progress or
+        stop, the spec the run was last run with."""
         games = self._db.execute(
-            "SELECT COUNT(*), MAX(started_at), MAX(ended_at), SUM(status = 'finished') "
-            "FROM episodes WHERE run_id = ?",
+            "SELECT COUNT(*), MAX(started_at), MAX(ended_at), SUM(status = 'finished'), "
+            "SUM(status = 'failed') FROM episodes WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        in_flight = self._db.execute(
+            "SELECT COUNT(*), MAX(t.ended_at) FROM episodes e JOIN turns t "
+            "ON t.episode_id = e.id WHERE e.run_id = ? AND e.status = 'running'",
             (run_id,),
         ).fetchone()
         critiques = self._db.execute(
@@ -664,7 +670,13 @@ class Store:
             "WHERE e.run_id = ?",
             (run_id,),
         ).fetchone()
-        return (*games, *critiques)
+        lineages = self._db.execute(
+            "SELECT COUNT(*), SUM(rounds_played), SUM(status = 'stopped'), "
+            "SUM(status = 'finished'), SUM(status = 'failed') FROM lineages WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        spec = self._db.execute("SELECT spec_json FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return (*games, *in_flight, *critiques, *lineages, spec[0] if spec else None)
 
     def lineage_rounds(self, lineage_id: str) -> dict[int, str]:
         """Each round of a lineage and the game that played it (the finished one, if a round

@@ -5,6 +5,9 @@ Drawn by hand, like `haggler.evals.plot`, so pages need no script library and op
 
 from __future__ import annotations
 
+import math
+
+from haggler.evals.plot import nice_ticks
 from haggler.store.records import EpisodeRecord
 from haggler.view.html import Markup, el
 
@@ -35,6 +38,8 @@ def price_trajectory(episode: EpisodeRecord) -> Markup:
     if not prices:
         return el("p", "No prices were named in this game.", class_="muted")
     low, high = min(prices), max(prices)
+    if not math.isfinite(high - low) or max(abs(low), abs(high)) > 1e15:
+        return el("p", "Prices in this game are too far apart to plot.", class_="muted")
     pad = max((high - low) * 0.1, 1.0)
     low, high = low - pad, high + pad
     last = max((t.index for t in episode.transcript), default=1) or 1
@@ -51,7 +56,9 @@ def price_trajectory(episode: EpisodeRecord) -> Markup:
         el("line", x1=_LEFT, y1=_TOP, x2=_LEFT, y2=_BOTTOM, stroke="#999"),
         el("text", "turn", x=(_LEFT + _RIGHT) / 2, y=_H - 4, text_anchor="middle", font_size=11),
     ]
-    for tick in _ticks(low, high):
+    for tick in nice_ticks(low, high):
+        if not low <= tick <= high:
+            continue
         parts.append(
             el(
                 "text",
@@ -127,17 +134,3 @@ def price_trajectory(episode: EpisodeRecord) -> Markup:
         class_="chart price-chart",
         font_family="sans-serif",
     )
-
-
-def _ticks(low: float, high: float) -> list[float]:
-    span = high - low
-    step = next(
-        s for s in (0.5, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000, 10**9) if span / s <= 6
-    )
-    start = int(low // step + 1) * step
-    ticks = []
-    value = start
-    while value < high:
-        ticks.append(round(value, 6))
-        value += step
-    return ticks

@@ -1,10 +1,11 @@
 """What the viewer shows of a run, read from the store, and kept while the run does not change.
 
-The cheap parts (outcome counts, spend, the values to filter by) are a few SQL queries per
-request. The results (a self-play run's per-round table and chart, a tournament's leaderboard)
-read every game: for a 10,000-game run that takes a second or two, so they are computed on a
-thread of their own, once per state of the run, and kept. A page waits for them only so long
-(`wait_s`); past that it is served without them and says they are coming.
+The cheap parts (outcome counts, spend, the values to filter by) are a few SQL queries, read
+once per state of the run. The results (a self-play run's per-round table and chart, a
+tournament's leaderboard) read every game: for a 10,000-game run that takes seconds, so they
+are computed on a thread of their own, one computation per run at a time. A page waits for
+them only so long (`wait_s`); past that it is served with the last results computed (marked
+as behind the run) or, the first time, without them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from haggler.store.query import RunFacets
 from haggler.store.records import RunRecord
 from haggler.store.sqlite import Store
 
-__all__ = ["RunOverview", "RunResults", "clear", "run_overview"]
+__all__ = ["RunOverview", "RunResults", "forget_results", "run_overview"]
 
 
 @dataclass(frozen=True)
@@ -38,66 +39,93 @@ class RunOverview:
     counts: dict[str, int]  # games by outcome (see haggler.store.query.OUTCOMES)
     spent_usd: float
     facets: RunFacets
-    results: RunResults | None  # None while they are being computed
+    results: RunResults | None  # None while the first ones are being computed
+    # The results are of an earlier state of the run; newer ones are being computed.
+    results_behind: bool = False
 
     @property
     def games(self) -> int:
         return sum(self.counts.values())
 
 
-class _Pending:
-    """A run's overview at one state: its cheap parts read at once, its results computed on a
-    thread of their own."""
+@dataclass
+class _Entry:
+    """What is known of one run: its cheap parts at one state, its latest finished results
+    (and the state they are of), and the computation in progress, if any."""
 
-    def __init__(self, store: Store, run_id: str) -> None:
-        self.run = next(r for r in store.runs() if r.id == run_id)
-        self.facets = store.run_facets(run_id)
-        self.counts = store.outcome_counts(run_id)
-        self.spent_usd = store.run_cost(run_id)
-        self.done = threading.Event()
-        self.results = RunResults()
-        thread = threading.Thread(
-            target=self._compute,
-            args=(Path(store.path), self.run, bool(self.facets.rounds)),
-            name="haggler-results",
-            daemon=True,
-        )
-        thread.start()
-
-    def _compute(self, db: Path, run: RunRecord, has_rounds: bool) -> None:
-        try:
-            # SQLite connections belong to the thread that opened them.
-            with Store(db) as store:
-                self.results = _results(store, run, has_rounds)
-        except Exception as error:  # a page must still load; it says what went wrong
-            self.results = RunResults(error=f"{type(error).__name__}: {error}")
-        finally:
-            self.done.set()
+    state: tuple[Any, ...] | None = None
+    cheap: tuple[RunRecord, RunFacets, dict[str, int], float] | None = None
+    results: RunResults | None = None
+    results_state: tuple[Any, ...] | None = None
+    computing: threading.Event | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_cache: dict[tuple[str, str], tuple[tuple[Any, ...], _Pending]] = {}
-_lock = threading.Lock()
+_entries: dict[tuple[str, str], _Entry] = {}
+_entries_lock = threading.Lock()
 
 
 def run_overview(store: Store, run_id: str, *, wait_s: float | None = None) -> RunOverview:
-    """The overview of `run_id`, read once per state of the run; its results waited for at
-    most `wait_s` seconds (None: until they are there)."""
-    state = store.run_state(run_id)
+    """The overview of `run_id`; its results waited for at most `wait_s` seconds (None: until
+    results of the run's present state are there)."""
     key = (str(Path(store.path).resolve()), run_id)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is None or cached[0] != state:
-            cached = (state, _Pending(store, run_id))
-            _cache[key] = cached
-    pending = cached[1]
-    ready = pending.done.wait(wait_s)
-    return RunOverview(
-        run=pending.run,
-        counts=pending.counts,
-        spent_usd=pending.spent_usd,
-        facets=pending.facets,
-        results=pending.results if ready else None,
-    )
+    with _entries_lock:
+        entry = _entries.setdefault(key, _Entry())
+    state = store.run_state(run_id)
+    with entry.lock:
+        if entry.state != state or entry.cheap is None:
+            run = next(r for r in store.runs() if r.id == run_id)
+            facets = store.run_facets(run_id)
+            entry.cheap = (run, facets, store.outcome_counts(run_id), store.run_cost(run_id))
+            entry.state = state
+        run, facets, counts, spent = entry.cheap
+        if entry.results_state != state and entry.computing is None:
+            entry.computing = _start(entry, Path(store.path), run, bool(facets.rounds), state)
+        computing = entry.computing
+    while computing is not None and computing.wait(wait_s):
+        # The computation in progress ended; if it was of an older state, the next one starts
+        # (one at a time) and, with no time limit, is waited for too.
+        with entry.lock:
+            if entry.results_state == state or wait_s is not None:
+                break
+            if entry.computing is None:
+                entry.computing = _start(entry, Path(store.path), run, bool(facets.rounds), state)
+            computing = entry.computing
+    with entry.lock:
+        return RunOverview(
+            run=run,
+            counts=counts,
+            spent_usd=spent,
+            facets=facets,
+            results=entry.results,
+            results_behind=entry.results is not None and entry.results_state != state,
+        )
+
+
+def _start(
+    entry: _Entry, db: Path, run: RunRecord, has_rounds: bool, state: tuple[Any, ...] | None
+) -> threading.Event:
+    done = threading.Event()
+
+    def compute() -> None:
+        try:
+            # SQLite connections belong to the thread that opened them.
+            with Store(db) as store:
+                results = _results(store, run, has_rounds)
+        except Exception as error:  # a page must still load; it says what went wrong
+            results = RunResults(error=f"{type(error).__name__}: {error}")
+        with entry.lock:
+            entry.results, entry.results_state, entry.computing = results, state, None
+            # The run moved on while this ran: catch up, still one computation at a time.
+            if entry.state != state and entry.cheap is not None:
+                latest_run, latest_facets = entry.cheap[0], entry.cheap[1]
+                entry.computing = _start(
+                    entry, db, latest_run, bool(latest_facets.rounds), entry.state
+                )
+        done.set()
+
+    threading.Thread(target=compute, name="haggler-results", daemon=True).start()
+    return done
 
 
 def _results(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:
@@ -116,7 +144,7 @@ def _results(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:
     return RunResults()
 
 
-def clear() -> None:
-    """Forget every computed result (benchmarks time the cold path with this)."""
-    with _lock:
-        _cache.clear()
+def forget_results() -> None:
+    """Forget every run's results, as a freshly started viewer has none (for benchmarks)."""
+    with _entries_lock:
+        _entries.clear()

@@ -2,7 +2,8 @@
 
 Agents write whatever they like (`<script>` included), so pages are built from `el()` calls
 rather than string templates: a child or attribute that is not already `Markup` is escaped.
-Only this module and the SVG charts, whose text goes through `text()`, create `Markup`.
+`Markup` is made here and in two trusted places only: the page style (a constant) and the
+self-play chart of `haggler.evals.plot.rounds_svg`, whose every text is XML-escaped there.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ Node: TypeAlias = "Markup | str | int | float | None | Iterable[Node]"
 
 # Elements with no content and no closing tag.
 _VOID = frozenset({"br", "hr", "img", "input", "link", "meta", "rect", "line", "circle", "path"})
-_SVG_SELF_CLOSING = frozenset({"rect", "line", "circle", "path", "polyline"})
+_SVG_SELF_CLOSING = frozenset({"rect", "line", "circle", "path"})
 
 
 def text(value: Node) -> Markup:

@@ -80,6 +80,7 @@ def page(
     crumbs: Node = None,
     script: Markup | None = None,
     refresh_s: int | None = None,
+    policy: str | None = None,
 ) -> str:
     """A whole HTML document; `refresh_s` has the browser reload it after that many seconds."""
     return "<!DOCTYPE html>\n" + el(
@@ -87,6 +88,7 @@ def page(
         el(
             "head",
             el("meta", charset="utf-8"),
+            el("meta", http_equiv="Content-Security-Policy", content=policy) if policy else None,
             el("meta", name="viewport", content="width=device-width, initial-scale=1"),
             el("title", title),
             el("meta", http_equiv="refresh", content=refresh_s) if refresh_s else None,
@@ -102,6 +104,6 @@ def page(
     )
 
 
-def outcome_badge(kind: str | None, status: str) -> Markup:
-    label = kind if status == "finished" and kind else status
-    return el("span", text(label.replace("_", " ")), class_=f"outcome outcome-{label}")
+def outcome_badge(standing: str) -> Markup:
+    """A game's standing (`EpisodeSummary.standing`) as a coloured label."""
+    return el("span", text(standing.replace("_", " ")), class_=f"outcome outcome-{standing}")

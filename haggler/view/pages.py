@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from haggler.store.query import OUTCOMES, GameFilter, RunFacets
 from haggler.store.records import (
@@ -54,10 +55,10 @@ class ServerLinks:
         params: dict[str, object] = dict((where or GameFilter()).as_params())
         if page > 1:
             params["page"] = page
-        return url(f"/run/{run_id}", **params)
+        return url(f"/run/{quote(run_id, safe='')}", **params)
 
     def game(self, episode_id: str) -> str:
-        return f"/game/{episode_id}"
+        return f"/game/{quote(episode_id, safe='')}"
 
 
 # -- pieces --------------------------------------------------------------------------------
@@ -94,9 +95,7 @@ def games_table(games: Sequence[EpisodeSummary], links: Links, *, data: bool = F
         attrs: dict[str, Any] = {}
         if data:
             attrs = {
-                "data_outcome": outcome.kind
-                if game.status == "finished" and outcome
-                else game.status,
+                "data_outcome": game.standing,
                 "data_players": "\n".join(
                     f"{role}={r.player or r.model}" for role, r in game.roles.items()
                 ),
@@ -108,7 +107,7 @@ def games_table(games: Sequence[EpisodeSummary], links: Links, *, data: bool = F
                 "tr",
                 el("td", link(links.game(game.id), game.id[:14], class_="game-link")),
                 el("td", _role_cell(game)),
-                el("td", outcome_badge(outcome.kind if outcome else None, game.status)),
+                el("td", outcome_badge(game.standing)),
                 el("td", _money(outcome.price if outcome else None), class_="num"),
                 el("td", game.round if game.round is not None else "", class_="num"),
                 el("td", game.arm or ""),
@@ -312,6 +311,15 @@ def run_results(overview: RunOverview) -> Markup:
             class_="panel pending",
         )
     parts: list[Markup] = []
+    if overview.results_behind:
+        parts.append(
+            el(
+                "p",
+                "The run has moved on since these results were computed; newer ones are on "
+                "their way and this page reloads itself.",
+                class_="panel pending",
+            )
+        )
     if results.error:
         parts.append(
             el("p", f"The results could not be computed: {results.error}", class_="panel error")
@@ -379,6 +387,7 @@ def run_page(
 ) -> str:
     run = overview.run
     pages = max(1, math.ceil(matching / GAMES_PER_PAGE))
+    page_number = min(page_number, pages)
     first = (page_number - 1) * GAMES_PER_PAGE
 
     def pager(count_id: str | None) -> Markup:
@@ -415,7 +424,7 @@ def run_page(
     )
     crumbs = join([link(links.runs(), "haggler"), " › run ", run.id[:12]])
     # Until the results are in, the page asks to be reloaded (no script needed).
-    refresh = 1 if overview.results is None else None
+    refresh = 1 if overview.results is None else 2 if overview.results_behind else None
     return page(f"run {run.id[:12]} — haggler", body, crumbs=crumbs, refresh_s=refresh)
 
 
@@ -590,7 +599,7 @@ def game_body(view: GamePage, links: Links) -> Markup:
                 "Game ",
                 el("code", episode.id),
                 " ",
-                outcome_badge(outcome.kind if outcome else None, episode.status),
+                outcome_badge(episode.standing),
             ),
             el("p", " · ".join(facts), class_="muted"),
             el(
@@ -620,9 +629,9 @@ def game_page(view: GamePage, links: Links) -> str:
     return page(f"game {episode.id[:12]} — haggler", game_body(view, links), crumbs=crumbs)
 
 
-def not_found(message: str, links: Links) -> str:
+def error_page(message: str, links: Links) -> str:
     return page(
-        "not found — haggler",
+        "cannot show this — haggler",
         el("p", text(message), class_="muted"),
         crumbs=link(links.runs(), "haggler"),
     )

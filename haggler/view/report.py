@@ -7,6 +7,8 @@ only the list's filter runs a few lines of inline script).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 
 from haggler.errors import StoreError
@@ -61,10 +63,20 @@ _FILTER_SCRIPT = Markup("""
     });
     count.textContent = shown + ' of ' + rows.length + ' games shown';
   }
-  form.addEventListener('input', apply);
+  // Searching the text of every game on each key is slow for a large run: wait for a pause.
+  var timer = null;
+  form.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(apply, 250); });
   form.addEventListener('submit', function (event) { event.preventDefault(); apply(); });
 })();
 """)
+
+
+# The report opens from disk, where no server sends a policy: it carries its own, which lets
+# only its filter script run.
+_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    f"script-src 'sha256-{base64.b64encode(hashlib.sha256(_FILTER_SCRIPT.encode()).digest()).decode()}'"
+)
 
 
 def _filters(facets: RunFacets) -> Markup:
@@ -100,43 +112,26 @@ def write_report(
     store: Store, run_id: str, path: str | Path, where: GameFilter | None = None
 ) -> int:
     """Write the report of `run_id` (its games that `where` keeps) to `path`; return how many
-    games it holds."""
+    games it holds. Games are read and written one at a time, so memory stays flat however
+    large the run."""
     target = Path(path)
     links = ReportLinks()
     overview = run_overview(store, run_id)
-    kept = {g.id for g in store.find_episodes(run_id, where)} if where else None
-    episodes = [e for e in store.run_episodes(run_id) if kept is None or e.id in kept]
+    games = store.find_episodes(run_id, where)
+    kept = {g.id for g in games}
     critiques: dict[str, list[CritiqueRecord]] = {}
     for critique in store.critiques(run_id=run_id):
         critiques.setdefault(critique.episode_id, []).append(critique)
     lineage_rounds: dict[str, dict[int, str]] = {}
-    for episode in episodes:
-        if episode.lineage_id is not None and episode.round is not None:
-            rounds = lineage_rounds.setdefault(episode.lineage_id, {})
-            # A round replayed after a failure: the finished game is the round's.
-            if episode.round not in rounds or episode.status == "finished":
-                rounds[episode.round] = episode.id
+    for game in games:
+        if game.lineage_id is not None and game.lineage_id not in lineage_rounds:
+            # Links only to rounds the report holds.
+            lineage_rounds[game.lineage_id] = {
+                r: g for r, g in store.lineage_rounds(game.lineage_id).items() if g in kept
+            }
 
-    sections = []
-    for episode in episodes:
-        rounds = lineage_rounds.get(episode.lineage_id or "", {})
-        before = rounds.get(episode.round - 1) if episode.round is not None else None
-        view = GamePage(
-            episode=episode,
-            critiques=critiques.get(episode.id, []),
-            earlier=critiques.get(before, []) if before else [],
-            rounds=rounds,
-        )
-        sections.append(
-            el(
-                "section",
-                link("#games", "↑ back to the games"),
-                game_body(view, links),
-                id=f"game-{episode.id}",
-                class_="game-section",
-            )
-        )
     filtered = f" · games where {where.describe()}" if where and not where.is_empty() else ""
+    sections = Markup("<!--haggler:games-->")  # agent text cannot forge it: `<` is escaped
     body = join(
         [
             el("a", id="top"),
@@ -149,8 +144,8 @@ def write_report(
             run_results(overview),
             el("h2", "Games", id="games"),
             _filters(overview.facets),
-            el("p", f"{len(episodes)} games", id="match-count", class_="muted"),
-            games_table(episodes, links, data=True),
+            el("p", f"{len(games)} games", id="match-count", class_="muted"),
+            games_table(games, links, data=True),
             sections,
         ]
     )
@@ -159,9 +154,32 @@ def write_report(
         body,
         crumbs=join(["haggler · run ", run_id[:12]]),
         script=_FILTER_SCRIPT,
+        policy=_POLICY,
     )
+    head, tail = html.split(sections, 1)
     try:
-        target.write_text(html, encoding="utf-8")
+        with target.open("w", encoding="utf-8") as out:
+            out.write(head)
+            for game in games:
+                episode = store.episode(game.id)
+                rounds = lineage_rounds.get(episode.lineage_id or "", {})
+                before = rounds.get(episode.round - 1) if episode.round is not None else None
+                view = GamePage(
+                    episode=episode,
+                    critiques=critiques.get(episode.id, []),
+                    earlier=critiques.get(before, []) if before else [],
+                    rounds=rounds,
+                )
+                out.write(
+                    el(
+                        "section",
+                        link("#games", "↑ back to the games"),
+                        game_body(view, links),
+                        id=f"game-{episode.id}",
+                        class_="game-section",
+                    )
+                )
+            out.write(tail)
     except OSError as error:
         raise StoreError(f"report {target}: {error.strerror}; choose another -o path") from None
-    return len(episodes)
+    return len(games)

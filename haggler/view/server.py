@@ -13,7 +13,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from haggler.errors import HagglerError, StoreError
 from haggler.store.query import GameFilter
@@ -23,8 +23,8 @@ from haggler.view.pages import (
     GAMES_PER_PAGE,
     GamePage,
     ServerLinks,
+    error_page,
     game_page,
-    not_found,
     run_page,
     runs_page,
 )
@@ -37,6 +37,7 @@ _CSP = (
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 _LINKS = ServerLinks()
+_LOOPBACK_HOST = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?")
 
 
 class _NotFound(Exception):
@@ -98,36 +99,43 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         route = self._route(parts.path)
         if route is None:
-            self._send(HTTPStatus.NOT_FOUND, not_found(f"no page {parts.path}", _LINKS))
+            self._send(HTTPStatus.NOT_FOUND, error_page(f"no page {parts.path}", _LINKS))
             return
         handler, argument = route
         try:
             with Store(self.server.db) as store:
                 body = handler(self.server, store, argument, query)
         except _NotFound as missing:
-            self._send(HTTPStatus.NOT_FOUND, not_found(str(missing), _LINKS))
+            self._send(HTTPStatus.NOT_FOUND, error_page(str(missing), _LINKS))
         except HagglerError as error:
-            self._send(HTTPStatus.BAD_REQUEST, not_found(str(error), _LINKS))
+            self._send(HTTPStatus.BAD_REQUEST, error_page(str(error), _LINKS))
+        except Exception as error:  # one broken page must not take the viewer down
+            self._send(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                error_page(f"this page failed: {type(error).__name__}: {error}", _LINKS),
+            )
         else:
             self._send(HTTPStatus.OK, body)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # Methods other than GET, malformed requests: the same headers as every page.
+        # Methods other than GET, malformed requests: the same headers as every page, and the
+        # connection closed (a request body left unread must not be read as a request).
+        self.close_connection = True
         self._send(HTTPStatus(code), f"{code} {message or HTTPStatus(code).phrase}")
 
     def _host_is_loopback(self) -> bool:
-        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
-        return host in ("127.0.0.1", "localhost", "::1", "")
+        host = (self.headers.get("Host") or "").lower()
+        return host == "" or _LOOPBACK_HOST.fullmatch(host) is not None
 
     def _route(self, path: str) -> tuple[_Page, str] | None:
         if path in ("/", "/index.html"):
             return _runs, ""
         if path == "/health":
             return _health, ""
-        match = re.fullmatch(r"/(run|game)/([A-Za-z0-9_.:-]+)", path)
+        match = re.fullmatch(r"/(run|game)/([^/]+)", path)
         if match is None:
             return None
-        return (_run if match[1] == "run" else _game), match[2]
+        return (_run if match[1] == "run" else _game), unquote(match[2])
 
     def _send(self, status: HTTPStatus, body: str) -> None:
         data = body.encode("utf-8")
@@ -139,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Cache-Control", "no-store")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -169,6 +179,8 @@ def _run(server: ViewerServer, store: Store, ref: str, query: dict[str, str]) ->
     except ValueError:
         page_number = 1
     matching = store.count_episodes(run_id, where)
+    # Past the last page: the last page.
+    page_number = min(page_number, max(1, -(-matching // GAMES_PER_PAGE)))
     games = store.find_episodes(
         run_id, where, limit=GAMES_PER_PAGE, offset=(page_number - 1) * GAMES_PER_PAGE
     )
