@@ -430,7 +430,7 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
 
 
 def _current_matches(store: Any, run_id: str) -> set[str] | None:
-    from haggler.matches import current_match_ids
+    from haggler.schedule import current_match_ids
 
     run = next((r for r in store.runs() if r.id == store.resolve_run(run_id)), None)
     if run is None or run.kind != "tournament":

@@ -131,7 +131,7 @@ def _start(
 def _results(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:
     if run.kind == "tournament":
         from haggler.evals import leaderboard
-        from haggler.matches import current_match_ids
+        from haggler.schedule import current_match_ids
 
         return RunResults(
             leaderboard=leaderboard(store, run.id, match_ids=current_match_ids(run.spec))
