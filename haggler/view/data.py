@@ -3,7 +3,8 @@
 The cheap parts (outcome counts, spend, the values to filter by) are a few SQL queries, read
 once per state of the run. The results (a self-play run's per-round table and chart, a
 tournament's leaderboard) read every game: for a 10,000-game run that takes seconds, so they
-are computed on a thread of their own, one computation per run at a time. A page waits for
+are computed in a worker process (pure Python: on a thread it would slow every page served
+meanwhile), one computation per run at a time. A page waits for
 them only so long (`wait_s`); past that it is served with the last results computed (marked
 as behind the run) or, the first time, without them.
 """
@@ -11,7 +12,9 @@ as behind the run) or, the first time, without them.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,14 @@ from haggler.store.query import RunFacets
 from haggler.store.records import RunRecord
 from haggler.store.sqlite import Store
 
-__all__ = ["RunOverview", "RunResults", "forget_results", "run_overview"]
+__all__ = [
+    "RunOverview",
+    "RunResults",
+    "forget_results",
+    "computations_in_flight",
+    "run_overview",
+    "warm_up",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,9 @@ def run_overview(store: Store, run_id: str, *, wait_s: float | None = None) -> R
             entry.cheap = (run, facets, store.outcome_counts(run_id), store.run_cost(run_id))
             entry.state = state
         run, facets, counts, spent = entry.cheap
+        if wait_s is None and entry.results_state != state and entry.computing is None:
+            # A report waits anyway: compute here, with no worker to start.
+            entry.results, entry.results_state = _guarded(store, run, bool(facets.rounds)), state
         if entry.results_state != state and entry.computing is None:
             entry.computing = _start(entry, Path(store.path), run, bool(facets.rounds), state)
         computing = entry.computing
@@ -107,13 +120,13 @@ def _start(
 ) -> threading.Event:
     done = threading.Event()
 
-    def compute() -> None:
-        try:
-            # SQLite connections belong to the thread that opened them.
-            with Store(db) as store:
-                results = _results(store, run, has_rounds)
-        except Exception as error:  # a page must still load; it says what went wrong
+    def finished(future: Future[RunResults]) -> None:
+        global _in_flight
+        error = future.exception()
+        if error is not None:  # a page must still load; it says what went wrong
             results = RunResults(error=f"{type(error).__name__}: {error}")
+        else:
+            results = future.result()
         with entry.lock:
             entry.results, entry.results_state, entry.computing = results, state, None
             # The run moved on while this ran: catch up, still one computation at a time.
@@ -122,10 +135,60 @@ def _start(
                 entry.computing = _start(
                     entry, db, latest_run, bool(latest_facets.rounds), entry.state
                 )
+        with _pool_lock:
+            _in_flight -= 1
         done.set()
 
-    threading.Thread(target=compute, name="haggler-results", daemon=True).start()
+    global _in_flight
+    with _pool_lock:
+        _in_flight += 1
+    _worker().submit(_compute, str(db), run, has_rounds).add_done_callback(finished)
     return done
+
+
+# Results are computed in a process of their own: the computation is pure Python, and on a
+# thread it would hold the GIL against the pages being served meanwhile.
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_in_flight = 0
+
+
+def computations_in_flight() -> int:
+    """How many run results are being computed now (at most one per run)."""
+    with _pool_lock:
+        return _in_flight
+
+
+def _worker() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # spawn, not fork: the viewer has threads, and a forked child would inherit
+            # whatever locks they held.
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        return _pool
+
+
+def warm_up() -> None:
+    """Start the worker and let it import what results need, before the first run page."""
+    _worker().submit(_compute, None, None, False)
+
+
+def _guarded(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:
+    try:
+        return _results(store, run, has_rounds)
+    except Exception as error:  # a report must still be written; it says what went wrong
+        return RunResults(error=f"{type(error).__name__}: {error}")
+
+
+def _compute(db: str | None, run: RunRecord | None, has_rounds: bool) -> RunResults:
+    if db is None or run is None:  # warming up: the imports are the point
+        import haggler.evals  # noqa: F401
+        import haggler.schedule  # noqa: F401
+
+        return RunResults()
+    with Store(db) as store:
+        return _results(store, run, has_rounds)
 
 
 def _results(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from haggler.errors import HagglerError, StoreError
 from haggler.store.query import GameFilter
 from haggler.store.sqlite import Store
-from haggler.view.data import run_overview
+from haggler.view.data import run_overview, warm_up
 from haggler.view.pages import (
     GAMES_PER_PAGE,
     GamePage,
@@ -74,11 +74,13 @@ def make_server(db: str | Path, port: int = 8765, *, results_wait_s: float = 0.4
         raise StoreError(f"store {path}: no such file; play a game first or pass another path")
     Store(path).close()  # fail now, with the store's own message, if it is not a store
     try:
-        return ViewerServer(path, port, results_wait_s)
+        server = ViewerServer(path, port, results_wait_s)
     except OSError as error:
         raise StoreError(
             f"port {port}: {error.strerror or error}; pick another with --port (0 for any)"
         ) from None
+    warm_up()
+    return server
 
 
 class _Handler(BaseHTTPRequestHandler):
