@@ -16,6 +16,7 @@ from typing import Any
 from haggler.cast import Cast
 from haggler.errors import ConfigError, SpecError
 from haggler.executors import make_executor
+from haggler.executors.heap import long_lived_heap_frozen
 from haggler.games.registry import make_game
 from haggler.matches import MatchJob, MatchRecord, expand, play_match
 from haggler.store.sqlite import Store
@@ -143,7 +144,10 @@ async def run_tournament(
 
     engine = make_executor(executor, max_concurrency=spec.concurrency, address=address)
     try:
-        summary = await engine.run(todo, play_match, on_result=on_result, should_start=should_start)
+        with long_lived_heap_frozen():
+            summary = await engine.run(
+                todo, play_match, on_result=on_result, should_start=should_start
+            )
     finally:
         await engine.aclose()
     run.not_started = summary.skipped

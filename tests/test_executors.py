@@ -7,6 +7,7 @@ Work functions live at module level: Ray workers import them by name.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from haggler.errors import ConfigError
 from haggler.executors import Executor, LocalExecutor, RayExecutor, RunSummary, make_executor
+from haggler.executors.heap import long_lived_heap_frozen
 
 JOBS = list(range(50))
 
@@ -219,3 +221,25 @@ def test_make_executor_knows_local_and_ray_and_nothing_else() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         LocalExecutor(0)
     assert issubclass(RayExecutor, Executor)
+
+
+def test_the_long_lived_heap_is_frozen_for_a_run_and_handed_back_after() -> None:
+    assert gc.get_freeze_count() == 0
+    with long_lived_heap_frozen():
+        frozen = gc.get_freeze_count()
+        with long_lived_heap_frozen():  # a run inside a run shares the one freeze
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+    assert frozen > 0
+    assert gc.get_freeze_count() == 0  # nothing left out of collection for good
+
+
+def test_a_freeze_made_by_someone_else_is_left_alone() -> None:
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with long_lived_heap_frozen():
+            pass
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()

@@ -1,13 +1,16 @@
-"""The hosted-model backend against a fake server that speaks the OpenAI and Anthropic wire formats.
+"""The hosted-model backends against a fake server that speaks the OpenAI and Anthropic wire formats.
 
 Everything goes over real HTTP on loopback, through litellm and the providers' own SDKs, so the
 tests see what a hosted model would: status codes, headers, broken bodies, dropped connections.
+Each test runs against litellm for OpenAI and Anthropic, and against the direct openai-SDK
+backend (`openai-sdk`) that open_backend picks for OpenAI-compatible models.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import subprocess
 import sys
@@ -24,7 +27,12 @@ import pytest
 
 from haggler.errors import ConfigError, ModelAuthError, ModelRequestError, TransientModelError
 from haggler.llm import Message, RetryPolicy, open_backend
-from haggler.llm.litellm_backend import LiteLLMBackend, _retry_after, litellm_providers
+from haggler.llm.base import Backend
+from haggler.llm.failures import retry_after
+from haggler.llm.litellm_backend import LiteLLMBackend, litellm_providers
+from haggler.llm.openai_backend import OpenAICompatibleBackend
+from haggler.llm.openai_clients import shared_client
+from haggler.llm.pricing import list_price
 from tests.fakes.llm_server import (
     Cut,
     Delay,
@@ -50,6 +58,7 @@ class Provider:
     model: str
     key_env: str
     base: Callable[[FakeLLMServer], str]
+    backend: type[LiteLLMBackend] | type[OpenAICompatibleBackend] = LiteLLMBackend
 
 
 PROVIDERS = {
@@ -57,6 +66,12 @@ PROVIDERS = {
     # litellm appends /v1/messages to an Anthropic api_base, as the Anthropic SDK does.
     "anthropic": Provider(
         "anthropic/claude-3-5-haiku-latest", "ANTHROPIC_API_KEY", lambda server: server.url
+    ),
+    "openai-sdk": Provider(
+        "openai/gpt-4o",
+        "OPENAI_API_KEY",
+        lambda server: server.openai_base,
+        OpenAICompatibleBackend,
     ),
 }
 
@@ -73,8 +88,8 @@ def backend_for(
     timeout_s: float = 2.0,
     retry_policy: RetryPolicy = FAST,
     api_key: str | None = KEY,
-) -> LiteLLMBackend:
-    return LiteLLMBackend(
+) -> Backend:
+    return provider.backend(
         provider.model,
         api_base=provider.base(server),
         api_key=api_key,
@@ -186,7 +201,7 @@ def _call_ignoring_hangup(request: urllib.request.Request) -> None:
         urllib.request.urlopen(request)
 
 
-# --- LiteLLMBackend through both wire formats --------------------------------------------------
+# --- LiteLLMBackend through both wire formats, and the direct OpenAI-SDK backend ---------------
 
 
 async def test_normal_reply(fake_llm_server: FakeLLMServer, provider: Provider) -> None:
@@ -271,12 +286,13 @@ async def test_unreadable_replies_are_retried(
     assert completion.retries == 1
 
 
+@pytest.mark.parametrize("kind", [LiteLLMBackend, OpenAICompatibleBackend])
 async def test_unreadable_replies_from_a_vllm_server_are_retried(
-    fake_llm_server: FakeLLMServer,
+    fake_llm_server: FakeLLMServer, kind: type[Backend]
 ) -> None:
     # litellm's httpx path for vLLM reports these as errors with status 200, not as 5xx.
     fake_llm_server.script(Garbage(), Empty(), Text("readable"))
-    backend = LiteLLMBackend(
+    backend = kind(  # type: ignore[call-arg]
         "hosted_vllm/llama", api_base=fake_llm_server.openai_base, retry_policy=FAST
     )
 
@@ -395,18 +411,122 @@ async def test_unknown_generation_parameter_is_refused_before_any_request(
 
 
 def test_retry_after_reads_seconds_milliseconds_and_dates() -> None:
-    assert _retry_after({"retry-after": "2"}) == 2.0
-    assert _retry_after({"retry-after": "0.5"}) == 0.5
-    assert _retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    in_ten_seconds = _retry_after({"retry-after": formatdate(time.time() + 10, usegmt=True)})
+    assert retry_after({"retry-after": "2"}) == 2.0
+    assert retry_after({"retry-after": "0.5"}) == 0.5
+    assert retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    in_ten_seconds = retry_after({"retry-after": formatdate(time.time() + 10, usegmt=True)})
     assert in_ten_seconds is not None and 8 <= in_ten_seconds <= 10
-    assert _retry_after({"retry-after": formatdate(time.time() - 60, usegmt=True)}) == 0.0
-    assert _retry_after({"retry-after": "soon"}) is None
-    assert _retry_after({}) is None
+    assert retry_after({"retry-after": formatdate(time.time() - 60, usegmt=True)}) == 0.0
+    assert retry_after({"retry-after": "soon"}) is None
+    assert retry_after({}) is None
 
 
 def test_litellm_providers_lists_the_known_prefixes() -> None:
     assert {"openai", "anthropic", "hosted_vllm", "ollama"} <= litellm_providers()
+
+
+# --- the direct OpenAI-SDK backend: what litellm would do, without litellm ---------------------
+
+
+async def test_direct_backend_sends_what_litellm_sends(fake_llm_server: FakeLLMServer) -> None:
+    params = {"temperature": 0.2, "max_tokens": 50, "seed": 7, "stop": ["\n"], "top_p": 0.9}
+    for kind in (LiteLLMBackend, OpenAICompatibleBackend):
+        backend = kind("openai/gpt-4o", api_base=fake_llm_server.openai_base, api_key=KEY)
+        await backend.complete(CHAT, **params)
+
+    via_litellm, direct = fake_llm_server.requests
+    assert direct.path == via_litellm.path == "/v1/chat/completions"
+    assert direct.json == via_litellm.json
+    assert direct.headers["authorization"] == via_litellm.headers["authorization"]
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o", "openai/gpt-4o-mini", "openai/not-listed"])
+async def test_direct_backend_prices_a_reply_as_litellm_does(
+    fake_llm_server: FakeLLMServer, model: str
+) -> None:
+    fake_llm_server.script(*[Text("a", prompt_tokens=1234, completion_tokens=567)] * 2)
+    costs = [
+        (await kind(model, api_base=fake_llm_server.openai_base, api_key=KEY).complete(CHAT))
+        for kind in (LiteLLMBackend, OpenAICompatibleBackend)
+    ]
+
+    assert costs[1].cost_usd == pytest.approx(costs[0].cost_usd)
+    assert (costs[1].cost_usd > 0) == (model != "openai/not-listed")
+
+
+def test_list_prices_charge_cached_prompt_tokens_at_the_cache_read_price() -> None:
+    price = list_price("openai/gpt-4o")
+
+    assert price is not None and price.cached_prompt is not None
+    assert price.cached_prompt < price.prompt
+    assert price.cost(1000, 10, cached_tokens=400) == pytest.approx(
+        600 * price.prompt + 400 * price.cached_prompt + 10 * price.completion
+    )
+    assert list_price("hosted_vllm/my-llama") is None
+    assert list_price("openai/not-listed") is None
+    assert list_price("anthropic/gpt-4o") is None  # listed, but as OpenAI's
+
+
+@pytest.mark.parametrize("provider_name", ["openai", "openai-sdk"])
+async def test_prompt_too_long_for_the_context_window_fails_at_once(
+    fake_llm_server: FakeLLMServer, provider_name: str
+) -> None:
+    provider = PROVIDERS[provider_name]
+    fake_llm_server.script(
+        Status(400, "This model's maximum context length is 8192 tokens, you asked for 9000.")
+    )
+
+    with pytest.raises(ModelRequestError) as rejected:
+        await backend_for(fake_llm_server, provider).complete(CHAT)
+
+    assert "context window" in str(rejected.value)
+    assert "8192" in str(rejected.value)
+    assert len(fake_llm_server.requests) == 1
+    assert_one_line_about(rejected.value, provider.model)
+
+
+@pytest.mark.parametrize("provider_name", ["openai", "openai-sdk"])
+@pytest.mark.parametrize("broken", [Cut(), None], ids=["cut", "nobody-listening"])
+async def test_a_lost_connection_is_reported_as_one_not_as_a_timeout(
+    fake_llm_server: FakeLLMServer, provider_name: str, broken: Reply | None
+) -> None:
+    provider = PROVIDERS[provider_name]
+    backend = backend_for(fake_llm_server, provider, retry_policy=RetryPolicy(attempts=1))
+    if broken is None:
+        fake_llm_server.stop()
+    else:
+        fake_llm_server.script(broken)
+
+    with pytest.raises(TransientModelError) as lost:
+        await backend.complete(CHAT)
+
+    assert "connection to the provider failed" in str(lost.value)
+    assert_one_line_about(lost.value, provider.model)
+
+
+def test_backends_share_one_client_per_loop_and_server_closed_when_the_loop_ends(
+    fake_llm_server: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = fake_llm_server.openai_base
+    seen: list[tuple[openai.AsyncOpenAI, ...]] = []
+
+    async def play() -> None:
+        for model in ("openai/gpt-4o", "openai/gpt-4o-mini"):
+            backend = OpenAICompatibleBackend(model, api_base=base, api_key=KEY)
+            await backend.complete(CHAT)  # and never closed, as a script might leave it
+        keys = (KEY, KEY, "sk-other-key-0123")
+        seen.append(tuple([await shared_client(base, key) for key in keys]))
+
+    asyncio.run(play())
+    asyncio.run(play())
+    gc.collect()
+
+    (first, same, other_key), (next_loop, *_) = seen
+    assert same is first  # one client per server and key in a loop
+    assert other_key is not first
+    assert next_loop is not first  # a client belongs to its loop
+    assert all(client.is_closed() for clients in seen for client in clients)
+    assert "Unclosed" not in caplog.text
 
 
 # --- open_backend: what can be checked offline is checked before any call ---------------------
@@ -435,6 +555,28 @@ def test_unknown_prefix_lists_the_known_ones() -> None:
 def test_self_hosted_model_needs_an_api_base() -> None:
     with pytest.raises(ConfigError, match="api_base"):
         open_backend("hosted_vllm/x")
+
+
+@pytest.mark.parametrize(
+    ("model", "kind"),
+    [
+        ("openai/gpt-4o", OpenAICompatibleBackend),
+        ("openai/gpt-4.1-mini", OpenAICompatibleBackend),
+        ("hosted_vllm/meta-llama/Llama-3.1-8B-Instruct", OpenAICompatibleBackend),
+        # litellm rewrites the parameters of reasoning models: they stay on litellm.
+        ("openai/o3-mini", LiteLLMBackend),
+        ("openai/o1", LiteLLMBackend),
+        ("openai/gpt-5-mini", LiteLLMBackend),
+        ("anthropic/claude-3-5-haiku-latest", LiteLLMBackend),
+    ],
+)
+def test_open_backend_calls_the_openai_sdk_directly_where_litellm_would_pass_the_call_on(
+    monkeypatch: pytest.MonkeyPatch, model: str, kind: type[Backend]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+
+    assert type(open_backend(model, api_base="http://127.0.0.1:9/v1")) is kind
 
 
 async def test_key_from_the_environment_reaches_the_provider(
@@ -468,7 +610,7 @@ async def test_self_hosted_vllm_end_to_end(fake_llm_server: FakeLLMServer) -> No
 
 def test_importing_haggler_llm_does_not_import_litellm() -> None:
     probe = (
-        "import sys, haggler.llm, haggler.llm.litellm_backend; "
+        "import sys, haggler.llm, haggler.llm.litellm_backend, haggler.llm.openai_backend; "
         "assert 'litellm' not in sys.modules, 'litellm was imported'"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
