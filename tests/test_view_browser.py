@@ -179,6 +179,11 @@ def _match_count(page: Page) -> Locator:
     return page.locator("#match-count")
 
 
+def _critiques(viewer_store: ViewerStore, episode_id: str) -> list:  # type: ignore[type-arg]
+    with Store(viewer_store.path) as store:
+        return store.critiques(episode_id=episode_id)
+
+
 def _query(page: Page) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
@@ -548,6 +553,19 @@ def test_static_report_works_from_disk(
     form.locator("input[name=text]").fill("")
     expect(rows).to_have_count(len(episodes))
     expect(count).to_have_text(f"{len(episodes)} of {len(episodes)} games shown")
+
+    # The arm, and a search that reads what was said, not the briefs (as the viewer does).
+    form.locator("select[name=arm]").select_option("ai")
+    expect(rows).to_have_count(sum(e.arm == "ai" for e in episodes))
+    form.locator("select[name=arm]").select_option("")
+    brief_only = episodes[0].roles["seller"].brief.split(".")[0]
+    said = [t.text for e in episodes for t in e.transcript] + [
+        c.text for e in episodes for c in _critiques(viewer_store, e.id)
+    ]
+    if not any(brief_only.lower() in text.lower() for text in said):
+        form.locator("input[name=text]").fill(brief_only)
+        expect(rows).to_have_count(0)
+        form.locator("input[name=text]").fill("")
 
     assert fetched == [], "the report must open from disk with nothing fetched"
     assert alarms == []

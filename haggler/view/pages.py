@@ -100,6 +100,7 @@ def games_table(games: Sequence[EpisodeSummary], links: Links, *, data: bool = F
                     f"{role}={r.player or r.model}" for role, r in game.roles.items()
                 ),
                 "data_round": game.round if game.round is not None else "",
+                "data_arm": game.arm or "",
                 "data_game": game.id,
             }
         rows.append(

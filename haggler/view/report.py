@@ -43,20 +43,25 @@ _FILTER_SCRIPT = Markup("""
   var count = document.getElementById('match-count');
   function apply() {
     var outcome = form.outcome.value, player = form.player.value, role = form.role.value;
-    var round = form.round ? form.round.value : '', words = form.text.value.toLowerCase();
+    var round = form.round ? form.round.value : '', arm = form.arm ? form.arm.value : '';
+    var words = form.text.value.toLowerCase();
     var shown = 0;
     rows.forEach(function (row) {
       var players = row.dataset.players.split('\\n');
       var ok = (!outcome || row.dataset.outcome === outcome) &&
-        (!round || row.dataset.round === round) &&
+        (!round || row.dataset.round === round) && (!arm || row.dataset.arm === arm) &&
         (!player || players.some(function (p) {
           var i = p.indexOf('=');
           return p.slice(i + 1) === player && (!role || p.slice(0, i) === role);
         })) &&
         (!role || player || players.some(function (p) { return p.indexOf(role + '=') === 0; }));
       if (ok && words) {
+        // As the viewer searches: the messages and the critic's feedback, not briefs or names.
         var section = document.getElementById('game-' + row.dataset.game);
-        ok = !!section && section.textContent.toLowerCase().indexOf(words) >= 0;
+        var said = section ? section.querySelectorAll('.msg, .feedback') : [];
+        ok = Array.prototype.some.call(said, function (el) {
+          return el.textContent.toLowerCase().indexOf(words) >= 0;
+        });
       }
       row.style.display = ok ? '' : 'none';
       if (ok) shown += 1;
@@ -98,6 +103,7 @@ def _filters(facets: RunFacets) -> Markup:
         select("player", list(facets.players)),
         select("role", list(facets.roles)),
         select("round", list(facets.rounds)) if facets.rounds else None,
+        select("arm", list(facets.arms)) if facets.arms else None,
         el(
             "label",
             "text",
