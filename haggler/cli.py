@@ -6,6 +6,7 @@ Every error a user can cause ends in one line on stderr and exit status 2; heavy
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -644,12 +645,18 @@ def view(
             raise ConfigError(f"--port {port} is not a port; use 1-65535, or 0 for any free one")
         server = make_server(db_path or db, port)
         out.print(f"haggler viewer on {server.url} (reading {server.db}); Ctrl-C stops it")
+        # A plain `kill` stops it as Ctrl-C does: the worker process goes with it.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             out.print("viewer stopped")
         finally:
             server.server_close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:

@@ -458,9 +458,35 @@ def test_view_command_serves_the_store_until_stopped(built: ViewerStore) -> None
                 time.sleep(0.1)
         with urllib.request.urlopen(address[0]) as response:
             assert built.tournament_run in response.read().decode()
+        workers = _children(process.pid)
+        assert workers, "the results worker starts with the viewer"
+        process.terminate()  # as `kill` does: stopped like Ctrl-C, its worker with it
+        out, _ = process.communicate(timeout=20)
+        assert process.returncode == 0 and "viewer stopped" in out
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.monotonic() < deadline, "the worker outlived the viewer"
+            time.sleep(0.1)
     finally:
-        process.terminate()
+        process.kill()
         process.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: read from /proc)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize(

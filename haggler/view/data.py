@@ -11,8 +11,11 @@ as behind the run) or, the first time, without them.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -28,6 +31,7 @@ __all__ = [
     "forget_results",
     "computations_in_flight",
     "run_overview",
+    "stop_worker",
     "warm_up",
 ]
 
@@ -122,6 +126,16 @@ def _start(
 
     def finished(future: Future[RunResults]) -> None:
         global _in_flight
+        stopped = future.cancelled() or isinstance(future.exception(), BrokenProcessPool)
+        if stopped:
+            # The worker was stopped (the viewer is closing): nothing was learnt; the next
+            # page asks again.
+            with entry.lock:
+                entry.computing = None
+            with _pool_lock:
+                _in_flight -= 1
+            done.set()
+            return
         error = future.exception()
         if error is not None:  # a page must still load; it says what went wrong
             results = RunResults(error=f"{type(error).__name__}: {error}")
@@ -165,8 +179,35 @@ def _worker() -> ProcessPoolExecutor:
         if _pool is None:
             # spawn, not fork: the viewer has threads, and a forked child would inherit
             # whatever locks they held.
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=get_context("spawn"),
+                initializer=_follow_parent,
+                initargs=(os.getpid(),),
+            )
         return _pool
+
+
+def stop_worker() -> None:
+    """End the worker process now, computations in progress included."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()  # a computation may run for seconds; nobody waits for it now
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _follow_parent(parent: int) -> None:
+    # In the worker: a viewer killed outright (SIGKILL, a crash) never tells its worker, which
+    # would otherwise wait on its queue forever; it leaves when its parent is gone.
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="haggler-follow-parent", daemon=True).start()
 
 
 def warm_up() -> None:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from haggler.errors import HagglerError, StoreError
 from haggler.store.query import GameFilter
 from haggler.store.sqlite import Store
-from haggler.view.data import run_overview, warm_up
+from haggler.view.data import run_overview, stop_worker, warm_up
 from haggler.view.pages import (
     GAMES_PER_PAGE,
     GamePage,
@@ -51,6 +51,10 @@ class ViewerServer(ThreadingHTTPServer):
         self.db = db
         self.results_wait_s = results_wait_s
         super().__init__((LOOPBACK, port), _Handler)
+
+    def server_close(self) -> None:
+        super().server_close()
+        stop_worker()
 
     @property
     def url(self) -> str:
