@@ -365,6 +365,10 @@ async def test_api_key_never_leaks(
     out, err = capsys.readouterr()
     for text in (str(exhausted.value), str(refused.value), repr(backend), caplog.text, out, err):
         assert KEY not in text
+    # Nor hidden in the exception object: the SDK's own error (its request carries the key in
+    # a header) is neither the cause nor the context.
+    for error in (exhausted.value, refused.value):
+        assert error.__cause__ is None and error.__context__ is None
     assert "request with key" in str(refused.value)  # the provider's words survive, not the key
 
 
@@ -617,3 +621,69 @@ def test_importing_haggler_llm_does_not_import_litellm() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# -- found in review: the direct OpenAI path reads what litellm reads, and prices as it does --
+
+
+async def test_direct_path_reads_the_environment_litellm_reads(
+    fake_llm_server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from haggler.llm.providers import open_backend
+
+    # A key meant for a proxy named by OPENAI_API_BASE must go to the proxy, not to OpenAI.
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("OPENAI_API_BASE", fake_llm_server.openai_base)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_ORGANIZATION", "org-acme")
+    monkeypatch.setenv("HOSTED_VLLM_API_KEY", "vllm-secret-key")
+    fake_llm_server.script(Text("proxied"), Text("served"))
+
+    proxied = await open_backend("openai/gpt-4o", retry_policy=FAST).complete(CHAT)
+    vllm = open_backend("hosted_vllm/qwen", api_base=fake_llm_server.openai_base)
+    served = await vllm.complete(CHAT)
+
+    assert (proxied.text, served.text) == ("proxied", "served")
+    first, second = fake_llm_server.requests
+    assert sent_key(first) == KEY and first.headers.get("openai-organization") == "org-acme"
+    assert sent_key(second) == "vllm-secret-key"
+
+
+@pytest.mark.parametrize(
+    ("name", "direct"),
+    [
+        ("gpt-4o", True),
+        ("gpt-4o-2024-08-06", True),
+        ("ft:gpt-4o-mini-2024-07-18:acme::abc123", True),
+        ("omni-moderation-latest", True),
+        ("o1-mini", False),
+        ("o3-pro", False),
+        ("ft:o4-mini-2025-04-16:acme::x", False),
+        ("gpt-5", False),
+        ("ft:gpt-5-mini-2025-08-07:acme::x", False),
+        ("azure-gpt-5-deploy", False),
+        ("gpt-6", False),
+    ],
+)
+def test_models_whose_parameters_litellm_rewrites_stay_on_litellm(name: str, direct: bool) -> None:
+    from haggler.llm.providers import _openai_compatible, split_model_name
+
+    assert _openai_compatible(split_model_name(f"openai/{name}")) is direct
+
+
+def test_fine_tunes_and_snapshots_are_priced_as_litellm_prices_them() -> None:
+    from haggler.llm.pricing import list_price
+
+    tuned = list_price("openai/ft:gpt-4o-mini-2024-07-18:acme::abc123")
+    assert tuned is not None and tuned == list_price("openai/ft:gpt-4o-mini-2024-07-18")
+    # A reply that names a dated snapshot is priced at the snapshot's price.
+    backend = open_direct("openai/gpt-4o")
+    snapshot = list_price("openai/gpt-4o-2024-05-13")
+    assert snapshot is not None and backend._price_of("gpt-4o-2024-05-13") == snapshot  # noqa: SLF001
+    assert backend._price_of("not-a-listed-model") == list_price("openai/gpt-4o")  # noqa: SLF001
+
+
+def open_direct(model: str):  # type: ignore[no-untyped-def]
+    from haggler.llm.openai_backend import OpenAICompatibleBackend
+
+    return OpenAICompatibleBackend(model, api_key=KEY)

@@ -99,13 +99,16 @@ class LiteLLMBackend(Backend):
             request["api_base"] = self.api_base
         if self._api_key is not None:
             request["api_key"] = self._api_key
+        mapped = None
         try:
             response = await litellm.acompletion(**request)
         except Exception as error:
             mapped = self._to_model_error(error)
+        if mapped is not None:
             logger.debug("%s", mapped)
-            # Not chained: litellm's own message may quote the key back (OpenAI's 401 does).
-            raise mapped from None
+            # Raised outside the `except`: neither chained nor carrying litellm's exception as
+            # its context, whose message (OpenAI's 401 quotes the key) and request hold the key.
+            raise mapped
         return self._completion(response)
 
     def _completion(self, response: Any) -> Completion:

@@ -63,9 +63,11 @@ class OpenAICompatibleBackend(Backend):
         api_key: str | None = None,
         timeout_s: float = 60.0,
         retry_policy: RetryPolicy | None = None,
+        organization: str | None = None,
     ) -> None:
         super().__init__(model, retry_policy=retry_policy)
         register_secret(api_key)
+        self.organization = organization
         self.provider, _, self.name = model.partition("/")
         self.api_base = api_base
         if api_key is None and (
@@ -77,7 +79,10 @@ class OpenAICompatibleBackend(Backend):
         self.timeout_s = timeout_s
         # Priced when opened, as litellm would price it; opening the first one imports litellm
         # for its price map (seconds, once). Self-hosted models have no price to look up.
-        self._price = (list_price(model) if self.provider == "openai" else None) or _UNPRICED
+        listed = list_price(model) if self.provider == "openai" else None
+        if listed is None and self.provider == "openai":
+            logger.warning("%s: no price in litellm's price map; its calls count as $0", model)
+        self._price = listed or _UNPRICED
 
     def __repr__(self) -> str:
         # Never the key: a repr ends up in logs and tracebacks.
@@ -90,10 +95,11 @@ class OpenAICompatibleBackend(Backend):
             "messages": [message.as_dict() for message in messages],
             **{name: value for name, value in params.items() if value is not None},
         }
+        mapped = None
         try:
             # No api_base: the SDK's default (OPENAI_BASE_URL, else api.openai.com); no key:
             # the SDK reads OPENAI_API_KEY, which open_backend has checked is set.
-            client = await shared_client(self.api_base, self._api_key)
+            client = await shared_client(self.api_base, self._api_key, self.organization)
             # The SDK's low-level call: its headers, timeouts and error classes, without the
             # typed-parameter walk and response models that cost more than the request itself.
             text = await client.post(
@@ -104,12 +110,15 @@ class OpenAICompatibleBackend(Backend):
             )
         except Exception as error:
             mapped = model_error(_failure(error), self._site())
+        if mapped is not None:
             logger.debug("%s", mapped)
-            # Not chained: the SDK's message may quote the key back (OpenAI's 401 does).
-            raise mapped from None
+            # Raised outside the `except`: neither chained nor carrying the SDK's exception as
+            # its context, whose message (OpenAI's 401 quotes the key) and request hold the key.
+            raise mapped
         return self._completion(text)
 
     def _completion(self, text: str) -> Completion:
+        failure = None
         try:
             reply = json.loads(text)
             choices = reply.get("choices")
@@ -123,16 +132,27 @@ class OpenAICompatibleBackend(Backend):
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion_tokens = int(usage.get("completion_tokens") or 0)
             cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+            served_as = reply.get("model")
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
             # HTTP 200 with a body that is not a completion: a broken proxy, a cut reply.
             failure = Failure("unreadable", 200, detail_of(error))
-            raise model_error(failure, self._site()) from None
+        if failure is not None:
+            raise model_error(failure, self._site())
         return Completion(
             text=content if isinstance(content, str) else str(content),
             model=self.model,
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
-            cost_usd=self._price.cost(prompt_tokens, completion_tokens, cached),
+            cost_usd=self._price_of(served_as).cost(prompt_tokens, completion_tokens, cached),
         )
+
+    def _price_of(self, served_as: object) -> Price:
+        # As litellm does: the price of the model the reply names (gpt-4o answers as a dated
+        # snapshot, priced on its own), else of the model asked for.
+        if self.provider == "openai" and isinstance(served_as, str) and served_as:
+            price = list_price(f"openai/{served_as}")
+            if price is not None:
+                return price
+        return self._price
 
     def _site(self) -> CallSite:
         env = api_key_env_for(self.provider)

@@ -27,7 +27,7 @@ __all__ = ["shared_client"]
 
 logger = logging.getLogger(__name__)
 
-_Key = tuple[str | None, str | None]  # (base URL, API key)
+_Key = tuple[str | None, str | None, str | None]  # (base URL, API key, organization)
 
 
 class _LoopClients:
@@ -43,10 +43,16 @@ _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
 )
 
 
-async def shared_client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
-    """The running loop's client for `base_url` and `api_key`; None for either is the SDK's
-    default (OPENAI_BASE_URL or api.openai.com; OPENAI_API_KEY)."""
+async def shared_client(
+    base_url: str | None, api_key: str | None, organization: str | None = None
+) -> openai.AsyncOpenAI:
+    """The running loop's client for `base_url`, `api_key` and `organization`; None for any is
+    the SDK's default (OPENAI_BASE_URL or api.openai.com; OPENAI_API_KEY; OPENAI_ORG_ID)."""
     loop = asyncio.get_running_loop()
+    for closed in [other for other in list(_BY_LOOP) if other.is_closed()]:
+        # A loop closed without shutting down its async generators (not asyncio.run's way)
+        # never ran the closer: let its clients go rather than keep them, and it, alive.
+        _BY_LOOP.pop(closed, None)
     kept = _BY_LOOP.get(loop)
     if kept is None:
         kept = _BY_LOOP[loop] = _LoopClients()
@@ -54,13 +60,16 @@ async def shared_client(base_url: str | None, api_key: str | None) -> openai.Asy
         # Its first step runs to the `yield` at once, and registers it with the loop, which
         # closes it (running the `finally`) when the loop shuts down.
         await anext(kept.closer)
-    client = kept.clients.get((base_url, api_key))
+    key = (base_url, api_key, organization)
+    client = kept.clients.get(key)
     if client is None:
-        client = kept.clients[(base_url, api_key)] = _new_client(base_url, api_key)
+        client = kept.clients[key] = _new_client(base_url, api_key, organization)
     return client
 
 
-def _new_client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
+def _new_client(
+    base_url: str | None, api_key: str | None, organization: str | None
+) -> openai.AsyncOpenAI:
     import openai
 
     http_client = None
@@ -69,7 +78,11 @@ def _new_client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI
         http_client = openai.DefaultAioHttpClient()
     # Retries belong to haggler.llm.retry alone.
     return openai.AsyncOpenAI(
-        base_url=base_url, api_key=api_key, max_retries=0, http_client=http_client
+        base_url=base_url,
+        api_key=api_key,
+        organization=organization,
+        max_retries=0,
+        http_client=http_client,
     )
 
 

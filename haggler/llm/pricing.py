@@ -46,6 +46,9 @@ def list_price(model: str) -> Price | None:
         bare = prices.get(name)
         if bare is not None and bare.get("litellm_provider") == provider:
             entry = bare
+    if entry is None and name.startswith("ft:"):
+        # A fine-tuned model (ft:BASE:org::id) is priced as litellm prices it: as ft:BASE.
+        entry = prices.get("ft:" + name.split(":")[1])
     if not entry:
         return None
     prompt, completion = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")

@@ -124,12 +124,22 @@ def open_backend(
     if _openai_compatible(hosted):
         from haggler.llm.openai_backend import OpenAICompatibleBackend
 
+        # What litellm reads from the environment, read here as litellm would (the SDK alone
+        # knows only OPENAI_BASE_URL and OPENAI_ORG_ID): a key meant for a proxy must reach it.
+        organization = None
+        if hosted.provider == "openai":
+            api_base = api_base or os.environ.get("OPENAI_BASE_URL") or None
+            api_base = api_base or os.environ.get("OPENAI_API_BASE") or None
+            organization = os.environ.get("OPENAI_ORGANIZATION") or None
+        elif api_key is None and api_key_env is None:
+            api_key = os.environ.get("HOSTED_VLLM_API_KEY") or None
         return OpenAICompatibleBackend(
             hosted.full_name,
             api_base=api_base,
             api_key=api_key,
             timeout_s=timeout_s,
             retry_policy=retry_policy,
+            organization=organization,
         )
     from haggler.llm.litellm_backend import LiteLLMBackend
 
@@ -154,8 +164,11 @@ def _openai_compatible(model: HostedModel) -> bool:
         return True
     if model.provider != "openai":
         return False
-    name = model.name.rpartition("/")[2]
-    return not (_REASONING_MODEL.match(name) or name.startswith("gpt-5"))
+    name = model.name.rpartition("/")[2].lower()
+    base = name.split(":")[1] if name.startswith("ft:") and ":" in name[3:] else name
+    # As litellm tells them: o-series by their start, gpt-5 and later anywhere in the name
+    # (a fine-tune, a proxy's deployment name).
+    return not (_REASONING_MODEL.match(base) or "gpt-5" in name or "gpt-6" in name)
 
 
 def _is_loopback(url: str) -> bool:
