@@ -47,6 +47,7 @@ RoleOption = Annotated[
     ),
 ]
 RoundOption = Annotated[int | None, typer.Option("--round", help="Self-play round (from 1).")]
+ArmOption = Annotated[str | None, typer.Option(help="Games of this feedback arm.")]
 LineageOption = Annotated[
     str | None, typer.Option(help="Games of this self-play lineage (id or prefix).")
 ]
@@ -170,13 +171,14 @@ def _check_flags(**models: str | None) -> None:
             raise SpecError("the rule-based moderator is plain `rule`", source="--moderator")
 
 
-def _output(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> Path | None:
-    """Check an output path before any work is done: a typo must not cost a whole run."""
+def _output(path: Path | None, flag: str, suffixes: tuple[str, ...] = ()) -> Path | None:
+    """Check an output path before any work is done: a typo must not cost a whole run.
+    `suffixes`: the kinds of file it may be; any when empty."""
     from haggler.errors import ConfigError
 
     if path is None:
         return None
-    if path.suffix.lower() not in suffixes:
+    if suffixes and path.suffix.lower() not in suffixes:
         raise ConfigError(f"{flag} {path}: write a {' or '.join(suffixes)} file")
     if not path.parent.is_dir():
         raise ConfigError(f"{flag} {path}: folder {path.parent} does not exist; create it first")
@@ -474,6 +476,7 @@ def show(
     round_: RoundOption = None,
     search: SearchOption = None,
     lineage: LineageOption = None,
+    arm: ArmOption = None,
     compare: Annotated[
         int | None,
         typer.Option(help="Beside the game, round N of the same lineage, side by side."),
@@ -491,7 +494,13 @@ def show(
         from haggler.store.query import GameFilter
 
         where = GameFilter.of(
-            outcome=outcome, player=player, role=role, round=round_, text=search, lineage=lineage
+            outcome=outcome,
+            player=player,
+            role=role,
+            round=round_,
+            text=search,
+            lineage=lineage,
+            arm=arm,
         )
         if limit is not None and not 1 <= limit <= 10**9:
             from haggler.errors import ConfigError
@@ -590,19 +599,15 @@ def export(
     round_: RoundOption = None,
     search: SearchOption = None,
     lineage: LineageOption = None,
-    arm: Annotated[str | None, typer.Option(help="Games of this feedback arm.")] = None,
+    arm: ArmOption = None,
     db: DbOption = Path("haggler.db"),
 ) -> None:
     """Export a run's games (all, or those the filters keep): JSONL, or with -o FILE.html a
     static HTML report that opens from disk (for a very large run, filter first)."""
     with _user_errors():
-        from haggler.errors import ConfigError
         from haggler.store.query import GameFilter
 
-        if not output.parent.is_dir():
-            raise ConfigError(
-                f"-o {output}: folder {output.parent} does not exist; create it first"
-            )
+        _output(output, "-o")
         where = GameFilter.of(
             outcome=outcome,
             player=player,

@@ -10,7 +10,7 @@ from typing import Any
 
 from haggler.errors import ConfigError
 
-__all__ = ["OUTCOMES", "GameFilter", "RunFacets"]
+__all__ = ["OUTCOMES", "GameFilter", "RunFacets", "like_prefix"]
 
 # Beyond any experiment, and within SQLite's integers.
 _MOST_ROUNDS = 1_000_000
@@ -128,7 +128,7 @@ class GameFilter:
             params.append(self.round)
         if self.lineage is not None:
             where.append("(e.lineage_id = ? OR e.lineage_id LIKE ? ESCAPE '\\')")
-            params += [self.lineage, _like_prefix(self.lineage)]
+            params += [self.lineage, like_prefix(self.lineage)]
         if self.arm is not None:
             where.append("e.arm = ?")
             params.append(self.arm)
@@ -154,5 +154,6 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _like_prefix(text: str) -> str:
+def like_prefix(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') for strings starting with `text`, taken literally."""
     return _like_escape(text) + "%"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from haggler.errors import StoreError
-from haggler.store.query import GameFilter, RunFacets
+from haggler.store.query import GameFilter, RunFacets, like_prefix
 from haggler.store.records import (
     ActionRecord,
     CritiqueRecord,
@@ -566,7 +566,7 @@ class Store:
             return str(row[0])
         rows = self._db.execute(
             f"SELECT id FROM {table} WHERE id = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
-            (ref, ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"),
+            (ref, like_prefix(ref)),
         ).fetchall()
         ids = [r[0] for r in rows]
         if ref in ids:
