@@ -1,7 +1,7 @@
 """A damaged store and hostile input never give the viewer a traceback or a bare 500 (issue 14.7).
 
 The store is a real one built here, then damaged as disks and people damage files: a page
-overwritten, the header gone, the file and its folder made unwritable. The viewer serving it
+overwritten, the header gone, the file and its folder made unwritable, the disk full. The viewer serving it
 is the real server on loopback. Input too long for SQLite's LIKE is refused as bad input (4xx,
 and exit 2 from the CLI), never passed on to fail as a store error.
 """
@@ -11,9 +11,11 @@ from __future__ import annotations
 import html
 import os
 import re
+import resource
 import shutil
 import sqlite3
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -166,6 +168,44 @@ def test_a_store_that_may_not_be_opened_gets_one_line_and_a_503(
         undo()
     assert status == 503, page
     assert said(page).startswith(f"store {copy}")
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux's prlimit")
+def test_a_full_disk_gets_one_line_and_a_503_until_there_is_room_again(copy: Path) -> None:
+    # The viewer in a process of its own, whose file-size limit then drops to nothing: to
+    # SQLite that is a full disk (it cannot make the shared-memory file it reads through).
+    process = subprocess.Popen(
+        [sys.executable, "-m", "haggler.cli", "view", str(copy), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert found, line + (process.stderr.read() if process.stderr else "")
+        url = found[0]
+
+        def read(path: str) -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(url + path, timeout=BOUND_S) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read().decode()
+
+        assert read("")[0] == 200
+        assert not copy.with_name(copy.name + "-shm").exists()  # every connection closed
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+        status, page = read("")
+        assert status == 503, page
+        line = said(page)
+        assert line.startswith(f"store {copy}") and "disk" in line
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (-1, -1))  # room again
+        assert read("")[0] == 200
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=BOUND_S)
+    assert "Traceback" not in errors
 
 
 # -- input too long for SQLite ----------------------------------------------------------------

@@ -236,3 +236,15 @@ def test_bad_settings_are_refused(built: ViewerStore) -> None:
         make_server(built.path, port=0, idle_timeout_s=0)
     with pytest.raises(ValueError, match="max_connections 0"):
         make_server(built.path, port=0, max_connections=0)
+
+
+def test_the_defaults_are_the_readmes(built: ViewerStore) -> None:
+    # README: "A connection idle for 20 s is closed and at most 64 are open at once".
+    viewer = make_server(built.path, port=0)
+    try:
+        assert viewer.idle_timeout_s == 20 and viewer.connections.most == 64
+        assert "A connection idle for 20 s is closed and at most 64 are open at once" in (
+            " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+        )
+    finally:
+        viewer.server_close()
