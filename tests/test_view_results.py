@@ -173,6 +173,39 @@ def test_a_worker_that_died_is_replaced(built: ViewerStore, tmp_path: Path) -> N
         _close(viewer)
 
 
+def test_stopping_the_worker_ends_the_wait_and_starts_no_other(built: ViewerStore) -> None:
+    import threading
+
+    data.stop_worker()
+    data.forget_results()
+    viewer = _serve(built.path, results_wait_s=60)  # the worker is still starting
+    answer: dict[str, tuple[int, str]] = {}
+    reader = threading.Thread(
+        target=lambda: answer.update(page=get(viewer, f"/run/{built.tournament_run}"))
+    )
+    try:
+        reader.start()
+        assert _eventually(lambda: data.computations_in_flight() == 1)
+        started = time.monotonic()
+        data.stop_worker()  # as closing the viewer does
+        reader.join(PAGE_BOUND_S)
+        assert time.monotonic() - started < 10  # not the page's 60 s
+        status, page = answer["page"]
+        assert status == 200 and "Computing the leaderboard" in page
+        assert data._pool is None  # noqa: SLF001 (no worker started again)
+    finally:
+        _close(viewer)
+
+
+def _eventually(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + PAGE_BOUND_S
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 @pytest.fixture(autouse=True)
 def _no_worker_left() -> Iterator[None]:
     yield

@@ -111,13 +111,8 @@ def run_overview(store: Store, run_id: str, *, wait_s: float | None = None) -> R
             entry.state = state
         run, facets, counts, spent = entry.cheap
         _collect(entry)
-        if entry.results_state != state and entry.computing is None:
-            if wait_s is None:
-                # A report waits anyway: compute here, with no worker to start.
-                entry.results = _guarded(store, run, bool(facets.rounds))
-                entry.results_state = state
-            else:
-                entry.computing = _start(db, run, bool(facets.rounds), state)
+        if entry.results_state != state and entry.computing is None and wait_s is not None:
+            entry.computing = _start(db, run, bool(facets.rounds), state)
         computing = entry.computing
     deadline = None if wait_s is None else time.monotonic() + wait_s
     while computing is not None:
@@ -126,14 +121,20 @@ def run_overview(store: Store, run_id: str, *, wait_s: float | None = None) -> R
             break  # out of time: the page goes with what there is
         with entry.lock:
             _collect(entry)
-            if entry.results_state == state:
+            if entry.results_state == state or wait_s is None or _lost(computing.future):
+                # Stopped or lost (the viewer is closing, the worker died): the next request
+                # asks again, rather than this one starting a worker now.
                 break
-            # What ended was of an older state (or was stopped): the run's present state is
-            # computed next, one computation at a time, while time is left.
+            # What ended was of an older state: the run's present state is computed next, one
+            # computation at a time, while time is left.
             if entry.computing is None:
                 entry.computing = _start(db, run, bool(facets.rounds), state)
             computing = entry.computing
     with entry.lock:
+        if wait_s is None and entry.results_state != state:
+            # A report waits anyway: compute here, once what was in flight has ended.
+            entry.results = _guarded(store, run, bool(facets.rounds))
+            entry.results_state = state
         return RunOverview(
             run=run,
             counts=counts,
@@ -164,19 +165,23 @@ def _submit(
         return worker.submit(_compute, db, run, has_rounds), worker
 
 
+def _lost(future: Future[RunResults]) -> bool:
+    """Whether an ended computation came to nothing: stopped, or its worker gone."""
+    return future.cancelled() or isinstance(future.exception(), BrokenProcessPool)
+
+
 def _collect(entry: _Entry) -> None:
     """Keep what the run's computation came to, if it has ended (under `entry.lock`)."""
     computing = entry.computing
     if computing is None or not computing.future.done():
         return
     entry.computing = None
-    if computing.future.cancelled():
-        return  # the worker was stopped (the viewer is closing): nothing was learnt
-    error = computing.future.exception()
-    if isinstance(error, BrokenProcessPool):
-        # The worker died with it: nothing was learnt, and the next computation needs another.
+    if _lost(computing.future):
+        # Nothing was learnt. A worker that died (or was stopped) is not asked again: the next
+        # computation starts another.
         _drop_worker(computing.worker)
         return
+    error = computing.future.exception()
     if error is not None:  # a page must still load; it says what went wrong
         entry.results = RunResults(error=f"{type(error).__name__}: {error}")
     else:
