@@ -1,10 +1,10 @@
 """The viewer's open connections: at most so many, and an idle one gives way to a new one.
 
-Each connection is served by a thread of its own. Idle connections (a browser's keep-alive,
-a client that connected and sent nothing, or sends a byte now and then) time out on their own
-(the server sets a socket timeout); until they do, they must not crowd out a real request.
-So when every place is taken, the connection idle the longest is closed to make room, and
-only when every place is busy answering does a new connection wait, and then get a 503.
+Each connection is served by a thread of its own. An idle connection (a browser's keep-alive,
+a client that connected and sent nothing) times out (the server sets a socket timeout), but
+until it does, or if it sends a byte now and then, it must not crowd out a real request. So
+when every place is taken, the connection waiting the longest for a request is closed to make
+room; only when every place is busy answering does a new connection wait, then get a 503.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Connections:
     def idle(self, connection: socket.socket) -> None:
         """`connection` waits for its next request."""
         with self._lock:
-            if connection in self._open:
+            if connection in self._open and connection not in self._given_way:
                 self._idle[connection] = time.monotonic()
 
     def busy(self, connection: socket.socket) -> bool:
