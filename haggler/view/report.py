@@ -156,9 +156,9 @@ def write_report(
         ]
     )
     html = page(
-        f"haggler report — run {run_id[:12]}",
+        f"haggler report — run {run_id}",
         body,
-        crumbs=join(["haggler · run ", run_id[:12]]),
+        crumbs=join(["haggler · run ", run_id]),
         script=_FILTER_SCRIPT,
         policy=_POLICY,
     )
