@@ -18,7 +18,7 @@ import pytest
 
 from haggler import Store, play
 from haggler.errors import StoreError
-from haggler.evals import RoundMetrics, write_csv
+from haggler.evals import RoundMetrics, plot_rounds, write_csv
 from haggler.evals.stats import Interval
 from haggler.store import atomic_file, export_jsonl
 from haggler.store.atomic_file import replace_atomically
@@ -197,6 +197,15 @@ def test_a_csv_that_fails_midway_leaves_the_previous_table(tmp_path: Path) -> No
     assert _names(tmp_path) == ["rounds.csv"]
     write_csv([row], target)
     assert target.read_text().startswith("arm,round,")
+
+
+def test_a_plot_that_fails_midway_leaves_the_previous_plot(tmp_path: Path) -> None:
+    target = tmp_path / "rounds.svg"
+    target.write_text(PREVIOUS)
+    with pytest.raises(AttributeError):
+        plot_rounds([object()], target)  # type: ignore[list-item]
+    assert target.read_text() == PREVIOUS
+    assert _names(tmp_path) == ["rounds.svg"]
 
 
 # --- killed outright ---------------------------------------------------------------------

@@ -69,11 +69,12 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
         )
     has_wal = _side(path, "-wal").exists()
     if not writable and has_wal and not _side(path, "-shm").exists():
-        # SQLite would have to create the -shm file to read the -wal's commits, and cannot.
+        # SQLite reads the -wal's commits only through a -shm file it would have to create:
+        # in a read-only folder it cannot, beside a read-only file it must not.
         raise StoreError(
             f"store {path}: {_side(path, '-wal').name} beside it holds changes not yet in it, "
-            f"and SQLite cannot read them in a folder it cannot write; copy both files to a "
-            f"writable folder and open the copy"
+            f"which SQLite reads only by creating {_side(path, '-shm').name}, and the store is "
+            f"read-only ({unwritable}); copy both files to a writable folder and open the copy"
         )
     probe = _read_only(path, immutable=wal_header and not has_wal)
     try:
