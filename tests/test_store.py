@@ -18,6 +18,7 @@ from haggler.errors import ModelAuthError, StoreError
 from haggler.store import export_jsonl
 from haggler.store.records import EPISODE_SCHEMA, EpisodeRecord, TurnRecord
 from haggler.store.schema import MIGRATIONS, SCHEMA_VERSION
+from haggler.store.sqlite_errors import store_error
 from tests.fakes.llm_server import FakeLLMServer, Status
 
 
@@ -426,3 +427,48 @@ async def test_a_match_stored_by_another_process_is_told_apart(tmp_path: Path) -
         lineage = mine.add_lineage("tour-x", arm="ai", coached="seller", seed=0, games=rounds)
         assert lineage is None
         assert len(mine.episodes("tour-x")) == before and mine.lineages("tour-x") == []
+
+
+def _sqlite_error(message: str, code: int) -> sqlite3.Error:
+    # As SQLite raises them: its message, its (extended) result code.
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
+    return error
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "said"),
+    [
+        ("database disk image is malformed", 11, "is damaged (database disk image is malformed)"),
+        ("file is not a database", 26, "is damaged"),
+        ("database or disk is full", 13, "the disk is full"),
+        ("disk I/O error", 778, "the disk failed to read or write it"),  # SQLITE_IOERR_WRITE
+        ("attempt to write a readonly database", 8, "is read-only"),
+        ("database is locked", 5, "is busy"),
+        ("unable to open database file", 14, "cannot be opened"),
+        ("LIKE or GLOB pattern too complex", 1, "search for fewer or shorter words"),
+        ("no such table: runs", 1, "SQLite failed (no such table: runs)"),
+    ],
+)
+def test_each_failure_of_sqlite_is_told_in_one_line_with_its_fix(
+    message: str, code: int, said: str
+) -> None:
+    path = Path("/data/h.db")
+    told = str(store_error(path, _sqlite_error(message, code)))
+    assert told.startswith(f"store {path}") and said in told
+    assert "\n" not in told and ";" in told, "one line, with what to do after the semicolon"
+
+
+def test_a_store_locked_too_long_by_another_process_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    with Store(path) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+        try:
+            store._db.execute("PRAGMA busy_timeout=50")  # noqa: SLF001 (not 5 s in a test)
+            with pytest.raises(StoreError, match="is busy: another process has kept it locked"):
+                store.start_run("play")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert store.runs() == []
