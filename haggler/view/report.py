@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 
 from haggler.errors import StoreError
+from haggler.store.atomic_file import replace_atomically
 from haggler.store.query import OUTCOMES, GameFilter, RunFacets
 from haggler.store.records import CritiqueRecord
 from haggler.store.sqlite import Store
@@ -164,7 +165,7 @@ def write_report(
     )
     head, tail = html.split(sections, 1)
     try:
-        with target.open("w", encoding="utf-8") as out:
+        with replace_atomically(target) as out:
             out.write(head)
             for game in games:
                 episode = store.episode(game.id)
