@@ -267,7 +267,7 @@ def _compute(db: str | None, run: RunRecord | None, has_rounds: bool) -> RunResu
         import haggler.schedule  # noqa: F401
 
         return RunResults()
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         return _results(store, run, has_rounds)
 
 

@@ -145,7 +145,7 @@ def make_server(
     path = Path(db)
     if not path.exists():
         raise StoreError(f"store {path}: no such file; play a game first or pass another path")
-    Store(path).close()  # fail now, with the store's own message, if it is not a store
+    Store(path, read_only=True).close()  # fail now, with the store's own message, if it is not a store
     try:
         server = ViewerServer(
             path,
@@ -200,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         handler, argument = route
         try:
-            with Store(self.server.db) as store:
+            with Store(self.server.db, read_only=True) as store:
                 body = handler(self.server, store, argument, query)
         except _NotFound as missing:
             self._send(HTTPStatus.NOT_FOUND, error_page(_one_line(str(missing)), _LINKS))
