@@ -286,7 +286,8 @@ def test_the_viewer_refuses_or_answers_with_a_page_never_a_500(
                         status = response.status
                 except urllib.error.HTTPError as error:
                     status = error.code
-                assert status < 500, f"{page}: {status}"
+                # A store found damaged only when a page reads it is a 503 with one line.
+                assert status < 500 or status == 503, f"{page}: {status}"
         finally:
             server.shutdown()
             server.server_close()
