@@ -48,13 +48,15 @@ _DIGITS = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+){_NUMBER_EN
 _AMOUNT = rf"(?:{_DIGITS}|{_WORDS})"
 _CURRENCY_WORD = r"(?:dollars?|bucks?|usd)\b"
 
+# Nor does a number start inside another: after a sign, a comma or an exponent's "e".
+_START = r"(?<![\w.$,+-])"
+
 _MARKED = re.compile(
     rf"(?:\$|\busd\s*)\s*(?P<a>{_DIGITS})(?:\s*{_CURRENCY_WORD})?"
-    rf"|\b(?P<b>{_AMOUNT})\s*{_CURRENCY_WORD}",
+    rf"|{_START}\b(?P<b>{_AMOUNT})\s*{_CURRENCY_WORD}",
     re.IGNORECASE,
 )
-# Nor does a bare number start inside another: after a sign, a comma or an exponent's "e".
-_BARE = re.compile(rf"(?<![\w.$,+-])(?P<c>{_DIGITS}|\b{_WORDS}\b)(?![\w%])", re.IGNORECASE)
+_BARE = re.compile(rf"{_START}(?P<c>{_DIGITS}|\b{_WORDS}\b)(?![\w%])", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,12 +195,14 @@ class BargainingGame(Game):
 
     def _offer_range_error(self, price: float) -> str | None:
         """Why `price` is no offer in this game, or None: a price is finite and in range."""
-        ceiling = _OFFER_CEILING * self.rules.seller_opening
+        r = self.rules
+        ceiling = _OFFER_CEILING * r.seller_opening
         if math.isfinite(price) and 0 <= price <= ceiling:
             return None
+        example = format_price(round((r.buyer_opening + r.seller_opening) / 2, 2))
         return (
-            f"{format_price(price)} is no price for a {self.rules.item}: offer between $0 and "
-            f"{format_price(ceiling)}, e.g. [OFFER {format_price(self.rules.seller_opening)}]"
+            f"{format_price(price)} is no price for a {r.item}: offer between $0 and "
+            f"{format_price(ceiling)}, e.g. [OFFER {example}]"
         )
 
     def goal(self, role: str, last_price: float) -> str | None:
