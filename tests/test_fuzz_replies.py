@@ -15,7 +15,7 @@ both hosted paths: the direct openai-SDK backend (`openai/...`) and litellm (`an
 from __future__ import annotations
 
 import asyncio
-import itertools
+import hashlib
 import json
 import math
 import os
@@ -169,18 +169,26 @@ HOSTILE: dict[str, Callable[[RecordedRequest], Reply]] = {
 
 
 class HostileProvider:
-    """A responder for FakeLLMServer: every reply hostile in one of the `HOSTILE` ways, in
-    turn, so that every path through a game meets each of them."""
+    """A responder for FakeLLMServer whose every reply is hostile in one of the `HOSTILE` ways.
+
+    Which way is a function of the request (its body, and how often that same body was sent
+    before: a retry meets another way), never of the order in which concurrent games happen
+    to call: a run is the same run every time.
+    """
 
     def __init__(self, kinds: list[str] | None = None) -> None:
         self.kinds = kinds or list(HOSTILE)
-        self._turns = itertools.count()
+        self._seen: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.sent: Counter[str] = Counter()
 
     def __call__(self, request: RecordedRequest) -> Reply:
+        body = json.dumps(request.json, sort_keys=True).encode("utf-8", "surrogatepass")
+        digest = hashlib.sha256(body).hexdigest()
         with self._lock:
-            kind = self.kinds[next(self._turns) % len(self.kinds)]
+            attempt = self._seen[digest]
+            self._seen[digest] += 1
+            kind = self.kinds[(int(digest[:8], 16) + attempt) % len(self.kinds)]
             self.sent[kind] += 1
         return HOSTILE[kind](request)
 
@@ -253,19 +261,38 @@ async def test_lone_surrogates_are_stored_as_their_escape_and_pairs_as_their_cha
     ],
 )
 async def test_unbelievable_usage_is_counted_from_characters_and_priced(
-    fake_llm_server: FakeLLMServer, path: HostedPath, prompt: Any, completion: Any
+    fake_llm_server: FakeLLMServer,
+    path: HostedPath,
+    prompt: Any,
+    completion: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     if prompt in path.coerced:
         pytest.skip(f"{path.model}'s client library makes {prompt!r} a whole count itself")
     text = "I could do $14. [OFFER $14]"
-    fake_llm_server.script(Text(text, prompt_tokens=prompt, completion_tokens=completion))
-    backend = _backend(fake_llm_server, path)
-    reply = await backend.complete(CHAT)
     sent = sum(len(m.content) for m in CHAT)
-    assert reply.usage == Usage(math.ceil(sent / 4), math.ceil(len(text) / 4), estimated=True)
+    counted = Usage(math.ceil(sent / 4), math.ceil(len(text) / 4), estimated=True)
+    fake_llm_server.script(
+        Text(text, prompt_tokens=prompt, completion_tokens=completion),
+        Text(text, prompt_tokens=prompt, completion_tokens=completion),
+        # The same call, had the provider reported haggler's own count.
+        Text(
+            text, prompt_tokens=counted.prompt_tokens, completion_tokens=counted.completion_tokens
+        ),
+    )
+    backend = _backend(fake_llm_server, path)
+    with caplog.at_level("WARNING", logger="haggler.llm.base"):
+        reply = await backend.complete(CHAT)
+        again = await backend.complete(CHAT)
+    honest = await backend.complete(CHAT)
+    assert reply.usage == again.usage == counted
     # Priced as the model's own count would be: never free, never below nothing.
-    assert reply.cost_usd == pytest.approx(backend.cost_of(reply.usage))
-    assert reply.cost_usd > 0
+    assert reply.cost_usd == pytest.approx(honest.cost_usd) and reply.cost_usd > 0
+    warnings = [r.getMessage() for r in caplog.records if r.name == "haggler.llm.base"]
+    assert len(warnings) == 1, "one warning per model, not one per call"
+    assert (
+        f"{path.model}: the provider's token counts are missing or cannot be right" in (warnings[0])
+    )
 
 
 async def test_believable_usage_is_taken_as_given(
@@ -274,6 +301,27 @@ async def test_believable_usage_is_taken_as_given(
     fake_llm_server.script(Text("$14. [OFFER $14]", prompt_tokens=12.0, completion_tokens=7))
     reply = await _backend(fake_llm_server, path).complete(CHAT)
     assert reply.usage == Usage(12, 7)
+
+
+@pytest.mark.parametrize(
+    "reply", [Text(None), Text(""), Text("   ")], ids=["null", "empty", "blank"]
+)
+async def test_a_reply_with_no_text_is_told_back_to_its_speaker(
+    fake_llm_server: FakeLLMServer, path: HostedPath, reply: Text
+) -> None:
+    from haggler import play
+
+    fake_llm_server.responder = lambda request: reply
+    spec = {
+        "roles": {"buyer": {"model": path.model, "api_base": path.base(fake_llm_server)}},
+        "invalid_allowance": 1,
+    }
+    played = await play(spec)
+    outcome = played.result.outcome
+    assert (outcome.kind, outcome.reason, outcome.by) == ("invalid", "unreadable", "buyer")
+    said = [t for t in played.result.turns if t.speaker == "buyer" and not t.scripted]
+    assert [(t.text, t.accepted) for t in said] == [("", False), ("", False)]
+    assert all(t.error and "no action could be read" in t.error for t in said)
 
 
 async def test_a_provider_error_holding_escapes_and_surrogates_is_one_clean_line(
@@ -533,6 +581,8 @@ def _assert_stored_sanely(episodes: list[EpisodeRecord]) -> None:
             assert "\x00" not in turn.text
             if turn.action is not None and turn.action.price is not None:
                 assert math.isfinite(turn.action.price), turn
+            if turn.moderation and turn.moderation.unreadable_verdict is not None:
+                turn.moderation.unreadable_verdict.encode("utf-8")
             for tokens, cost in [
                 (turn.prompt_tokens + turn.completion_tokens, turn.cost_usd),
                 *(
