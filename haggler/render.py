@@ -66,7 +66,7 @@ class _Transcript(Text):
     ) -> Lines:
         plain = self.plain
         held = _TAG.sub(lambda match: match.group(0).replace(" ", _HELD_SPACE), plain)
-        target = self
+        target: Text = self
         if held != plain and _HELD_SPACE not in plain:
             # Same length, so every style span still covers the same characters.
             target = self.copy()
