@@ -367,6 +367,7 @@ _ANYTHING = st.one_of(
 @example(text="ok", prompt=-(10**12), completion=5, cost=-2.5)
 @example(text="ok", prompt=10**30, completion=5, cost=math.inf)
 @example(text="ok", prompt=10, completion=5, cost=math.nan)
+@example(text="", prompt=12.0, completion=0.0, cost=0)
 def test_nothing_a_provider_reports_escapes_the_check(
     text: Any, prompt: Any, completion: Any, cost: Any
 ) -> None:

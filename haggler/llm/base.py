@@ -160,8 +160,8 @@ class Backend(ABC):
     def _checked(self, messages: Sequence[Message], completion: Completion) -> Completion:
         """`completion` with storable text, believable usage and a sane cost (see `complete`)."""
         text = storable_text(completion.text) if isinstance(completion.text, str) else ""
-        usage, cost = completion.usage, completion.cost_usd
-        if not _believable(usage, messages, text):
+        usage, cost = _believable(completion.usage, messages, text), completion.cost_usd
+        if usage is None:
             if not getattr(self, "_usage_doubted", False):
                 # Once per backend: a provider that sends garbage usually always does.
                 self._usage_doubted = True
@@ -202,14 +202,15 @@ class Backend(ABC):
         """Release connections or weights; the default holds nothing."""
 
 
-def _believable(usage: Usage, messages: Sequence[Message], text: str) -> bool:
+def _believable(usage: Usage, messages: Sequence[Message], text: str) -> Usage | None:
+    """`usage` in whole numbers if it can be right, else None."""
     prompt, completion = token_count(usage.prompt_tokens), token_count(usage.completion_tokens)
     if usage.estimated or prompt is None or completion is None:
-        return False
+        return None
     # A provider that counts nothing for what it read or wrote is not counting.
-    if prompt == 0 and any(m.content for m in messages):
-        return False
-    return not (completion == 0 and text)
+    if (prompt == 0 and any(m.content for m in messages)) or (completion == 0 and text):
+        return None
+    return Usage(prompt, completion)
 
 
 def _estimate(messages: Sequence[Message], text: str) -> Usage:
