@@ -19,7 +19,15 @@ from haggler.llm.limits import RateLimiter
 from haggler.llm.retry import RetryPolicy, call_with_retries
 from haggler.model_text import storable_text
 
-__all__ = ["CHARS_PER_TOKEN", "MAX_CALL_TOKENS", "Backend", "Completion", "Message", "Usage"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "MAX_CALL_TOKENS",
+    "Backend",
+    "Completion",
+    "Message",
+    "Usage",
+    "token_count",
+]
 
 logger = logging.getLogger(__name__)
 
