@@ -57,6 +57,33 @@ SearchOption = Annotated[
 ]
 
 
+def _print_version(asked: bool) -> None:
+    if not asked:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        out.print(f"haggler {version('haggler')}")
+    except PackageNotFoundError:  # a source tree that was never installed
+        out.print("haggler (not installed: no version; pip install -e . in the source tree)")
+    raise typer.Exit()
+
+
+@app.callback()
+def _haggler(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """LLM negotiation games with self-play: play, inspect and export games."""
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn haggler's errors into one line and an exit status: 2 for what the user can fix."""
@@ -277,7 +304,8 @@ def _selfplay(spec: Any, store: Any) -> str:
 
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("rounds", total=None)
+        # It counts games: one per round of every lineage of every arm.
+        task = progress.add_task("games played", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -590,7 +618,8 @@ def export(
         typer.Option(
             "--output",
             "-o",
-            help="The file to write: JSONL (one game a line), or a report when it ends in .html.",
+            help="The file to write: .jsonl (one game a line; also .json-lines or no suffix) "
+            "or .html (a report).",
         ),
     ] = ...,  # type: ignore[assignment]
     outcome: OutcomeOption = None,
@@ -607,6 +636,7 @@ def export(
     with _user_errors():
         from haggler.store.query import GameFilter
 
+        report = _export_kind(output) == "html"
         _output(output, "-o")
         where = GameFilter.of(
             outcome=outcome,
@@ -620,7 +650,7 @@ def export(
         store = _require_store(db)
         try:
             run_id = store.resolve_run(run)
-            if output.suffix.lower() in (".html", ".htm"):
+            if report:
                 from haggler.view import write_report
 
                 count = write_report(store, run_id, output, where)
@@ -631,6 +661,22 @@ def export(
         finally:
             store.close()
         out.print(f"wrote {count} game{'s' if count != 1 else ''} of run {run_id} to {output}")
+
+
+def _export_kind(output: Path) -> str:
+    """JSONL or an HTML report, from the file's suffix; anything else is refused before the
+    store is read (`x.csv` once got JSONL under a name that promised CSV)."""
+    from haggler.errors import ConfigError
+
+    suffix = output.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return "html"
+    if suffix in ("", ".jsonl", ".json-lines"):
+        return "jsonl"
+    raise ConfigError(
+        f"-o {output}: cannot write a {suffix} file; use .jsonl (JSON lines, also .json-lines "
+        f"or no suffix) or .html (a report)"
+    )
 
 
 @app.command()

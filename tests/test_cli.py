@@ -224,3 +224,186 @@ def test_a_closed_stdout_stops_the_printing_not_the_game(tmp_path: Path) -> None
     with Store(db) as store:
         (episode,) = store.episodes()
     assert episode.status == "finished", episode.error
+
+
+# --- what a new user hits first --------------------------------------------------------------
+
+SELFPLAY_SPEC = (
+    "roles: {seller: 'rule:linear', buyer: 'rule:linear'}\n"
+    "critic: rule\nrounds: 2\nlineages: 3\nfeedback: [ai, none]\n"
+)
+TOURNAMENT_SPEC = (
+    "name: small\ngames: [balloon]\nrepetitions: 1\n"
+    "players:\n  - {name: lin, model: 'rule:linear'}\n  - {name: con, model: 'rule:conceder'}\n"
+)
+
+
+@pytest.mark.parametrize("command", ["play", "selfplay", "tournament"])
+@pytest.mark.parametrize("content", ["", "\n  \n", "# a spec, one day\n", "---\n"])
+def test_an_empty_spec_file_is_refused_not_played(
+    tmp_path: Path, command: str, content: str
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(content)
+    db = tmp_path / "h.db"
+    result = haggler(command, str(spec), "--db", str(db))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"error: {spec}: the file is empty (or holds only comments); write the spec in it"
+    )
+    assert not db.exists(), "nothing is played, so no store is made"
+
+
+def test_an_explicitly_empty_mapping_still_asks_for_the_defaults(tmp_path: Path) -> None:
+    spec = tmp_path / "defaults.yaml"
+    spec.write_text("{}\n")
+    result = haggler("play", str(spec), "--db", str(tmp_path / "h.db"), "-q")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def one_run(tmp_path: Path) -> str:
+    """A store holding one game; its path."""
+    db = str(tmp_path / "h.db")
+    assert haggler("play", "--db", db, "-q").exit_code == 0
+    return db
+
+
+@pytest.mark.parametrize("name", ["games.csv", "games.json", "games.txt", "report.HTML5"])
+def test_export_refuses_a_file_kind_it_does_not_write(
+    tmp_path: Path, one_run: str, name: str
+) -> None:
+    db = one_run
+    target = tmp_path / name
+    result = haggler("export", "-o", str(target), "--db", db)
+    assert result.exit_code == 2
+    suffix = target.suffix.lower()
+    assert result.output.strip() == (
+        f"error: -o {target}: cannot write a {suffix} file; use .jsonl (JSON lines, also "
+        ".json-lines or no suffix) or .html (a report)"
+    )
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("games.jsonl", "jsonl"),
+        ("games.JSONL", "jsonl"),
+        ("games.json-lines", "jsonl"),
+        ("games", "jsonl"),
+        ("games.html", "html"),
+        ("games.htm", "html"),
+    ],
+)
+def test_export_writes_what_the_suffix_says(
+    tmp_path: Path, one_run: str, name: str, kind: str
+) -> None:
+    db = one_run
+    target = tmp_path / name
+    result = haggler("export", "-o", str(target), "--db", db)
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    if kind == "jsonl":
+        (line,) = text.splitlines()
+        assert json.loads(line)["schema"] == "haggler.episode/1"
+    else:
+        assert text.lstrip().lower().startswith("<!doctype html>")
+
+
+def test_the_selfplay_progress_counts_games_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from haggler import cli
+
+    # A terminal, as a person's: the bar is drawn (and, being transient, erased at the end).
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=200))
+    spec = tmp_path / "sp.yaml"
+    spec.write_text(SELFPLAY_SPEC)
+    result = haggler("selfplay", str(spec), "--db", str(tmp_path / "h.db"))
+    assert result.exit_code == 0, result.output
+    drawn = screen.getvalue()
+    # 2 arms x 3 lineages x 2 rounds: twelve games, one per round of each lineage.
+    assert "games played" in drawn and "12/12" in drawn
+    assert "rounds" not in drawn
+    with Store(tmp_path / "h.db") as store:
+        assert len(store.episodes()) == 12
+
+
+def _without_keys() -> dict[str, str]:
+    keys = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY")
+    return {k: v for k, v in os.environ.items() if k not in keys}
+
+
+def test_every_missing_key_of_a_game_is_named_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    result = haggler(
+        "play",
+        "--seller",
+        "openai/gpt-4o",
+        "--buyer",
+        "anthropic/claude-x",
+        "--moderator",
+        "openai/gpt-4o-mini",
+        "--db",
+        str(db),
+        env=_without_keys() | {"ANTHROPIC_API_KEY": ""},
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: API keys missing: set OPENAI_API_KEY for seller (openai/gpt-4o), moderator "
+        "(openai/gpt-4o-mini); set ANTHROPIC_API_KEY for buyer (anthropic/claude-x)"
+    )
+    with Store(db) as store:
+        assert store.episodes() == []
+
+
+def test_selfplay_names_the_critics_missing_key_with_the_players(tmp_path: Path) -> None:
+    spec = tmp_path / "sp.yaml"
+    spec.write_text(
+        "roles: {seller: openai/gpt-4o, buyer: 'rule:linear'}\n"
+        "critic: {model: groq/llama-3.1-8b-instant, api_key_env: COACH_KEY}\n"
+    )
+    env = _without_keys() | {"COACH_KEY": ""}
+    result = haggler("selfplay", str(spec), "--db", str(tmp_path / "h.db"), env=env)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: API keys missing: set OPENAI_API_KEY for seller (openai/gpt-4o); "
+        "set COACH_KEY for critic (groq/llama-3.1-8b-instant)"
+    )
+
+
+def test_a_tournament_names_every_players_missing_key_before_any_match(tmp_path: Path) -> None:
+    spec = tmp_path / "t.yaml"
+    spec.write_text(
+        "name: keys\ngames: [balloon]\nmoderator: openai/gpt-4o-mini\nplayers:\n"
+        "  - {name: gpt, model: openai/gpt-4o}\n"
+        "  - {name: claude, model: anthropic/claude-x}\n"
+        "  - {name: tactic, model: 'rule:boulware'}\n"
+        "  - {name: mini, model: openai/gpt-4o-mini}\n"
+    )
+    db = tmp_path / "h.db"
+    result = haggler("tournament", str(spec), "--db", str(db), env=_without_keys())
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {spec}: players: API keys missing: set OPENAI_API_KEY for players.0 gpt "
+        "(openai/gpt-4o), moderator (openai/gpt-4o-mini), players.3 mini (openai/gpt-4o-mini); "
+        "set ANTHROPIC_API_KEY for players.1 claude (anthropic/claude-x)"
+    )
+    with Store(db) as store:
+        assert store.runs() == [], "no match starts, no run is made"
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = haggler("--version")
+    assert result.exit_code == 0
+    assert result.output == f"haggler {version('haggler')}\n"
+    assert "--version" in haggler("--help").output
+
