@@ -488,6 +488,61 @@ def leaderboard_command(
 
 
 @app.command()
+def runs(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list instead, one object a run.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="At most this many runs (the latest).")] = None,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """List the store's runs: kind, size, status, spend, when made and last active."""
+    with _user_errors():
+        from haggler.run_summary import summarize_runs
+
+        if limit is not None and not 1 <= limit <= 10**9:
+            from haggler.errors import ConfigError
+
+            raise ConfigError(f"--limit {limit}: give a number of runs, 1 or more")
+        store = _require_store(db)
+        try:
+            summaries = summarize_runs(store)
+        finally:
+            store.close()
+        if limit is not None:
+            summaries = summaries[-limit:]
+        if as_json:
+            import json
+
+            rows = [summary.model_dump(mode="json") for summary in summaries]
+            # Not through rich: the JSON must reach a pipe byte for byte, never wrapped.
+            _write_stdout(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+            return
+        if not summaries:
+            out.print(
+                f"store {_escape(str(db))} holds no runs yet; run `haggler play` first",
+                soft_wrap=True,
+            )
+            return
+        from haggler.run_summary import run_table
+
+        wide = Console(width=max(out.width, 140), highlight=False)
+        wide.print(run_table(summaries, title=_escape(f"runs in {db}")))
+
+
+def _write_stdout(text: str) -> None:
+    import os
+    import sys
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `haggler runs --json | head`: the reader has what it wanted; no error for that.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+
+
+@app.command()
 def show(
     game: Annotated[
         str | None, typer.Argument(help="Game id or prefix; the latest game when omitted.")
