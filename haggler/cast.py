@@ -1,14 +1,16 @@
 """Casting a spec's roles: negotiators, moderator and critic, on shared model backends.
 
 Every backend is opened once per spec, when the cast is made, so a missing key or a bad server
-address is reported before the first call; players are then made fresh for each game (the
-rival of a self-play round remembers nothing) on those same backends.
+address is reported before the first call (every missing key at once, with who needs it);
+players are then made fresh for each game (the rival of a self-play round remembers nothing) on
+those same backends.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 
 from haggler.agents.base import Negotiator
@@ -17,14 +19,27 @@ from haggler.agents.llm_negotiator import LLMNegotiator
 from haggler.agents.moderator import LLMModerator, Moderator, RuleModerator
 from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TACTICS
+from haggler.errors import ConfigError
 from haggler.games.base import Game
 from haggler.llm.base import Backend
 from haggler.llm.limits import Limits
-from haggler.llm.providers import open_backend
+from haggler.llm.providers import (
+    LOCAL_PREFIX,
+    api_key_env_for,
+    open_backend,
+    split_model_name,
+)
 from haggler.llm.retry import RetryPolicy
-from haggler.spec import DEFAULT_ROLES, CriticSpec, ModeratorSpec, PlaySpec, RoleSpec
+from haggler.spec import (
+    DEFAULT_ROLES,
+    CriticSpec,
+    ModeratorSpec,
+    PlaySpec,
+    RoleSpec,
+    SelfPlaySpec,
+)
 
-__all__ = ["Cast"]
+__all__ = ["Cast", "MissingKeys", "missing_keys_message"]
 
 
 @lru_cache(maxsize=16)
@@ -35,6 +50,38 @@ def _shared_limits(rate_limits_json: str) -> Limits:
 
 
 ModelSpec = RoleSpec | ModeratorSpec | CriticSpec
+
+
+class MissingKeys(ConfigError):
+    """API keys that are not set: `missing` maps each variable to who needs it, as (role,
+    model) pairs. One line names them all, so that a user sets them in one go."""
+
+    def __init__(self, missing: Mapping[str, Sequence[tuple[str, str]]], first: ConfigError):
+        self.missing = {env: list(needs) for env, needs in missing.items()}
+        needs = [need for needs in self.missing.values() for need in needs]
+        # A single one keeps the backend's own words (model and variable).
+        super().__init__(str(first) if len(needs) == 1 else missing_keys_message(self.missing))
+
+
+def missing_keys_message(missing: Mapping[str, Sequence[tuple[str, str]]]) -> str:
+    """`API keys missing: set A for seller (openai/gpt-4o); set B for buyer (…)`: the
+    variables and who needs them, never a key's value."""
+    parts = [
+        f"set {env} for {', '.join(f'{who} ({model})' for who, model in needs)}"
+        for env, needs in missing.items()
+    ]
+    return f"API key{'s' if len(parts) > 1 else ''} missing: {'; '.join(parts)}"
+
+
+def _unset_key(model_spec: ModelSpec) -> str | None:
+    """The variable `model_spec`'s key is read from, if it is unset; None when it is set or
+    the model takes no key. Asked only after opening its backend failed, to say why."""
+    if model_spec.is_rule or model_spec.model.startswith(LOCAL_PREFIX):
+        return None
+    env = model_spec.api_key_env or api_key_env_for(split_model_name(model_spec.model).provider)
+    if env is None or os.environ.get(env):
+        return None
+    return env
 
 
 class Cast:
@@ -56,14 +103,37 @@ class Cast:
         self.roles: dict[str, RoleSpec] = defaults | spec.roles
         self._backends: dict[tuple[str, str | None, str | None], Backend] = {}
         try:
-            for role_spec in self.roles.values():
-                if not role_spec.is_rule:
-                    self.backend(role_spec)
+            self._open_backends()
             self.moderator = self._moderator()
         except BaseException:
             # Nothing was played yet: release whatever did open before the failure.
             self._backends.clear()
             raise
+
+    def _models(self) -> Iterator[tuple[str, ModelSpec]]:
+        """Every model the spec names, by who uses it: roles, moderator, a named critic."""
+        yield from self.roles.items()
+        yield "moderator", self.spec.moderator
+        spec = self.spec
+        if isinstance(spec, SelfPlaySpec) and "ai" in spec.feedback and spec.critic is not None:
+            yield "critic", spec.critic
+
+    def _open_backends(self) -> None:
+        missing: dict[str, list[tuple[str, str]]] = {}
+        first: ConfigError | None = None
+        for who, model_spec in self._models():
+            if model_spec.is_rule:
+                continue
+            try:
+                self.backend(model_spec)
+            except ConfigError as error:
+                env = _unset_key(model_spec)
+                if env is None:
+                    raise
+                missing.setdefault(env, []).append((who, model_spec.model))
+                first = first or error
+        if first is not None:
+            raise MissingKeys(missing, first)
 
     def backend(self, model_spec: ModelSpec) -> Backend:
         """The shared backend for `model_spec`, opened on first use."""

@@ -57,6 +57,33 @@ SearchOption = Annotated[
 ]
 
 
+def _print_version(asked: bool) -> None:
+    if not asked:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        out.print(f"haggler {version('haggler')}")
+    except PackageNotFoundError:  # a source tree that was never installed
+        out.print("haggler (not installed: no version; pip install -e . in the source tree)")
+    raise typer.Exit()
+
+
+@app.callback()
+def _haggler(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """LLM negotiation games with self-play: play, inspect and export games."""
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn haggler's errors into one line and an exit status: 2 for what the user can fix."""
@@ -296,7 +323,8 @@ def _selfplay(spec: Any, store: Any) -> str:
 
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("rounds", total=None)
+        # It counts games: one per round of every lineage of every arm.
+        task = progress.add_task("games played", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -479,6 +507,61 @@ def leaderboard_command(
 
 
 @app.command()
+def runs(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list instead, one object a run.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="At most this many runs (the latest).")] = None,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """List the store's runs: kind, size, status, spend, when made and last active."""
+    with _user_errors():
+        from haggler.run_summary import summarize_runs
+
+        if limit is not None and not 1 <= limit <= 10**9:
+            from haggler.errors import ConfigError
+
+            raise ConfigError(f"--limit {limit}: give a number of runs, 1 or more")
+        store = _require_store(db)
+        try:
+            summaries = summarize_runs(store)
+        finally:
+            store.close()
+        if limit is not None:
+            summaries = summaries[-limit:]
+        if as_json:
+            import json
+
+            rows = [summary.model_dump(mode="json") for summary in summaries]
+            # Not through rich: the JSON must reach a pipe byte for byte, never wrapped.
+            _write_stdout(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+            return
+        if not summaries:
+            out.print(
+                f"store {_escape(str(db))} holds no runs yet; run `haggler play` first",
+                soft_wrap=True,
+            )
+            return
+        from haggler.run_summary import run_table
+
+        wide = Console(width=max(out.width, 140), highlight=False)
+        wide.print(run_table(summaries, title=_escape(f"runs in {db}")))
+
+
+def _write_stdout(text: str) -> None:
+    import os
+    import sys
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `haggler runs --json | head`: the reader has what it wanted; no error for that.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+
+
+@app.command()
 def show(
     game: Annotated[
         str | None, typer.Argument(help="Game id or prefix; the latest game when omitted.")
@@ -606,7 +689,8 @@ def export(
         typer.Option(
             "--output",
             "-o",
-            help="The file to write: JSONL (one game a line), or a report when it ends in .html.",
+            help="The file to write: .jsonl (one game a line; also .json-lines or no suffix) "
+            "or .html (a report).",
         ),
     ] = ...,  # type: ignore[assignment]
     outcome: OutcomeOption = None,
@@ -623,6 +707,7 @@ def export(
     with _user_errors():
         from haggler.store.query import GameFilter
 
+        report = _export_kind(output) == "html"
         _output(output, "-o")
         where = GameFilter.of(
             outcome=outcome,
@@ -636,7 +721,7 @@ def export(
         store = _require_store(db)
         try:
             run_id = store.resolve_run(run)
-            if output.suffix.lower() in (".html", ".htm"):
+            if report:
                 from haggler.view import write_report
 
                 count = write_report(store, run_id, output, where)
@@ -647,6 +732,22 @@ def export(
         finally:
             store.close()
         out.print(f"wrote {count} game{'s' if count != 1 else ''} of run {run_id} to {output}")
+
+
+def _export_kind(output: Path) -> str:
+    """JSONL or an HTML report, from the file's suffix; anything else is refused before the
+    store is read (`x.csv` once got JSONL under a name that promised CSV)."""
+    from haggler.errors import ConfigError
+
+    suffix = output.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return "html"
+    if suffix in ("", ".jsonl", ".json-lines"):
+        return "jsonl"
+    raise ConfigError(
+        f"-o {output}: cannot write a {suffix} file; use .jsonl (JSON lines, also .json-lines "
+        f"or no suffix) or .html (a report)"
+    )
 
 
 @app.command()

@@ -255,7 +255,11 @@ def _read_yaml(path: Path) -> Any:
 def read_mapping(source: Path) -> dict[str, Any]:
     data = _read_yaml(source)
     if data is None:
-        return {}
+        # A file named on purpose that says nothing is a mistake (a save that did not happen,
+        # the wrong path), not a request for the defaults; `{}` still asks for those.
+        raise SpecError(
+            "the file is empty (or holds only comments); write the spec in it", source=str(source)
+        )
     if not isinstance(data, dict):
         raise SpecError(
             f"the top level must be a mapping (game:, roles:, ...), not {type(data).__name__}",

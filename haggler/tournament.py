@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from haggler.cast import Cast
+from haggler.cast import Cast, MissingKeys, missing_keys_message
 from haggler.errors import ConfigError, SpecError
 from haggler.executors import make_executor
 from haggler.executors.heap import long_lived_heap_frozen
@@ -72,14 +72,27 @@ def tournament_run_id(spec: TournamentSpec) -> str:
 
 async def _preflight(spec: TournamentSpec) -> None:
     # Open every player's model once (keys, servers, local paths) before any match starts,
-    # so a missing key is one clear error naming the player, not a hundred failed matches.
+    # so a missing key is one clear error naming the player, not a hundred failed matches;
+    # every player's missing key in that one line.
     game = make_game(spec.games[0].game, spec.games[0].rules)
+    missing: dict[str, list[tuple[str, str]]] = {}
     for index, player in enumerate(spec.players):
         try:
             cast = Cast(spec.play_spec(spec.games[0], player, player, spec.seed), game)
+        except MissingKeys as error:
+            # The player holds both roles here: name it once, as the spec does.
+            name = f"players.{index} {player.name}"
+            for env, needs in error.missing.items():
+                for who, model in needs:
+                    need = (name if who in game.roles else who, model)
+                    if need not in missing.setdefault(env, []):
+                        missing[env].append(need)
+            continue
         except ConfigError as error:
             raise SpecError(str(error), field=f"players.{index} ({player.name})") from None
         await cast.aclose()
+    if missing:
+        raise SpecError(missing_keys_message(missing), field="players")
 
 
 async def run_tournament(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,159 @@ def test_every_package_is_in_the_build() -> None:
         for init in (ROOT / "haggler").rglob("__init__.py")
     } | set(folders)
     assert found == listed
+
+
+# --- a new user's install: what the tests import is declared, CI installs from nothing ------
+
+# The folders whose Python files the package, its tests and its scripts are made of.
+_SOURCE_FOLDERS = ("haggler", "agents", "games", "memory", "evals", "tests", "benchmarks")
+# Import names of this project. `agents`, `games`, … are not: they are haggler.agents, …, and a
+# bare `import agents` would reach someone else's distribution.
+_FIRST_PARTY = {"haggler", "tests"}
+# Calls that import a module named by a string: it is a dependency all the same.
+_IMPORTING_CALLS = {"import_module", "find_spec", "importorskip"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Top-level names of the modules `path` imports, lazily or not, absolute imports only."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Call) and node.args:
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else None
+            called = called or (node.func.id if isinstance(node.func, ast.Name) else None)
+            first = node.args[0]
+            literal = first.value if isinstance(first, ast.Constant) else None
+            if called in _IMPORTING_CALLS and isinstance(literal, str) and literal:
+                names.add(literal)
+    return {name.split(".")[0] for name in names}
+
+
+def _normalized(distribution: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _declared(pyproject: Path) -> set[str]:
+    """Distributions pyproject.toml declares: dependencies and every extra."""
+    import re
+    import tomllib
+
+    project = tomllib.loads(pyproject.read_text())["project"]
+    requirements = list(project.get("dependencies", []))
+    for extra in project.get("optional-dependencies", {}).values():
+        requirements += extra
+    return {
+        _normalized(re.split(r"[\s\[<>=!~;(@]", r.strip(), maxsplit=1)[0]) for r in requirements
+    }
+
+
+def undeclared_imports(root: Path, folders: tuple[str, ...]) -> dict[str, list[str]]:
+    """Third-party modules imported under `folders` of `root` whose distribution pyproject.toml
+    does not declare, each with the files importing it."""
+    from importlib.metadata import packages_distributions
+
+    declared = _declared(root / "pyproject.toml")
+    # What an installed module's distribution is called (yaml -> PyYAML); a module that is not
+    # installed (an extra not installed here) is taken to be named as its distribution.
+    owners = packages_distributions()
+    missing: dict[str, list[str]] = {}
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            for module in _imported_modules(path):
+                if module in sys.stdlib_module_names or module in _FIRST_PARTY:
+                    continue
+                distributions = {_normalized(d) for d in owners.get(module, [module])}
+                if not distributions & declared:
+                    missing.setdefault(module, []).append(str(path.relative_to(root)))
+    return missing
+
+
+def test_every_third_party_module_imported_is_declared() -> None:
+    # The machine's own Python may hold what no extra declares (hypothesis did): the suite then
+    # passes here and fails in a new user's fresh environment.
+    assert undeclared_imports(ROOT, _SOURCE_FOLDERS) == {}
+
+
+def test_the_declaration_check_finds_what_is_undeclared(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["PyYAML>=6"]\n'
+        '[project.optional-dependencies]\nplot = ["matplotlib>=3.7"]\n'
+    )
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text(
+        "import json\nimport yaml\nfrom haggler.spec import PlaySpec\nimport matplotlib.figure\n"
+        "def f():\n    import hypothesis.strategies\n"
+    )
+    (tmp_path / "pkg" / "b.py").write_text(
+        "import pytest\nnumpy = pytest.importorskip('numpy')\nfrom . import a\n"
+    )
+    assert undeclared_imports(tmp_path, ("pkg",)) == {
+        "hypothesis": ["pkg/a.py"],
+        "pytest": ["pkg/b.py"],
+        "numpy": ["pkg/b.py"],
+    }
+
+
+def test_ci_installs_into_a_fresh_virtual_environment(tmp_path: Path) -> None:
+    # Everything .ci/run does before README's test command, then a look at where that
+    # command would run: a new, empty environment outside the clone, removed afterwards.
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    # -P: only what is installed is importable, not the clone's own folders.
+    probe = (
+        "python -P - <<'PROBE'\n"
+        "import importlib.util, json, os, shutil, sys\n"
+        "print(json.dumps({'prefix': sys.prefix, 'base': sys.base_prefix,\n"
+        "  'pip': shutil.which('pip'), 'cwd': os.getcwd(),\n"
+        "  'browser': os.environ.get('HAGGLER_REQUIRE_BROWSER'),\n"
+        "  'found': [m for m in ('pytest', 'hypothesis', 'haggler', 'typer')\n"
+        "            if importlib.util.find_spec(m)]}))\n"
+        "PROBE"
+    )
+    # apt-get is stubbed: a machine without chromium is not changed by a test.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apt-get").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "apt-get").chmod(0o755)
+    env = os.environ | {"PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(tmp_path)}
+    env.pop("VIRTUAL_ENV", None)
+    script = "\n".join([*lines[:-1], probe])
+    ran = subprocess.run(
+        ["bash", "-c", script, str(ROOT / ".ci" / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    prefix = Path(seen["prefix"])
+    assert prefix != Path(seen["base"]), "README's command must run in a virtual environment"
+    assert prefix.is_relative_to(tmp_path), "the environment must be new, made for this run"
+    assert not prefix.is_relative_to(ROOT)
+    assert seen["pip"] == str(prefix / "bin" / "pip")
+    assert seen["cwd"] == str(ROOT)
+    assert seen["browser"] == "1"
+    assert seen["found"] == [], "nothing may be installed before README's command runs"
+    assert not prefix.exists(), "the environment is removed when CI ends"
+
+
+async def test_the_viewer_test_store_builds_inside_a_running_event_loop(tmp_path: Path) -> None:
+    # The browser tests' playwright fixture leaves an event loop running on the test's thread
+    # before the store fixture runs: building the store must not depend on fixture order.
+    from haggler.store import Store
+    from tests.fakes.viewer_store import build_viewer_store
+
+    built = build_viewer_store(tmp_path / "viewer.db")
+    with Store(built.path) as store:
+        runs = {run.id: run.episodes for run in store.runs()}
+    assert set(runs) == {built.selfplay_run, built.tournament_run, built.hostile_run}
+    assert runs[built.selfplay_run] == 24 and runs[built.tournament_run] == 12
+    assert len(built.hostile_games) == 2

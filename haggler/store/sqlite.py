@@ -698,6 +698,21 @@ class Store:
         spec = self._db.execute("SELECT spec_json FROM runs WHERE id = ?", (run_id,)).fetchone()
         return (*games, *in_flight, *critiques, *lineages, spec[0] if spec else None)
 
+    def last_activity(self, run_id: str) -> float | None:
+        """When a run last stored anything (a game started or ended, a turn of a game in
+        flight, a critique); None if it holds no game."""
+        row = self._db.execute(
+            "SELECT MAX(t) FROM ("
+            "SELECT MAX(started_at) AS t FROM episodes WHERE run_id = ?1 "
+            "UNION ALL SELECT MAX(ended_at) FROM episodes WHERE run_id = ?1 "
+            "UNION ALL SELECT MAX(t.ended_at) FROM episodes e JOIN turns t "
+            "ON t.episode_id = e.id WHERE e.run_id = ?1 AND e.status = 'running' "
+            "UNION ALL SELECT MAX(c.created_at) FROM critiques c JOIN episodes e "
+            "ON e.id = c.episode_id WHERE e.run_id = ?1)",
+            (run_id,),
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
     def lineage_rounds(self, lineage_id: str) -> dict[int, str]:
         """Each round of a lineage and the game that played it (the finished one, if a round
         was replayed after a failure)."""

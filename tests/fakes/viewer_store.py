@@ -4,12 +4,17 @@
 and no-feedback arms, 3 rounds), a small tournament of the four tactics, and a "hostile" run:
 one self-play lineage whose messages, briefs, player names and feedback carry markup that must
 show as text. Returns the ids and the hostile strings.
+
+It builds the store on a worker thread with an event loop of its own, so it works whatever the
+calling thread runs: a sync test, an async one, or a fixture that comes after playwright's
+sync API (which leaves an event loop running on the test's thread).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +127,11 @@ def _hostile_game(round_: int) -> dict[str, object]:
 
 
 def build_viewer_store(path: Path) -> ViewerStore:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewer-store") as worker:
+        return worker.submit(lambda: asyncio.run(_build(path))).result()
+
+
+async def _build(path: Path) -> ViewerStore:
     spec = check_selfplay_spec(
         {
             "game": "balloon",
@@ -151,8 +161,8 @@ def build_viewer_store(path: Path) -> ViewerStore:
         source="test",
     )
     with Store(path) as store:
-        played = asyncio.run(selfplay(spec, store=store))
-        tour = asyncio.run(run_tournament(tournament, store=store))
+        played = await selfplay(spec, store=store)
+        tour = await run_tournament(tournament, store=store)
         hostile = store.start_run("selfplay", {"name": "hostile <script>x</script>"})
         critique = CritiqueRecord(
             episode_id="",
