@@ -12,6 +12,7 @@ __all__ = [
     "CritiqueRecord",
     "EpisodeRecord",
     "EpisodeSummary",
+    "ForgettingRecord",
     "RoleRecord",
     "RunRecord",
     "TurnRecord",
@@ -145,6 +146,9 @@ class MemoryRecord(BaseModel):
     created_at: float
     meta: dict[str, Any] = Field(default_factory=dict)
     sources: list[str] = Field(default_factory=list)
+    # How the item came from each source (about, context, goal, derived), by source id.
+    relations: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
 
 
 class CritiqueRecord(BaseModel):
@@ -184,3 +188,26 @@ class SpeakerTotals(BaseModel):
     moderated: int = 0
     moderation_tokens: int = 0
     moderation_cost_usd: float = 0.0
+
+
+class ForgettingRecord(BaseModel):
+    """One forget request as the audit keeps it: what kind of request, over whom, what it did
+    (counts), and hashes of the content it removed; never the content, nor the fact asked for."""
+
+    id: str
+    created_at: float
+    level: str
+    mode: str
+    # The kind of target: value, name, phrase, pattern; game, lineage, span; environment.
+    target: str
+    owners: list[str]
+    purge_record: bool = False
+    run_id: str | None = None
+    lineage_id: str | None = None
+    after_round: int | None = None
+    counts: dict[str, float] = Field(default_factory=dict)
+    # sha256 of each removed or rewritten item's content as it was, sorted.
+    hashes: list[str] = Field(default_factory=list)
+    plan_sha256: str
+    # The database file and its WAL were rid of the removed bytes (checkpointed, truncated).
+    erased: bool = False
