@@ -127,8 +127,11 @@ class ScheduledForget:
 
     after_round: int
     request: ForgetRequest | str
-    # For words: how to read them (the rule-based unlearner when None).
+    # For words: how to read them (the rule-based unlearner when None), and the level and
+    # mode the reading must keep to, if given.
     unlearner: Unlearner | None = None
+    level: str | None = None
+    mode: str | None = None
 
 
 @dataclass(slots=True)
@@ -352,7 +355,14 @@ async def _forget_now(run: _Run, scheduled: ScheduledForget, number: int) -> For
         from haggler.agents.unlearner import RuleUnlearner
 
         unlearner = scheduled.unlearner or RuleUnlearner()
-        request = (await unlearner.plan(request, memories=memories, store=setup.store)).request
+        read = await unlearner.plan(
+            request,
+            memories=memories,
+            store=setup.store,
+            level=scheduled.level,  # type: ignore[arg-type]
+            mode=scheduled.mode,  # type: ignore[arg-type]
+        )
+        request = read.request
     # A lineage forgets in its own agents' memories, whatever scope the request names.
     request = request.model_copy(
         update={"scope": request.scope.model_copy(update={"agents": tuple(memories)})}

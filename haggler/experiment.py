@@ -23,6 +23,7 @@ from haggler.games.selfplay import (
     Lineage,
     LineageResult,
     NoFeedback,
+    ScheduledForget,
     SelfPlaySetup,
     play_lineage,
 )
@@ -82,6 +83,7 @@ async def selfplay(
         }
         run = SelfPlayRun(store.start_run("selfplay", spec.model_dump(mode="json")))
         limit = asyncio.Semaphore(spec.concurrency)
+        forgetting = _forgetting(spec, cast)
         total = len(sources) * spec.lineages * spec.rounds
         done = 0
 
@@ -104,6 +106,8 @@ async def selfplay(
                 },
                 stop_at_first_failure=spec.stop_at_first_failure,
                 memory_budget=spec.memory_budget,
+                forgetting=forgetting,
+                counters={role: cast.token_counter(role) for role in coached},
             )
             if spec.agent:
                 lineage.continue_memory()
@@ -139,6 +143,21 @@ async def selfplay(
         return run
     finally:
         await cast.aclose()
+
+
+def _forgetting(spec: SelfPlaySpec, cast: Cast) -> list[ScheduledForget]:
+    """The spec's forget steps, ready for every lineage (one unlearner for words, shared)."""
+    if not spec.forget:
+        return []
+    unlearner = cast.unlearner(spec.unlearner)
+    steps = []
+    for step in spec.forget:
+        typed = step.typed()
+        request = typed if typed is not None else step.request
+        steps.append(
+            ScheduledForget(step.after_round, request, unlearner, level=step.level, mode=step.mode)
+        )
+    return steps
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 __all__ = ["RecencyIndex"]
 
 _GONE = math.inf
+_LARGEST = 1.7976931348623157e308
 
 
 class RecencyIndex:
@@ -92,7 +93,8 @@ class RecencyIndex:
         """The largest position < `before` whose size is <= `at_most`, or -1."""
         if before <= 0:
             return -1
-        return self._search(1, 0, self._capacity, before, at_most)
+        # Removed slots hold infinity: a bound of infinity must still leave them out.
+        return self._search(1, 0, self._capacity, before, min(at_most, _LARGEST))
 
     def _search(self, node: int, low: int, high: int, before: int, at_most: float) -> int:
         # Rightmost leaf in [low, high) ∩ [0, before) with a value <= at_most.
