@@ -31,13 +31,14 @@ from haggler.memory.items import (
     Relation,
     check_tag,
 )
+from haggler.memory.labels import smallest_rendering
 from haggler.memory.recency import RecencyIndex
 from haggler.memory.tokens import estimate_tokens
 
 if TYPE_CHECKING:
     from haggler.store.sqlite import Store
 
-__all__ = ["AgentMemory", "UnknownMemoryItemError", "smallest_rendering"]
+__all__ = ["AgentMemory", "UnknownMemoryItemError"]
 
 
 class UnknownMemoryItemError(KeyError):
@@ -91,15 +92,6 @@ def _json_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
             f"meta must hold JSON values only (it is stored as JSON): {error}"
         ) from None
     return loaded
-
-
-def smallest_rendering(item: MemoryItem) -> int:
-    """The fewest characters `item` can take in a context (its summary, if shorter): a lower
-    bound that lets a context skip items that cannot fit without reading them."""
-    summary = item.meta.get("summary") if item.kind == "episode" else None
-    if isinstance(summary, str):
-        return min(len(item.content), len(summary))
-    return len(item.content)
 
 
 Ref = MemoryItem | str
@@ -271,6 +263,19 @@ class AgentMemory:
     def of_episode(self, episode_id: str) -> list[MemoryItem]:
         """The items that carry `episode_id`: the game as remembered and the advice on it."""
         return self._looked_up("episode", episode_id)
+
+    def of_episode_prefix(self, prefix: str) -> list[MemoryItem]:
+        """The items of every game whose id starts with `prefix` (the exact id included)."""
+        exact = self._looked_up("episode", prefix)
+        if exact:
+            return exact
+        found = [
+            item_id
+            for (field, value), bucket in self._index.items()
+            if field == "episode" and value.startswith(prefix)
+            for item_id in bucket
+        ]
+        return self._oldest_first(found)
 
     def get(self, item_id: str) -> MemoryItem:
         try:

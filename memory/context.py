@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 from haggler.memory.agent_memory import AgentMemory
 from haggler.memory.items import Environment, MemoryItem, MemoryKind
+from haggler.memory.labels import label as _label
 from haggler.memory.tokens import CharEstimate, TokenCounter
 
 __all__ = ["TRUNCATION_MARKER", "Recollection", "build_context", "render_items"]
@@ -76,17 +77,6 @@ class Recollection:
     def dropped(self) -> tuple[str, ...]:
         """Ids of the items (within the environment asked for) left out, oldest first."""
         return self._left_out()
-
-
-def _label(item: MemoryItem, *, summary: bool = False) -> str:
-    """The label an item is shown under; content follows on the next line (or the same one)."""
-    if item.kind == "episode":
-        where = f"Round {item.round}, your game" if item.round is not None else "An earlier game"
-        return f"{where} (summary): " if summary else f"{where}:\n"
-    if item.kind == "feedback":
-        after = f" after round {item.round}" if item.round is not None else ""
-        return f"Your coach's advice{after}:\n"
-    return "Note: "
 
 
 def render_items(items: Iterable[MemoryItem]) -> str:
@@ -208,6 +198,10 @@ def build_context(
     taken: list[MemoryItem] = []
 
     def room() -> float:
+        """The longest rendering that could still fit (an upper bound: nothing longer is read)."""
+        if tally.by_length:
+            assert isinstance(counter, CharEstimate)
+            return budget_tokens * counter.chars_per_token - tally.length - len(_SEPARATOR)
         return counter.chars_at_most(budget_tokens - tally.tokens())
 
     def try_keep(item: MemoryItem, piece: str) -> bool:

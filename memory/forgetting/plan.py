@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from haggler.errors import ConfigError
+from haggler.errors import ConfigError, StoreError
 from haggler.memory.agent_memory import AgentMemory
 from haggler.memory.forgetting.facts import (
     Span,
@@ -149,7 +149,7 @@ def plan_forget(
     store: Store | None = None,
 ) -> ForgetPlan:
     """The plan for `request` over `memories` (every agent in the request's scope, loaded)."""
-    episodes_in_scope = _scope_episodes(request, store)
+    episodes_in_scope = _scope_episodes(request, store, memories)
     owners = []
     for memory in memories.values():
         candidates = _in_scope(request, memory, episodes_in_scope)
@@ -164,7 +164,9 @@ def plan_forget(
 # -- scope -----------------------------------------------------------------------------------
 
 
-def _scope_episodes(request: Request, store: Store | None) -> set[str] | None:
+def _scope_episodes(
+    request: Request, store: Store | None, memories: Mapping[str, AgentMemory]
+) -> set[str] | None:
     """The games a request's scope (or trajectory) narrows to; None when it does not."""
     scope = request.scope
     games: set[str] | None = None
@@ -174,20 +176,37 @@ def _scope_episodes(request: Request, store: Store | None) -> set[str] | None:
         games = found if games is None else games & found
 
     if scope.episode is not None:
-        narrow({_resolve_episode(store, scope.episode)})
+        narrow({_resolve_episode(store, scope.episode, memories)})
     if scope.lineage is not None:
         narrow(set(_lineage_episodes(store, scope.lineage, None)))
     if isinstance(request, TrajectoryRequest):
         if request.episode is not None:
-            narrow({_resolve_episode(store, request.episode)})
+            narrow({_resolve_episode(store, request.episode, memories)})
         else:
             assert request.lineage is not None
             narrow(set(_lineage_episodes(store, request.lineage, request.rounds)))
     return games
 
 
-def _resolve_episode(store: Store | None, ref: str) -> str:
-    return store.resolve_episode(ref) if store is not None else ref
+def _resolve_episode(store: Store | None, ref: str, memories: Mapping[str, AgentMemory]) -> str:
+    """The game `ref` names: in the record, or (a game whose record is gone, or was never
+    kept, as in a tournament's memory) among the games the memories remember."""
+    if store is not None:
+        try:
+            return store.resolve_episode(ref)
+        except StoreError:
+            pass
+    remembered = {
+        item.episode_id
+        for memory in memories.values()
+        for item in memory.of_episode_prefix(ref)
+        if item.episode_id
+    }
+    if ref in remembered or len(remembered) == 1:
+        return ref if ref in remembered else next(iter(remembered))
+    if remembered:
+        raise ConfigError(f"game {ref!r} is ambiguous; give more of its id")
+    raise ConfigError(f"no game {ref!r} in the record or in the memories asked about")
 
 
 def _lineage_episodes(store: Store | None, ref: str, rounds: Iterable[int] | None) -> list[str]:
