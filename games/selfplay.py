@@ -483,6 +483,8 @@ async def _learn(
                 "arm": setup.feedback.kind,
                 "role": role,
                 "turns": turns,
+                # The game's scripted opening, the same in every game: not this game's own.
+                "scripted": sum(turn.scripted for turn in result.turns),
             },
             # Provenance: this game was played with these items in the player's prompt.
             context=recalled[role].context,

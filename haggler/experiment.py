@@ -45,7 +45,8 @@ class SelfPlayRun:
     failures: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _feedback(spec: SelfPlaySpec, cast: Cast, kind: str) -> FeedbackSource:
+def feedback_source(spec: SelfPlaySpec, cast: Cast, kind: str) -> FeedbackSource:
+    """The feedback arm `kind` of `spec`, on `cast`'s models."""
     if kind == "ai":
         # Each coached role gets its critic: by default its own model, as in the paper.
         return AIFeedback({role: cast.critic(spec.critic, role) for role in spec.coached_roles()})
@@ -79,7 +80,7 @@ async def selfplay(
     cast = Cast(spec, game)
     try:
         sources: dict[str, FeedbackSource] = {
-            kind: _feedback(spec, cast, kind) for kind in spec.feedback
+            kind: feedback_source(spec, cast, kind) for kind in spec.feedback
         }
         run = SelfPlayRun(store.start_run("selfplay", spec.model_dump(mode="json")))
         limit = asyncio.Semaphore(spec.concurrency)

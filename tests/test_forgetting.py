@@ -501,3 +501,41 @@ def test_a_lineage_forgets_between_rounds_and_plays_on_as_if_it_never_knew(
     assert SECRET not in str([i.content for i in memory])
     (audit,) = store.forgettings(run_id=setup.run_id)
     assert audit.lineage_id == lineage.id and audit.after_round == 2
+
+
+def test_an_older_store_is_migrated_so_exact_forgetting_removes_too_much_not_too_little(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from haggler.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for version in range(1, 5):
+        db.executescript(MIGRATIONS[version])
+    db.execute("PRAGMA user_version=4")
+    rows = [
+        ("e1", "episode", "game one", 1.0, "{}"),
+        ("f1", "feedback", "advice one", 2.0, '{"episode_id": "ep-1"}'),
+        ("e2", "episode", "game two", 3.0, "{}"),
+        ("f2", "feedback", "advice two", 4.0, '{"episode_id": "ep-2"}'),
+    ]
+    for item_id, kind, content, at, meta in rows:
+        db.execute(
+            "INSERT INTO memory_items (id, owner, kind, content, game, tokens, created_at, "
+            "meta_json) VALUES (?, 'old', ?, ?, 'balloon', 2, ?, ?)",
+            (item_id, kind, content, at, meta),
+        )
+    db.executemany(
+        "INSERT INTO memory_links (item_id, source_id) VALUES (?, ?)", [("f1", "e1"), ("f2", "e2")]
+    )
+    db.commit()
+    db.close()
+
+    with Store(path) as store:
+        memory = AgentMemory.load(store, "old")
+        assert dict(memory.get("f1").relations) == {"e1": "about"}
+        assert dict(memory.get("e2").relations) == {"e1": "context", "f1": "context"}
+        assert memory.get("f2").episode_id == "ep-2"
+        assert memory.forget("e1") == ["e1", "f1", "e2", "f2"]

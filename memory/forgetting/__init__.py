@@ -9,7 +9,7 @@ guarantees are stated in `haggler.memory.forgetting.requests`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from haggler.memory.agent_memory import AgentMemory
@@ -66,6 +66,7 @@ __all__ = [
     "Where",
     "carry_out",
     "forget",
+    "load_agents",
     "load_scope",
     "parse_request",
     "plan_forget",
@@ -83,8 +84,19 @@ def load_scope(
 ) -> dict[str, AgentMemory]:
     """The memories of every agent `request` covers: those given, the rest loaded from
     `store`."""
+    return load_agents(request.scope.agents, store=store, memories=memories)
+
+
+def load_agents(
+    names: Sequence[str],
+    *,
+    store: Store | None,
+    memories: Mapping[str, AgentMemory] | None = None,
+) -> dict[str, AgentMemory]:
+    """The memories of the agents `names` stand for (see `resolve_agents`): those given, the
+    rest loaded from `store`."""
     given = dict(memories or {})
-    owners = resolve_agents(request.scope.agents, store=store, memories=given)
+    owners = resolve_agents(names, store=store, memories=given)
     loaded: dict[str, AgentMemory] = {}
     for owner in owners:
         if owner in given:

@@ -65,14 +65,15 @@ def lines_by(text: str, speaker: str) -> list[Span]:
     return [(m.start, m.end) for m in messages if m.speaker == speaker]
 
 
-def fragments_of(text: str, *, min_chars: int = 12) -> list[str]:
+def fragments_of(text: str, *, skip: int = 0, min_chars: int = 12) -> list[str]:
     """The verbatim pieces of a forgotten item worth scrubbing from what was made under its
-    influence: each message of a remembered game (its text after "speaker: "), each line of
-    advice, of at least `min_chars` characters."""
+    influence: each message of a remembered game (its text after "speaker: ") but the first
+    `skip` (a game's scripted opening, which every game shares), each line of advice, of at
+    least `min_chars` characters."""
     from haggler.memory.transcript import read_transcript
 
     messages, _ = read_transcript(text)
-    lines = [m.text for m in messages] if messages else text.splitlines()
+    lines = [m.text for m in messages[skip:]] if messages else text.splitlines()
     pieces = []
     for line in lines:
         for part in line.split("\n"):

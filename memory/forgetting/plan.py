@@ -336,10 +336,13 @@ def _owner_plan(
     else:
         fragments: list[str] = []
         for item in hits:
-            source = item.content
-            if item.id in spans:  # a span of turns: only those lines are forgotten
+            if item.id in spans:  # a span of turns: only those messages are forgotten
                 source = "\n".join(item.content[a:b] for a, b in spans[item.id])
-            fragments.extend(fragments_of(source))
+                fragments.extend(fragments_of(source))
+            else:
+                scripted = item.meta.get("scripted")
+                skip = scripted if isinstance(scripted, int) else 0
+                fragments.extend(fragments_of(item.content, skip=skip))
         terms = _environment_terms(request)
 
         def spans_in(text: str) -> list[Span]:
