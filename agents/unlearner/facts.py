@@ -103,4 +103,7 @@ def is_name(text: str) -> bool:
     words = text.split()
     if not words or any(m.marked for m in find_prices(text)):
         return False
-    return all(w[0].isupper() or re.search(r"[\d:_@-]", w) for w in words)
+    return all(
+        re.fullmatch(r"\w[\w.'’:@+-]*", w) and (w[0].isupper() or re.search(r"[\d:_@-]", w))
+        for w in words
+    )
