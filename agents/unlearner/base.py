@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from haggler.memory.agent_memory import AgentMemory
 from haggler.memory.forgetting.requests import (
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Request", "Unlearner", "UnlearnerPlan"]
 
-Request = StateRequest | TrajectoryRequest | EnvironmentRequest
+Request: TypeAlias = StateRequest | TrajectoryRequest | EnvironmentRequest
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypeAlias
 
 from haggler.agents.unlearner.facts import (
     is_name,
@@ -50,8 +51,8 @@ from haggler.memory.forgetting.requests import (
 
 __all__ = ["Request", "read_request"]
 
-Request = StateRequest | TrajectoryRequest | EnvironmentRequest
-Fact = ValueFact | NameFact | PhraseFact | PatternFact
+Request: TypeAlias = StateRequest | TrajectoryRequest | EnvironmentRequest
+Fact: TypeAlias = ValueFact | NameFact | PhraseFact | PatternFact
 
 _I = re.IGNORECASE
 _EVERYTHING = (
