@@ -114,6 +114,22 @@ def test_a_bad_pattern_is_refused_naming_the_problem(world: World) -> None:
     assert "matches empty text" in refused(world, "forget /x*/")
 
 
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(\w+\s?)*x", r"(?=(a+)+)b", r"(x{1,3})*y"])
+def test_a_pattern_that_could_backtrack_without_bound_is_refused(
+    world: World, pattern: str
+) -> None:
+    # Planning runs the pattern over every item in scope: one that takes exponential time on a
+    # long text would hang it.
+    assert "exponential time" in refused(world, f"forget /{pattern}/")
+
+
+def test_the_patterns_the_grammar_makes_are_not_risky() -> None:
+    from haggler.agents.unlearner.facts import COST_PATTERN, MONEY_PATTERN, risky_pattern
+
+    for pattern in (BUDGET_PATTERN, MONEY_PATTERN, COST_PATTERN, r"[^\n]+", r"walk(s|ing)? away"):
+        assert risky_pattern(pattern) is None, pattern
+
+
 def test_names_explicit_or_capitalised_are_name_facts(world: World) -> None:
     assert read(world, "forget the name Alice").fact == NameFact(name="Alice")
     assert read(world, "forget the word budget").fact == NameFact(name="budget")

@@ -137,6 +137,21 @@ async def test_an_unusable_reply_is_refused_with_the_reason_and_asked_again(
     assert "not JSON" in fourth.messages[-1]["content"]
 
 
+async def test_a_pattern_that_could_hang_planning_is_sent_back(
+    fake_llm_server: FakeLLMServer, backend: Backend, memories: dict[str, AgentMemory]
+) -> None:
+    fake_llm_server.script(
+        answer({"level": "state", "fact": {"kind": "pattern", "regex": "(a+)+$"}}),
+        answer({"level": "state", "fact": {"kind": "pattern", "regex": "a+$"}}),
+    )
+
+    plan = await LLMUnlearner(backend).plan("forget runs of a", memories=memories)
+
+    assert plan.request.fact.regex == "a+$" and plan.attempts == 2  # type: ignore[union-attr]
+    told = fake_llm_server.requests[1].messages[-1]["content"]
+    assert "request.fact.regex" in told and "exponential time" in told
+
+
 async def test_after_n_unusable_replies_the_words_are_refused(
     fake_llm_server: FakeLLMServer, backend: Backend, memories: dict[str, AgentMemory]
 ) -> None:

@@ -11,6 +11,7 @@ the same games as the amounts that role stated would, without reading them first
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from haggler.agents.prices import find_prices
 
@@ -19,6 +20,7 @@ __all__ = [
     "COST_PATTERN",
     "MONEY_PATTERN",
     "is_name",
+    "risky_pattern",
     "topic_pattern",
     "value_of",
 ]
@@ -107,3 +109,55 @@ def is_name(text: str) -> bool:
         re.fullmatch(r"\w[\w.'’:@+-]*", w) and (w[0].isupper() or re.search(r"[\d:_@-]", w))
         for w in words
     )
+
+
+def risky_pattern(regex: str) -> str | None:
+    """Why `regex` could take exponential time on a long text (a repeated part that itself
+    repeats, as in `(a+)+` or `(\\w+\\s?)*`), or None. Planning runs a pattern over every item in
+    scope, so one that backtracks without bound would hang it; a model's pattern is hostile
+    input, and a person's may be a slip."""
+    try:
+        from re import _parser as parser  # the stdlib's own parse tree of a pattern
+    except ImportError:  # pragma: no cover - a Python without it: no check rather than none
+        return None
+    try:
+        tree = parser.parse(regex, re.IGNORECASE)
+    except (re.error, RecursionError, OverflowError):
+        return None  # not compilable: refused for that elsewhere
+    if _nested_repeat(list(tree), inside=False):
+        return "a repeated part of it repeats itself, which can take exponential time"
+    return None
+
+
+_REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
+
+
+def _nested_repeat(items: list[Any], *, inside: bool) -> bool:
+    for op, av in items:
+        name = str(op)
+        if name in _REPEATS:
+            _, most, sub = av
+            many = most > 1
+            if many and inside:
+                return True
+            if _nested_repeat(list(sub), inside=inside or many):
+                return True
+            continue
+        for child in _children(name, av):
+            if child is not None and _nested_repeat(list(child), inside=inside):
+                return True
+    return False
+
+
+def _children(name: str, av: Any) -> list[Any]:
+    if name == "SUBPATTERN":
+        return [av[3]]
+    if name == "BRANCH":
+        return list(av[1])
+    if name in ("ASSERT", "ASSERT_NOT"):
+        return [av[1]]
+    if name == "GROUPREF_EXISTS":
+        return [av[1], av[2]]
+    if name == "ATOMIC_GROUP":
+        return [av]
+    return []

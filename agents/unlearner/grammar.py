@@ -17,6 +17,7 @@ from collections.abc import Callable
 from haggler.agents.unlearner.builder import Builder, Fact, Request, a_name, first_problem
 from haggler.agents.unlearner.facts import (
     is_name,
+    risky_pattern,
     several_values,
     topic_pattern,
     value_of,
@@ -144,13 +145,17 @@ class _Reader(Builder):
         if literal.kind == "phrase":
             return PhraseFact(text=literal.text)
         try:
-            return PatternFact(regex=literal.text)
+            fact = PatternFact(regex=literal.text)
         except ValueError as error:
             problem = first_problem(error)
-            raise self.refuse(
-                f"/{shown(literal.text, 60)[1:-1]}/ is no usable pattern ({problem})",
-                "fix the pattern, or quote the words instead",
-            ) from None
+        else:
+            problem = risky_pattern(fact.regex) or ""
+            if not problem:
+                return fact
+        raise self.refuse(
+            f"/{shown(literal.text, 60)[1:-1]}/ is no usable pattern ({problem})",
+            "simplify the pattern, or quote the words instead",
+        )
 
     def literal(self, core: str) -> Request | None:
         marks = MARK.findall(core)

@@ -19,12 +19,19 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from haggler.agents.unlearner.base import Request, Unlearner, UnlearnerPlan
+from haggler.agents.unlearner.facts import risky_pattern
 from haggler.agents.unlearner.index import MemoryIndex, index_memories
 from haggler.agents.unlearner.names import Names
 from haggler.agents.unlearner.words import Words, refuse, shown
 from haggler.llm.base import Message
 from haggler.memory.agent_memory import AgentMemory
-from haggler.memory.forgetting.requests import ForgetRequest, Level, Mode
+from haggler.memory.forgetting.requests import (
+    ForgetRequest,
+    Level,
+    Mode,
+    PatternFact,
+    StateRequest,
+)
 
 if TYPE_CHECKING:
     from haggler.llm.base import Backend
@@ -224,6 +231,10 @@ def read_answer(
     request: Request = answer.request  # type: ignore[assignment]
     if level is not None and request.level != level:
         raise Unusable(f'the request must be at level "{level}", not "{request.level}"')
+    if isinstance(request, StateRequest) and isinstance(request.fact, PatternFact):
+        risk = risky_pattern(request.fact.regex)
+        if risk is not None:
+            raise Unusable(f"request.fact.regex: {risk}; write a pattern without nested repeats")
     update: dict[str, Any] = {}
     if mode is not None:
         update["mode"] = mode
