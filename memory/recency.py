@@ -97,8 +97,9 @@ class RecencyIndex:
         return self._search(1, 0, self._capacity, before, min(at_most, _LARGEST))
 
     def _search(self, node: int, low: int, high: int, before: int, at_most: float) -> int:
-        # Rightmost leaf in [low, high) ∩ [0, before) with a value <= at_most.
-        if low >= before or self._tree[node] > at_most:
+        # Rightmost leaf in [low, high) ∩ [0, before) with a value <= at_most. A subtree of
+        # removed slots holds infinity, which fits no bound, not even an infinite one.
+        if low >= before or self._tree[node] > at_most or self._tree[node] == _GONE:
             return -1
         if high - low == 1:
             return low
