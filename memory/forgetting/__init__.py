@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from haggler.memory.agent_memory import AgentMemory
+from haggler.memory.forgetting.dry_run import describe_plan
 from haggler.memory.forgetting.execute import ForgetResult, Rederived, Rederiver, Where, carry_out
 from haggler.memory.forgetting.plan import (
     ForgetPlan,
@@ -65,6 +66,7 @@ __all__ = [
     "ValueFact",
     "Where",
     "carry_out",
+    "describe_plan",
     "forget",
     "load_agents",
     "load_scope",
