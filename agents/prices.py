@@ -2,14 +2,29 @@
 
 Mentions marked as money (a currency sign or word) are trusted; bare numbers and number words
 count only when a message holds no marked mention, since "I've had it for 3 years" is no offer.
+
+A number is read whole or not at all: "$1e308" and "$1.5e3" (e-notation, which nobody haggles
+in) are no price rather than $1 and $1.50, and neither is an amount above `MAX_PRICE`
+(a 400-digit price would otherwise be read as infinity).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["PriceMention", "find_prices", "format_price", "parse_price", "words_to_number"]
+__all__ = [
+    "MAX_PRICE",
+    "PriceMention",
+    "find_prices",
+    "format_price",
+    "parse_price",
+    "words_to_number",
+]
+
+# A trillion dollars: no game's price comes near, and a float still holds every cent of it.
+MAX_PRICE = 1e12
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -26,16 +41,22 @@ _NUMBER_WORD = "|".join(sorted([*_UNITS, *_TENS, *_SCALES], key=len, reverse=Tru
 # A run of number words: "twenty-five", "one hundred and fifty", "fifteen". Bounded, so that a
 # long reply of repeated number words is read in linear time, not rescanned from every word.
 _WORDS = rf"(?:{_NUMBER_WORD})(?:(?:[\s-]+|\s+and\s+)(?:{_NUMBER_WORD})){{0,6}}"
-_DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+# A number ends where no digit, decimal or thousands part, or exponent follows: otherwise a
+# shorter reading would match, and "$1.5e3" would be read as $1.50.
+_NUMBER_END = r"(?!\d|[.,]\d|[eE][+-]?\d)"
+_DIGITS = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+){_NUMBER_END}"
 _AMOUNT = rf"(?:{_DIGITS}|{_WORDS})"
 _CURRENCY_WORD = r"(?:dollars?|bucks?|usd)\b"
 
+# Nor does a number start inside another: after a sign, a comma or an exponent's "e".
+_START = r"(?<![\w.$,+-])"
+
 _MARKED = re.compile(
     rf"(?:\$|\busd\s*)\s*(?P<a>{_DIGITS})(?:\s*{_CURRENCY_WORD})?"
-    rf"|\b(?P<b>{_AMOUNT})\s*{_CURRENCY_WORD}",
+    rf"|{_START}\b(?P<b>{_AMOUNT})\s*{_CURRENCY_WORD}",
     re.IGNORECASE,
 )
-_BARE = re.compile(rf"(?<![\w.$])(?P<c>{_DIGITS}|\b{_WORDS}\b)(?![\w%])", re.IGNORECASE)
+_BARE = re.compile(rf"{_START}(?P<c>{_DIGITS}|\b{_WORDS}\b)(?![\w%])", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +109,14 @@ def _small_groups(tokens: list[str]) -> list[int] | None:
 
 
 def _amount(text: str) -> float | None:
-    if text[0].isdigit() or text[0] == ".":
-        return float(text.replace(",", ""))
-    return words_to_number(text)
+    value = (
+        float(text.replace(",", ""))
+        if text[0].isdigit() or text[0] == "."
+        else words_to_number(text)
+    )
+    if value is None or not math.isfinite(value) or value > MAX_PRICE:
+        return None
+    return value
 
 
 def find_prices(text: str) -> list[PriceMention]:
@@ -115,7 +141,14 @@ def find_prices(text: str) -> list[PriceMention]:
 
 
 def format_price(price: float) -> str:
-    """'$15', '$15.50', '$1,250,000', '$15.125': every digit written, so it reads back exactly."""
+    """'$15', '$15.50', '$1,250,000', '$15.125': every digit written, so it reads back exactly.
+
+    Any float can be written, for error messages about a price nobody can pay: one beyond
+    `MAX_PRICE` in e-notation ('$1e+308'), which reads back as no price at all, and 'inf' or
+    'nan' as themselves.
+    """
+    if not math.isfinite(price) or abs(price) > MAX_PRICE:
+        return f"${price:g}"
     cents = price * 100
     if abs(cents - round(cents)) > 1e-6:
         # Finer than a cent: six decimals at most, so 1.7429999999 reads "$1.743".

@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 from haggler.errors import ConfigError
 from haggler.evals.selfplay import RoundMetrics, arm_labels
 from haggler.evals.stats import Interval
+from haggler.store.atomic_file import replace_atomically
 
 __all__ = ["nice_ticks", "plot_rounds", "rounds_svg"]
 
@@ -26,11 +27,13 @@ _TITLE = "Self-play: deal price and deal rate by round"
 
 
 def plot_rounds(rows: Sequence[RoundMetrics], path: str | Path) -> Path:
-    """Write the plot to `path` (.svg, or .png with matplotlib installed); returns the path."""
+    """Write the plot to `path` (.svg, or .png with matplotlib installed), whole or not at
+    all; returns the path."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".svg":
-        path.write_text(_svg(rows), encoding="utf-8")
+        with replace_atomically(path) as out:
+            out.write(_svg(rows))
     elif suffix == ".png":
         try:
             from matplotlib.figure import Figure  # noqa: F401  (only checking it is there)
@@ -276,4 +279,5 @@ def _png(rows: Sequence[RoundMetrics], path: Path) -> None:
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
     figure.suptitle(_TITLE)
-    figure.savefig(path, dpi=150)
+    with replace_atomically(path, binary=True) as out:
+        figure.savefig(out, format="png", dpi=150)

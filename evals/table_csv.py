@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from haggler.evals.stats import Interval
+from haggler.store.atomic_file import replace_atomically
 
 __all__ = ["read_rows", "write_rows"]
 
@@ -41,8 +42,8 @@ def _number(text: str) -> float:
 
 
 def write_rows(rows: Sequence[Any], cls: type, path: str | Path) -> None:
-    """Write dataclass `rows` of type `cls` to `path`."""
-    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+    """Write dataclass `rows` of type `cls` to `path` (whole, or not at all)."""
+    with replace_atomically(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(_columns(cls))
         for row in rows:

@@ -25,6 +25,9 @@ __all__ = ["BALLOON", "DIAMOND", "BargainingGame", "BargainingRules"]
 SELLER, BUYER = "seller", "buyer"
 # Prices within half a cent are the same price: "$15" accepts an offer of "$15.00".
 _SAME_PRICE = 0.005
+# An offer above this many times the seller's opening is noise, not a move: the message cannot
+# stand. (Offers a little outside the openings stay legal; accepting one makes no deal.)
+_OFFER_CEILING = 100
 
 
 class BargainingRules(BaseModel):
@@ -165,8 +168,11 @@ class BargainingGame(Game):
     def apply(self, table: _Table, role: str, action: Action) -> Step:
         other = self.next_speaker(role)
         if action.kind is ActionKind.OFFER:
-            if action.price is None or action.price < 0 or not math.isfinite(action.price):
+            if action.price is None:
                 return Step(error="an offer needs a price, e.g. [OFFER $15]")
+            error = self._offer_range_error(action.price)
+            if error is not None:
+                return Step(error=error)
             table.offers[role] = action.price
             return Step()
         if action.kind is ActionKind.REJECT:
@@ -186,6 +192,18 @@ class BargainingGame(Game):
         if not self.rules.buyer_opening < standing < self.rules.seller_opening:
             return Step(outcome=Outcome.invalid("price_out_of_range", by=role, price=standing))
         return Step(outcome=Outcome.deal(standing, by=role))
+
+    def _offer_range_error(self, price: float) -> str | None:
+        """Why `price` is no offer in this game, or None: a price is finite and in range."""
+        r = self.rules
+        ceiling = _OFFER_CEILING * r.seller_opening
+        if math.isfinite(price) and 0 <= price <= ceiling:
+            return None
+        example = format_price(round((r.buyer_opening + r.seller_opening) / 2, 2))
+        return (
+            f"{format_price(price)} is no price for a {r.item}: offer between $0 and "
+            f"{format_price(ceiling)}, e.g. [OFFER {example}]"
+        )
 
     def goal(self, role: str, last_price: float) -> str | None:
         # The paper's target: beat the price of the last round.

@@ -76,6 +76,25 @@ def _user_errors() -> Iterator[None]:
         where = f"{error.filename}: " if error.filename else ""
         err.print(f"[bold red]error:[/] {_escape(where + (error.strerror or str(error)))}")
         raise typer.Exit(2) from None
+    except BaseExceptionGroup as group:
+        # Games played at once (asyncio task groups) fail together, grouped: the first failure
+        # a user can act on (a full disk under a self-play run) is told as if it came alone.
+        first = next((e for e in _leaves(group) if isinstance(e, _TOLD)), None)
+        if first is None:
+            raise
+        with _user_errors():
+            raise first from None
+
+
+_TOLD = (HagglerError, KeyboardInterrupt, OSError)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from _leaves(error)
+        else:
+            yield error
 
 
 def _redact(text: str) -> str:
@@ -90,10 +109,10 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _open_store(db: Path) -> Any:
+def _open_store(db: Path, *, read_only: bool = False) -> Any:
     from haggler.store.sqlite import Store
 
-    return Store(db)
+    return Store(db, read_only=read_only)
 
 
 @app.command()
@@ -573,11 +592,8 @@ def _no_games(run: str, where: Any = None) -> HagglerError:
 
 
 def _require_store(db: Path) -> Any:
-    from haggler.errors import StoreError
-
-    if not db.exists():
-        raise StoreError(f"store {db}: no such file; play a game first or pass --db")
-    return _open_store(db)
+    # For commands that only read: a missing store is not created, a read-only one is read.
+    return _open_store(db, read_only=True)
 
 
 @app.command()
@@ -713,7 +729,12 @@ def forget_command(
             raise ConfigError(f"--level {level}: choose one of {', '.join(LEVELS)}")
         if mode not in MODES:
             raise ConfigError(f"--mode {mode}: choose one of {', '.join(MODES)}")
-        store = _require_store(db)
+        if not db.exists():
+            from haggler.errors import StoreError
+
+            raise StoreError(f"store {db}: no such file; pass the store that holds the agent")
+        # A dry run only reads; forgetting writes (and refuses a store it cannot write).
+        store = _open_store(db, read_only=dry_run)
         try:
             read = asyncio.run(
                 read_request(

@@ -1,15 +1,33 @@
-"""Transcripts for people: turns and games as rich text, the same live and from the store."""
+"""Transcripts for people: turns and games as rich text, the same live and from the store.
+
+What a model wrote (or a spec named, or a provider's error said) reaches the terminal inert:
+control characters, escape sequences and bidirectional overrides are shown as their escapes
+(`haggler.model_text.terminal_text`), and it is never read as rich markup (it goes in as
+`Text`, or through `escape` where markup is built). Lines wrap between words, never inside an
+action tag such as `[OFFER $15]`, piped or not.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
-from rich.console import Console, Group
+from rich.console import (
+    Console,
+    ConsoleOptions,
+    Group,
+    JustifyMethod,
+    OverflowMethod,
+    RenderResult,
+)
+from rich.containers import Lines
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from haggler.agents.prices import format_price
+from haggler.model_text import terminal_text
 from haggler.store.records import (
     CritiqueRecord,
     EpisodeRecord,
@@ -22,6 +40,73 @@ __all__ = ["episode_header", "episode_list", "outcome_line", "side_by_side", "tu
 
 _SPEAKER_STYLE = {"seller": "bold magenta", "buyer": "bold cyan"}
 
+# An action tag as written ([OFFER $15], [WALK AWAY]) or as labelled (⟨accept $19.50⟩).
+_TAG = re.compile(r"\[[^\[\]\n]{1,60}\]|⟨[^⟨⟩\n]{1,60}⟩")
+# Stands in for a space inside a tag while a line is wrapped: not whitespace, one cell wide.
+_HELD_SPACE = "\ue000"
+
+
+class _Transcript(Text):
+    """Text that wraps between words but never inside an action tag."""
+
+    def __rich__(self) -> _KeptWhole:
+        # Console.print merges plain Text objects into one before wrapping, which would lose
+        # this class's `wrap`; a renderable of its own is printed as itself.
+        return _KeptWhole(self)
+
+    def wrap(
+        self,
+        console: Console,
+        width: int,
+        *,
+        justify: JustifyMethod | None = None,
+        overflow: OverflowMethod | None = None,
+        tab_size: int = 8,
+        no_wrap: bool | None = None,
+    ) -> Lines:
+        plain = self.plain
+        held = _TAG.sub(lambda match: match.group(0).replace(" ", _HELD_SPACE), plain)
+        target: Text = self
+        if held != plain and _HELD_SPACE not in plain:
+            # Same length, so every style span still covers the same characters.
+            target = self.copy()
+            target.plain = held
+        lines = Text.wrap(
+            target,
+            console,
+            width,
+            justify=justify,
+            overflow=overflow,
+            tab_size=tab_size,
+            no_wrap=no_wrap,
+        )
+        if target is not self:
+            for line in lines:
+                line.plain = line.plain.replace(_HELD_SPACE, " ")
+        return lines
+
+
+class _KeptWhole:
+    """How a `_Transcript` is printed: as Text is, wrapped by its own `wrap`."""
+
+    def __init__(self, text: _Transcript) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        return Text.__rich_console__(self.text, console, options)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return self.text.__rich_measure__(console, options)
+
+
+def _inert(text: object) -> str:
+    return terminal_text(str(text))
+
+
+def _markup(text: object) -> str:
+    """`text` for a place where rich reads markup: inert, and its brackets escaped."""
+    return escape(_inert(text))
+
 
 def _action_label(turn: TurnRecord) -> str:
     if turn.action is None:
@@ -33,9 +118,9 @@ def _action_label(turn: TurnRecord) -> str:
 def turn_line(turn: TurnRecord) -> Text:
     """One turn: speaker, text, the action the moderator read, and what it cost."""
     style = _SPEAKER_STYLE.get(turn.speaker, "bold")
-    line = Text()
-    line.append(f"{turn.speaker:>7} ", style=style)
-    line.append(turn.text, style="dim" if not turn.accepted else "")
+    line = _Transcript()
+    line.append(f"{_inert(turn.speaker):>7} ", style=style)
+    line.append(_inert(turn.text), style="dim" if not turn.accepted else "")
     line.append(f"  ⟨{_action_label(turn)}⟩", style="green" if turn.accepted else "red")
     if turn.completion_tokens or turn.latency_s:
         line.append(
@@ -43,7 +128,7 @@ def turn_line(turn: TurnRecord) -> Text:
             style="dim",
         )
     if not turn.accepted and turn.error:
-        line.append(f"\n{'':>8}rejected: {turn.error}", style="red dim")
+        line.append(f"\n{'':>8}rejected: {_inert(turn.error)}", style="red dim")
     return line
 
 
@@ -51,18 +136,20 @@ def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Tex
     if outcome is None:
         return Text("no outcome (the game did not finish)", style="yellow")
     if outcome.kind == "deal":
-        text = Text(f"Deal at {format_price(outcome.price)}", style="bold green")
-        text.append(f" ({outcome.by} accepted)")
+        text = _Transcript(f"Deal at {format_price(outcome.price)}", style="bold green")
+        text.append(f" ({_inert(outcome.by)} accepted)")
     else:
         label = "No deal" if outcome.kind == "no_deal" else "Invalid game"
-        text = Text(f"{label}: {outcome.reason.replace('_', ' ')}", style="bold yellow")
+        reason = _inert(outcome.reason.replace("_", " "))
+        text = _Transcript(f"{label}: {reason}", style="bold yellow")
         if outcome.price is not None:
             text.append(f" at {format_price(outcome.price)}")
         if outcome.by:
-            text.append(f" ({outcome.by})")
+            text.append(f" ({_inert(outcome.by)})")
     if scores:
         text.append(
-            "   surplus " + ", ".join(f"{r} {v:+g}" for r, v in scores.items()), style="dim"
+            "   surplus " + ", ".join(f"{_inert(r)} {v:+g}" for r, v in scores.items()),
+            style="dim",
         )
     return text
 
@@ -75,21 +162,23 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
     when = datetime.fromtimestamp(episode.started_at).strftime("%Y-%m-%d %H:%M:%S")
     lines: list[Text | Table] = [
         Text.from_markup(
-            f"[bold]{escape(episode.game)}[/] game [bold]{escape(episode.id)}[/] "
-            f"(run {escape(episode.run_id)}, seed {episode.seed}, {when})"
+            f"[bold]{_markup(episode.game)}[/] game [bold]{_markup(episode.id)}[/] "
+            f"(run {_markup(episode.run_id)}, seed {episode.seed}, {when})"
         )
     ]
     if episode.lineage_id is not None:
         lines.append(
             Text(
-                f"  self-play lineage {episode.lineage_id}, round {episode.round}, "
-                f"feedback arm {episode.arm}"
+                f"  self-play lineage {_inert(episode.lineage_id)}, round {episode.round}, "
+                f"feedback arm {_inert(episode.arm)}"
             )
         )
     for role, record in episode.roles.items():
-        lines.append(Text.from_markup(f"  {escape(role)}: {escape(record.model)}"))
+        lines.append(Text.from_markup(f"  {_markup(role)}: {_markup(record.model)}"))
         if show_briefs:
-            lines.append(Text(f"    private to {role}: {record.brief}", style="italic dim"))
+            lines.append(
+                Text(f"    private to {_inert(role)}: {_inert(record.brief)}", style="italic dim")
+            )
     return Group(*lines)
 
 
@@ -97,7 +186,7 @@ def _who(episode: EpisodeSummary, role: str) -> str:
     record = episode.roles.get(role)
     if record is None:
         return ""
-    return record.player or record.model
+    return _inert(record.player or record.model)
 
 
 def episode_list(episodes: list[EpisodeSummary], *, title: str = "games") -> Table:
@@ -114,19 +203,21 @@ def episode_list(episodes: list[EpisodeSummary], *, title: str = "games") -> Tab
         if ep.status == "finished" and ep.outcome is not None:
             outcome = outcome_line(ep.outcome, {})
         else:
-            outcome = Text(ep.status + (f": {ep.error}" if ep.error else ""), style="yellow")
-        cells: list[str | Text] = [ep.id, ep.game]
+            error = f": {_inert(ep.error)}" if ep.error else ""
+            outcome = Text(ep.status + error, style="yellow")
+        # Text, not str: a table reads a str cell as markup.
+        cells: list[Text] = [Text(_inert(ep.id)), Text(_inert(ep.game))]
         if rounds:
-            cells.append("" if ep.round is None else str(ep.round))
-        cells += [_who(ep, "seller"), _who(ep, "buyer"), str(ep.turns), outcome]
+            cells.append(Text("" if ep.round is None else str(ep.round)))
+        cells += [Text(_who(ep, "seller")), Text(_who(ep, "buyer")), Text(str(ep.turns)), outcome]
         table.add_row(*cells)
     return table
 
 
 def _compact_turn(turn: TurnRecord) -> Text:
-    line = Text()
-    line.append(f"{turn.speaker}: ", style=_SPEAKER_STYLE.get(turn.speaker, "bold"))
-    line.append(turn.text, style="dim" if not turn.accepted else "")
+    line = _Transcript()
+    line.append(f"{_inert(turn.speaker)}: ", style=_SPEAKER_STYLE.get(turn.speaker, "bold"))
+    line.append(_inert(turn.text), style="dim" if not turn.accepted else "")
     line.append(f" ⟨{_action_label(turn)}⟩", style="green" if turn.accepted else "red")
     return line
 
@@ -142,7 +233,7 @@ def side_by_side(
 
     def heading(episode: EpisodeRecord) -> Text:
         label = f"round {episode.round}" if episode.round is not None else "game"
-        return Text(f"{label} · {episode.id}", style="bold")
+        return Text(f"{label} · {_inert(episode.id)}", style="bold")
 
     table = Table(show_lines=False, expand=True, pad_edge=False)
     table.add_column(heading(left), ratio=1, overflow="fold")
@@ -164,16 +255,17 @@ def side_by_side(
         *(
             outcome_line(e.outcome, e.scores)
             if e.status != "failed"
-            else Text(f"failed: {e.error}", style="bold red")
+            else Text(f"failed: {_inert(e.error)}", style="bold red")
             for e in (left, right)
         )
     )
     if any(critiques.get(e.id) for e in (left, right)):
         table.add_row(
             *(
-                Text(
+                _Transcript(
                     "\n".join(
-                        f"feedback to the {c.role}: {c.text}" for c in critiques.get(e.id, [])
+                        f"feedback to the {_inert(c.role)}: {_inert(c.text)}"
+                        for c in critiques.get(e.id, [])
                     ),
                     style="italic",
                 )
@@ -194,14 +286,15 @@ def print_episode(
     for turn in episode.transcript:
         console.print(turn_line(turn))
     if episode.status == "failed":
-        console.print(Text(f"failed: {episode.error}", style="bold red"))
+        console.print(Text(f"failed: {_inert(episode.error)}", style="bold red"))
     else:
         console.print(outcome_line(episode.outcome, episode.scores))
     for critique in critiques or []:
         console.print(
             Text(
-                f"feedback to the {critique.role} after this game ({critique.source}):",
+                f"feedback to the {_inert(critique.role)} after this game "
+                f"({_inert(critique.source)}):",
                 style="bold",
             )
         )
-        console.print(Text(critique.text, style="italic"))
+        console.print(_Transcript(_inert(critique.text), style="italic"))

@@ -24,7 +24,8 @@ from haggler.agents.actions import (
 )
 from haggler.agents.base import PublicMessage
 from haggler.agents.moderator import LLMModerator, RuleModerator, Verdict, parse_verdict
-from haggler.agents.prices import find_prices, parse_price, words_to_number
+from haggler.agents.prices import MAX_PRICE, find_prices, format_price, parse_price, words_to_number
+from haggler.games.bargaining import BargainingGame
 from haggler.llm.base import Backend, Completion, Message
 
 OFFER, ACCEPT, REJECT, WALK = (
@@ -363,7 +364,7 @@ def _check_action(action: Action | None) -> None:
     assert isinstance(action.kind, ActionKind)
     assert action.source in ("tag", "text")
     if action.price is not None:
-        assert math.isfinite(action.price) and action.price >= 0, action
+        assert math.isfinite(action.price) and 0 <= action.price <= MAX_PRICE, action
     if action.kind is OFFER:
         assert action.price is not None, "an offer always carries its price"
     if action.kind in (REJECT, WALK):
@@ -586,3 +587,124 @@ def test_review_cases_read_as_a_person_would(
 def test_a_tag_followed_by_a_long_tail_is_still_seen_and_read_alike() -> None:
     text = "[OFFER $15] " + "and some rambling words " * 200
     assert has_tag(text) == (parse_action(text) is not None and parse_action(text).source == "tag")
+
+
+# --- numbers read whole or not at all (issue 14.2) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[OFFER $1e308]",
+        "[ACCEPT $1.5e3]",
+        "[OFFER $2E+2]",
+        "[OFFER $.5e3]",
+        "[ACCEPT $1,250e3]",
+        "[OFFER 1e3 dollars]",
+        "[OFFER $" + "9" * 150 + "]",
+        "[OFFER $" + "9" * 150 + ".5]",
+        "[OFFER $1000000000001]",
+        "[OFFER $15,5]",
+    ],
+)
+def test_a_tag_whose_number_cannot_be_read_whole_is_unreadable(text: str) -> None:
+    # These were read as $1, $1.50, $2, $0.50, $1 and infinity.
+    assert has_tag(text)
+    assert parse_action(text) is None, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I'd pay 1e3 for it.", "Maybe $1e-3?", "I offer 2.5E2", "-5 is my offer", "$15,5 then"],
+)
+def test_free_text_in_e_notation_or_signed_names_no_price(text: str) -> None:
+    assert find_prices(text) == [], text
+
+
+def test_a_price_of_four_hundred_digits_is_no_price() -> None:
+    # float() reads it as infinity, which crashed `play`'s rendering and reached the store.
+    assert find_prices("$" + "9" * 400) == []
+    assert find_prices("9" * 400 + " dollars") == []
+    assert parse_action("Take it: " + "9" * 400 + " dollars") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "price"),
+    [
+        ("[OFFER $15e]", 15.0),  # a letter after the number is no exponent
+        ("[OFFER $1,250.50]", 1250.5),
+        ("[OFFER $999,999,999,999]", 999_999_999_999.0),
+        ("[OFFER $15.]", 15.0),
+        ("How about $15, or $16?", 16.0),
+    ],
+)
+def test_numbers_next_to_exponent_like_text_are_still_read(text: str, price: float) -> None:
+    assert parse_price(text) == price
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mantissa=st.from_regex(r"\A(?:\d{1,4}(?:\.\d{1,3})?|\.\d{1,3})\Z"),
+    exponent=st.from_regex(r"\A[eE][+-]?\d{1,3}\Z"),
+    kind=st.sampled_from(["OFFER", "ACCEPT"]),
+)
+def test_e_notation_is_never_misread(mantissa: str, exponent: str, kind: str) -> None:
+    text = f"[{kind} ${mantissa}{exponent}]"
+    assert parse_action(text) is None, text
+    assert find_prices(f"I could do {mantissa}{exponent} dollars.") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(digits=st.integers(min_value=1, max_value=600), lead=st.integers(min_value=1, max_value=9))
+def test_a_long_number_is_read_exactly_or_not_at_all(digits: int, lead: int) -> None:
+    number = str(lead) + "0" * (digits - 1)
+    mentions = find_prices(f"${number}")
+    if int(number) <= MAX_PRICE:
+        assert [m.value for m in mentions] == [float(number)]
+    else:
+        assert mentions == []
+
+
+@pytest.mark.parametrize(
+    ("price", "written"),
+    [
+        (math.inf, "$inf"),
+        (-math.inf, "$-inf"),
+        (math.nan, "$nan"),
+        (1e308, "$1e+308"),
+        (MAX_PRICE, "$1,000,000,000,000"),
+    ],
+)
+def test_format_price_writes_any_float(price: float, written: str) -> None:
+    assert format_price(price) == written
+    assert parse_price(written) in (None, MAX_PRICE)
+
+
+# --- a price the game can rule on (games/bargaining.py) ------------------------------------
+
+
+@pytest.mark.parametrize("price", [math.inf, math.nan, -0.01, 2000.01, 1e308])
+def test_an_offer_out_of_the_games_range_cannot_stand(price: float) -> None:
+    game = BargainingGame()
+    table = game.new_table()
+    step = game.apply(table, "buyer", Action(OFFER, price, source="moderator"))
+    assert step.outcome is None and step.error is not None
+    assert "no price for a balloon" in step.error and "$2,000" in step.error, step.error
+    assert table.offers["buyer"] == 10.0, "the refused offer is not on the table"
+
+
+@pytest.mark.parametrize("price", [0.0, 9.0, 25.0, 2000.0])
+def test_an_offer_in_the_games_range_stands_even_outside_the_openings(price: float) -> None:
+    game = BargainingGame()
+    table = game.new_table()
+    assert game.apply(table, "buyer", Action(OFFER, price)).error is None
+    assert table.offers["buyer"] == price
+
+
+async def test_a_moderators_absurd_price_is_told_back_not_ruled_on() -> None:
+    reading = await LLMModerator(_CannedBackend('{"action": "offer", "price": 1e308}')).read(
+        RECENT, "buyer", "A gazillion, then."
+    )
+    assert reading.action == Action(OFFER, 1e308, "moderator")
+    step = BargainingGame().apply(BargainingGame().new_table(), "buyer", reading.action)
+    assert step.error is not None and "$1e+308" in step.error

@@ -278,6 +278,9 @@ def test_game_page_shows_the_chat_briefs_feedback_and_rounds(
     assert f'href="/game/{rounds[1]}" rel="prev"' in page
     assert f'href="/game/{rounds[3]}" rel="next"' in page
     assert 'class="chart price-chart"' in page and page.count("<polyline") == 2
+    # Ids whole: cut to 12 characters, every lineage of a day read the same.
+    assert f"lineage <code>{game.lineage_id}</code>" in page
+    assert f"<title>game {game.id} — haggler</title>" in page
 
 
 def test_hostile_text_shows_as_text_everywhere(server: ViewerServer, built: ViewerStore) -> None:
@@ -583,3 +586,38 @@ def test_the_report_lets_only_its_own_script_run(built: ViewerStore, tmp_path: P
         re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', report)[1]
     )
     assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
+
+
+def test_ids_are_shown_whole_so_that_two_never_read_the_same(tmp_path: Path) -> None:
+    # `tour-tactics-sp` once read as `tour-tactics`, and every game of a second alike.
+    db = tmp_path / "ids.db"
+    runs = ["tour-tactics", "tour-tactics-sp"]
+    with Store(db) as store:
+        games: dict[str, list[str]] = {}
+        for run in runs:
+            store.ensure_run(run, "tournament", {"name": run[5:]})
+            games[run] = [_game_with_offers(store, run, [15.0]) for _ in range(2)]
+        for run in runs:
+            write_report(store, run, tmp_path / f"{run}.html")
+    viewer = make_server(db, port=0, results_wait_s=60)
+    viewer.start_in_background()
+    try:
+        shown: dict[str, set[str]] = {}
+        for run in runs:
+            _, page, _ = get(viewer, f"/run/{run}")
+            assert f"<title>run {run} — haggler</title>" in page
+            assert f"› run {run}</span>" in page
+            assert re.findall(r'class="game-link">([^<]+)</a>', page) == games[run]
+            shown[run] = {re.search(r"<title>(.*?)</title>", page)[1]}  # type: ignore[index]
+            for game in games[run]:
+                _, game_page, _ = get(viewer, f"/game/{game}")
+                assert f">run {run}</a> › game {game}</span>" in game_page
+                assert f"<title>game {game} — haggler</title>" in game_page
+            report = (tmp_path / f"{run}.html").read_text()
+            assert f"<title>haggler report — run {run}</title>" in report
+            assert f"haggler · run {run}</span>" in report
+            shown[run].add(re.search(r"<title>(.*?)</title>", report)[1])  # type: ignore[index]
+        assert shown[runs[0]].isdisjoint(shown[runs[1]])
+    finally:
+        viewer.shutdown()
+        viewer.server_close()

@@ -74,7 +74,9 @@ def viewer_store(tmp_path_factory: pytest.TempPathFactory) -> ViewerStore:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(viewer_store: ViewerStore) -> Iterator[Browser]:
+    # The store is built first: playwright's sync API keeps an event loop running in this
+    # thread, where building it (asyncio.run) could not start another.
     if _MISSING is not None:
         pytest.fail(f"HAGGLER_REQUIRE_BROWSER=1 but {_MISSING}", pytrace=False)
     from playwright.sync_api import sync_playwright

@@ -8,7 +8,7 @@ import pytest
 
 from haggler.errors import ConfigError
 from haggler.store import Store
-from haggler.store.query import GameFilter
+from haggler.store.query import LONGEST_VALUE, GameFilter
 from haggler.store.records import EpisodeRecord
 from tests.fakes.viewer_store import ViewerStore, build_viewer_store
 
@@ -161,3 +161,19 @@ def test_lineage_rounds_and_run_facets(store: Store, built: ViewerStore) -> None
     assert facets.rounds == [] and facets.arms == []
     selfplay = store.run_facets(built.selfplay_run)
     assert selfplay.rounds == [1, 2, 3] and selfplay.arms == ["ai", "none"]
+
+
+@pytest.mark.parametrize("worst", ["%", "\\", "_", "\U0001f600"])
+def test_the_longest_filter_values_are_still_within_sqlite(
+    store: Store, built: ViewerStore, worst: str
+) -> None:
+    # Escaped LIKE characters take two bytes, this one four: all still below SQLite's limit
+    # on a LIKE pattern (beyond it: "LIKE or GLOB pattern too complex").
+    longest = worst * LONGEST_VALUE
+    for where in (GameFilter(text=longest), GameFilter(lineage=longest, text=longest)):
+        assert store.count_episodes(built.selfplay_run, where) == 0
+        assert store.find_episodes(built.selfplay_run, where) == []
+    with pytest.raises(ConfigError, match="^search text of 1,001 characters is too long; give"):
+        GameFilter(text=longest + "a")
+    with pytest.raises(ConfigError, match="^lineage of 1,001 characters is too long; give"):
+        GameFilter.of(lineage=longest + "a")

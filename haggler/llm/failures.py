@@ -20,6 +20,7 @@ from typing import Literal
 
 from haggler.errors import ModelAuthError, ModelError, ModelRequestError, TransientModelError
 from haggler.llm.secrets import redact
+from haggler.model_text import storable_text, terminal_text
 
 __all__ = [
     "SUPPORTED_PARAMS",
@@ -174,7 +175,10 @@ def detail_of(error: BaseException) -> str:
         text = _HANDLE_WITH.sub("", text)
         with contextlib.suppress(ValueError):
             text = _body_message(json.loads(text)) or text
-    text = " ".join(redact(text).split())
+    # litellm appends the traceback of its own failure to the message: not the provider's words.
+    text = text.split("Traceback (most recent call last)")[0]
+    # Whatever a provider writes is hostile: storable, and inert on a terminal.
+    text = terminal_text(storable_text(" ".join(redact(text).split())))
     if len(text) > _DETAIL_CHARS:
         text = text[: _DETAIL_CHARS - 3] + "..."
     return text or type(error).__name__

@@ -119,17 +119,32 @@ class LiteLLMBackend(Backend):
                 model=self.model,
             )
         message = getattr(choices[0], "message", None)
-        text = getattr(message, "content", None) or ""
+        text = getattr(message, "content", None)
         usage = getattr(response, "usage", None)
-        return Completion(
-            text=text if isinstance(text, str) else str(text),
-            model=self.model,
-            usage=Usage(
-                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            ),
-            cost_usd=self._cost(response),
+        # What a provider counted is checked, not trusted: Usage.reported and Backend.complete
+        # decide what to make of a count that cannot be right, and of litellm's price of it.
+        counted = Usage.reported(
+            getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
         )
+        return Completion(
+            text="" if text is None else text if isinstance(text, str) else str(text),
+            model=self.model,
+            usage=counted,
+            cost_usd=0.0 if counted.estimated else self._cost(response),
+        )
+
+    def cost_of(self, usage: Usage) -> float:
+        # litellm's own price list, as for every other call of this model; none: $0, as for
+        # a model litellm cannot price at all.
+        try:
+            prompt, completion = _litellm().cost_per_token(
+                model=self.model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+            )
+            return float(prompt) + float(completion)
+        except Exception:  # litellm raises a plain Exception for a model it cannot price
+            return 0.0
 
     def _cost(self, response: Any) -> float:
         # litellm prices every response for its own logging; asking it again costs a second

@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from haggler.errors import TransientModelError
-from haggler.llm.base import Backend, Completion, Message, Usage
+from haggler.llm.base import Backend, Completion, Message, Usage, token_count
 from haggler.llm.failures import (
     CallSite,
     Failure,
@@ -127,23 +127,35 @@ class OpenAICompatibleBackend(Backend):
                     f"{self.model}: the provider's reply held no choices; usually passes, retrying",
                     model=self.model,
                 )
-            content = (choices[0].get("message") or {}).get("content") or ""
-            usage = reply.get("usage") or {}
-            prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            completion_tokens = int(usage.get("completion_tokens") or 0)
-            cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+            message = choices[0].get("message") or {}
+            content = message.get("content")
+            # What a provider counted is checked, not trusted: Usage.reported and
+            # Backend.complete decide what to make of a count that cannot be right.
+            usage = reply.get("usage")
+            usage = usage if isinstance(usage, dict) else {}
+            details = usage.get("prompt_tokens_details")
+            cached = token_count(details.get("cached_tokens") if isinstance(details, dict) else 0)
             served_as = reply.get("model")
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
             # HTTP 200 with a body that is not a completion: a broken proxy, a cut reply.
             failure = Failure("unreadable", 200, detail_of(error))
         if failure is not None:
             raise model_error(failure, self._site())
+        counted = Usage.reported(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        cost = 0.0
+        if not counted.estimated:
+            cost = self._price_of(served_as).cost(
+                counted.prompt_tokens, counted.completion_tokens, cached or 0
+            )
         return Completion(
-            text=content if isinstance(content, str) else str(content),
+            text=_text_of(content),
             model=self.model,
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
-            cost_usd=self._price_of(served_as).cost(prompt_tokens, completion_tokens, cached),
+            usage=counted,
+            cost_usd=cost,
         )
+
+    def cost_of(self, usage: Usage) -> float:
+        return self._price.cost(usage.prompt_tokens, usage.completion_tokens)
 
     def _price_of(self, served_as: object) -> Price:
         # As litellm does: the price of the model the reply names (gpt-4o answers as a dated
@@ -161,6 +173,21 @@ class OpenAICompatibleBackend(Backend):
         else:
             hint = "check the API key the server expects (e.g. vLLM's --api-key)"
         return CallSite(self.model, self.api_base, self.timeout_s, hint)
+
+
+def _text_of(content: object) -> str:
+    """The reply's text: `null` is no text; a list of content parts (as some servers send)
+    is their text joined; anything else is written as JSON would write it."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"] if isinstance(part, dict) and isinstance(part.get("text"), str) else ""
+            for part in content
+        )
+    return json.dumps(content, ensure_ascii=False, allow_nan=True)
 
 
 def _failure(error: Exception) -> Failure:

@@ -1,5 +1,6 @@
 """JSONL export: one game a line, in the versioned schema of `EpisodeRecord`, with the critic's
-feedback on it."""
+feedback on it. The file appears whole or not at all: an export that fails or is interrupted
+leaves the previous file as it was."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 
 from haggler.errors import StoreError
+from haggler.store.atomic_file import replace_atomically
 from haggler.store.query import GameFilter
 from haggler.store.records import CritiqueRecord
 from haggler.store.sqlite import Store
@@ -20,6 +22,8 @@ def export_jsonl(
     """Write the games of `run_id` (those `where` keeps) to `path`, one JSON object a line;
     return how many."""
     target = Path(path)
+    if _is_the_store(target, store):
+        raise StoreError(f"export to {target}: that is the store itself; choose another -o path")
     kept = (
         None
         if where is None or where.is_empty()
@@ -30,7 +34,7 @@ def export_jsonl(
         critiques.setdefault(critique.episode_id, []).append(critique)
     count = 0
     try:
-        with target.open("w", encoding="utf-8") as out:
+        with replace_atomically(target) as out:
             for episode in store.run_episodes(run_id):
                 if kept is not None and episode.id not in kept:
                     continue
@@ -42,5 +46,14 @@ def export_jsonl(
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 count += 1
     except OSError as error:
-        raise StoreError(f"export to {target}: {error.strerror}; choose another -o path") from None
+        raise StoreError(
+            f"export to {target}: {error.strerror or error}; choose another -o path"
+        ) from None
     return count
+
+
+def _is_the_store(target: Path, store: Store) -> bool:
+    try:
+        return target.samefile(store.path)
+    except OSError:  # one of them does not exist (yet)
+        return False

@@ -10,10 +10,14 @@ from typing import Any
 
 from haggler.errors import ConfigError
 
-__all__ = ["OUTCOMES", "GameFilter", "RunFacets", "like_prefix"]
+__all__ = ["LONGEST_VALUE", "OUTCOMES", "GameFilter", "RunFacets", "like_prefix"]
 
 # Beyond any experiment, and within SQLite's integers.
 _MOST_ROUNDS = 1_000_000
+# Longer than any name or phrase anyone searches for. The search text and the lineage prefix
+# become LIKE patterns, which SQLite refuses past 50,000 bytes ("LIKE or GLOB pattern too
+# complex"); at most 4 bytes a character, doubled by escaping, this stays far below that.
+LONGEST_VALUE = 1_000
 
 # What a game can have come to: an outcome of a finished game, or a game that never finished.
 OUTCOMES = ("deal", "no_deal", "invalid", "failed", "running")
@@ -48,6 +52,14 @@ class GameFilter:
     arm: str | None = None
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) and len(value) > LONGEST_VALUE:
+                what = "search text" if f.name == "text" else f.name
+                raise ConfigError(
+                    f"{what} of {len(value):,} characters is too long; give at most "
+                    f"{LONGEST_VALUE:,}"
+                )
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ConfigError(
                 f"outcome {self.outcome!r} is not one of {', '.join(OUTCOMES)}; pick one of those"

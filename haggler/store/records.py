@@ -1,10 +1,23 @@
-"""What the store holds, as versioned pydantic records: the schema of transcripts and exports."""
+"""What the store holds, as versioned pydantic records: the schema of transcripts and exports.
+
+Whatever a model or a provider wrote passes through these records on its way in and out, so
+they hold it to what a store and a JSON file can keep, built or read back alike:
+
+- text (`StoredText`) follows `haggler.model_text.storable_text`: a lone surrogate becomes its
+  escape `\\udc00`, NUL becomes `\\x00`, everything else is kept;
+- a price (`Price`) is a finite number or none: an infinite or NaN price, which no JSON can
+  hold and no game can have ruled on, is read as no price at all (a store written before
+  prices were checked may hold one).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from haggler.model_text import storable_text
 
 __all__ = [
     "EPISODE_SCHEMA",
@@ -22,9 +35,17 @@ __all__ = [
 EPISODE_SCHEMA = "haggler.episode/1"
 
 
+def _finite_or_none(price: float | None) -> float | None:
+    return price if price is None or math.isfinite(price) else None
+
+
+StoredText = Annotated[str, AfterValidator(storable_text)]
+Price = Annotated[float | None, AfterValidator(_finite_or_none)]
+
+
 class ActionRecord(BaseModel):
     kind: Literal["offer", "accept", "reject", "walk_away"]
-    price: float | None = None
+    price: Price = None
     source: Literal["tag", "text", "moderator"] = "tag"
 
 
@@ -36,18 +57,18 @@ class ModerationRecord(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
-    unreadable_verdict: str | None = None
+    unreadable_verdict: StoredText | None = None
 
 
 class TurnRecord(BaseModel):
     index: int
-    speaker: str
-    text: str
+    speaker: StoredText
+    text: StoredText
     action: ActionRecord | None = None
     # False when the message could not stand (no readable action, an acceptance of no offer):
     # it stays out of the public conversation and its speaker was told `error`.
     accepted: bool = True
-    error: str | None = None
+    error: StoredText | None = None
     scripted: bool = False
     model: str | None = None
     prompt_tokens: int = 0
@@ -65,14 +86,14 @@ class RoleRecord(BaseModel):
     # The tournament player in this role, by name; None outside tournaments.
     player: str | None = None
     # The role's private brief, kept for the people reading transcripts; no other role saw it.
-    brief: str
+    brief: StoredText
     private: dict[str, float] = Field(default_factory=dict)
 
 
 class OutcomeRecord(BaseModel):
     kind: Literal["deal", "no_deal", "invalid"]
-    reason: str
-    price: float | None = None
+    reason: StoredText
+    price: Price = None
     by: str | None = None
 
 
@@ -91,7 +112,7 @@ class EpisodeSummary(BaseModel):
     roles: dict[str, RoleRecord]
     outcome: OutcomeRecord | None = None
     scores: dict[str, float] = Field(default_factory=dict)
-    error: str | None = None
+    error: StoredText | None = None
     started_at: float
     ended_at: float | None = None
     turns: int = 0
@@ -126,7 +147,7 @@ class LineageRecord(BaseModel):
     rounds_planned: int
     rounds_played: int = 0
     status: Literal["running", "finished", "stopped", "failed"]
-    stop_reason: str | None = None
+    stop_reason: StoredText | None = None
     started_at: float
 
 
@@ -136,7 +157,7 @@ class MemoryRecord(BaseModel):
     id: str
     owner: str
     kind: Literal["episode", "feedback", "note"]
-    content: str
+    content: StoredText
     game: str | None = None
     item: str | None = None
     counterpart: str | None = None
@@ -157,8 +178,8 @@ class CritiqueRecord(BaseModel):
     episode_id: str
     role: str
     # The feedback arm and its author: "ai (openai/gpt-4o)", "constant", "human", …
-    source: str
-    text: str
+    source: StoredText
+    text: StoredText
     model: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0

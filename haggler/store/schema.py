@@ -6,7 +6,10 @@ them all. A later issue that changes the schema appends a migration and never ed
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+import re
+import sqlite3
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "tables_at"]
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -183,3 +186,24 @@ MIGRATIONS: dict[int, str] = {
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def tables_at(version: int) -> set[str]:
+    """The tables a haggler store of schema `version` holds (none at 0)."""
+    return {
+        name
+        for step in range(1, version + 1)
+        for name in re.findall(r"CREATE TABLE (\w+)", MIGRATIONS[step])
+    }
+
+
+def migrate(db: sqlite3.Connection, current: int) -> None:
+    """Bring the store `db` (in autocommit) from schema `current` to SCHEMA_VERSION, one
+    migration a transaction: a failure leaves it at the last version it reached whole."""
+    for target in range(current + 1, SCHEMA_VERSION + 1):
+        try:
+            db.executescript(f"BEGIN;{MIGRATIONS[target]}PRAGMA user_version={target};COMMIT;")
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise

@@ -7,19 +7,24 @@ finished game.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from pydantic import ValidationError
 
 from haggler.errors import StoreError
 from haggler.store.forgetting_tables import ForgettingTables
 from haggler.store.memory_tables import MemoryTables
+from haggler.store.opening import connect_store
 from haggler.store.query import GameFilter, RunFacets, like_prefix
 from haggler.store.records import (
     ActionRecord,
@@ -34,7 +39,7 @@ from haggler.store.records import (
     SpeakerTotals,
     TurnRecord,
 )
-from haggler.store.schema import MIGRATIONS, SCHEMA_VERSION
+from haggler.store.sqlite_errors import damaged_record, store_error
 
 __all__ = ["Store"]
 
@@ -69,64 +74,62 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}"
 
 
-class Store(MemoryTables, ForgettingTables):
-    """A haggler store at `path`; created (and migrated) on open."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# Left as they are: a constraint the store itself catches (a match stored twice), and misuse
+# (a closed store, wrong parameters), which is a bug to see in full.
+_NOT_THE_FILE = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._savepoints = 0
-        if self.path.is_dir():
-            raise StoreError(
-                f"store {self.path}: is a directory; give a file path such as haggler.db"
-            )
-        if not self.path.parent.exists():
-            raise StoreError(
-                f"store {self.path}: folder {self.path.parent} does not exist; create it or choose another --db"
-            )
+
+def _failures_as_store_errors(
+    method: Callable[Concatenate[Store, _P], _R],
+) -> Callable[Concatenate[Store, _P], _R]:
+    @functools.wraps(method)
+    def guarded(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            # Another process (a second CLI, a viewer) may hold the write lock for a moment.
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL with synchronous=NORMAL survives a killed process; only an OS crash may lose
-            # the last commits, which is the trade every turn-by-turn logger makes.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            # Deleted content is overwritten, not left in free pages: forgetting must erase.
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._migrate()
-        except sqlite3.DatabaseError as error:
-            raise StoreError(
-                f"store {self.path}: not a haggler store ({error}); pass another --db"
-            ) from None
+            return method(self, *args, **kwargs)
+        except _NOT_THE_FILE:
+            raise
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from error
+        except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as error:
+            # A row SQLite reads back but haggler cannot (its JSON, a record that no longer
+            # validates): its bytes were changed outside haggler.
+            what = " ".join(str(error).split())[:200]
+            raise damaged_record(
+                self.path, f"a stored record does not read back ({what})"
+            ) from error
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    return guarded
 
-    def _migrate(self) -> None:
-        current = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"store {self.path}: schema version {current} is newer than this haggler's "
-                f"({SCHEMA_VERSION}); upgrade haggler to read it"
-            )
-        if (
-            current == 0
-            and self._db.execute(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type='table'"
-            ).fetchone()[0]
-        ):
-            raise StoreError(
-                f"store {self.path}: an SQLite file that haggler did not make; pass another --db"
-            )
-        for target in range(current + 1, SCHEMA_VERSION + 1):
-            try:
-                self._db.executescript(
-                    f"BEGIN;{MIGRATIONS[target]}PRAGMA user_version={target};COMMIT;"
-                )
-            except sqlite3.Error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+
+def _guard_public_methods(cls: type[Store]) -> type[Store]:
+    """The store's boundary: every public method raises its file's failures as StoreError."""
+    # The mixins' methods (memory, forgetting) are the store's too.
+    for name, member in inspect.getmembers(cls, inspect.isfunction):
+        if not name.startswith("_") and name != "close":
+            setattr(cls, name, _failures_as_store_errors(member))
+    return cls
+
+
+@_guard_public_methods
+class Store(MemoryTables, ForgettingTables):
+    """A haggler store at `path`: created (and migrated) on open, unless `read_only`.
+
+    A writer refuses, before writing anything, a file that is not a haggler store of this
+    schema or older, a store it cannot write, and a damaged one (SQLite's quick check). With
+    `read_only=True` nothing is ever written (a missing file is not created, no statement may
+    write); a store that cannot be written, a read-only folder's included, is read over a
+    read-only connection. Every failure of the file or the disk (damaged pages or records, a
+    full disk, an I/O error, a lock held too long) is raised as a one-line StoreError naming
+    the store.
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._savepoints = 0
+        self._db = connect_store(self.path, read_only=read_only)
 
     @contextmanager
     def _transaction(self, begin: str = "BEGIN") -> Iterator[None]:
@@ -151,7 +154,10 @@ class Store(MemoryTables, ForgettingTables):
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+                # A disk that failed the write may fail this too; the error to report is
+                # the first, and SQLite rolls back on its own what it could not commit.
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
 
     def atomic(self) -> AbstractContextManager[None]:
@@ -237,8 +243,11 @@ class Store(MemoryTables, ForgettingTables):
     ) -> str | None:
         """Store a whole game at once, all or nothing; finished if it has an outcome.
 
-        Returns its id, or None when its match is already stored as finished: a game is
-        never stored twice, even by two processes running the same tournament.
+        Returns its id; or None, storing nothing, when the game finished and its match
+        (`match_id`) is already stored as finished, by this process or another running the
+        same tournament: a match is never stored finished twice, and None tells the caller
+        that the match it played is another's. A failed game is stored (and its id returned)
+        even then: the attempt happened and spent what it spent.
         """
         game_fields: dict[str, Any] = {
             "game": game,
@@ -256,7 +265,11 @@ class Store(MemoryTables, ForgettingTables):
             with self._transaction("BEGIN IMMEDIATE"):
                 return self._write_game(run_id, **game_fields)
         except sqlite3.IntegrityError:
-            if match_id is not None and match_id in self.finished_matches(run_id):
+            if (
+                outcome is not None
+                and match_id is not None
+                and match_id in self.finished_matches(run_id)
+            ):
                 return None
             raise
 
@@ -272,7 +285,9 @@ class Store(MemoryTables, ForgettingTables):
     ) -> str | None:
         """Store a whole self-play lineage at once: its record, its rounds' games (in order,
         each with `add_episode`'s fields) and each round's critique (episode_id filled in).
-        Returns the lineage id, or None when its rounds are already stored."""
+
+        Returns the lineage id; or None, storing nothing of it, when a finished round's match
+        is already stored as finished (by another process playing the same tournament)."""
         try:
             with self._transaction("BEGIN IMMEDIATE"):
                 lineage_id = self.start_lineage(
@@ -290,8 +305,12 @@ class Store(MemoryTables, ForgettingTables):
                     lineage_id, rounds_played=len(games), status="failed" if failed else "finished"
                 )
         except sqlite3.IntegrityError:
-            first = games[0].get("match_id") if games else None
-            if first is not None and first in self.finished_matches(run_id):
+            finished = self.finished_matches(run_id)
+            if any(
+                fields.get("match_id") in finished
+                for fields in games
+                if fields.get("outcome") is not None
+            ):
                 return None
             raise
         return lineage_id

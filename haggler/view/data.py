@@ -7,6 +7,12 @@ are computed in a worker process (pure Python: on a thread it would slow every p
 meanwhile), one computation per run at a time. A page waits for
 them only so long (`wait_s`); past that it is served with the last results computed (marked
 as behind the run) or, the first time, without them.
+
+No code of ours runs when a computation ends: nothing is attached to the worker's futures.
+A finished computation is collected by the next request for its run, under that run's lock,
+and a request waits with `concurrent.futures.wait`, outside any lock. A completion callback
+would run in whichever thread attaches it if the worker has already finished, and so under
+any lock that thread holds (that hung run pages for good, issue 12.4).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -62,16 +68,26 @@ class RunOverview:
         return sum(self.counts.values())
 
 
+@dataclass(frozen=True)
+class _Computation:
+    """Results being computed by `worker`, of the run at `state`."""
+
+    future: Future[RunResults]
+    state: tuple[Any, ...] | None
+    worker: Executor
+
+
 @dataclass
 class _Entry:
     """What is known of one run: its cheap parts at one state, its latest finished results
-    (and the state they are of), and the computation in progress, if any."""
+    (and the state they are of), and the computation in progress, if any. Read and written
+    under `lock`, which is never held while waiting on a computation."""
 
     state: tuple[Any, ...] | None = None
     cheap: tuple[RunRecord, RunFacets, dict[str, int], float] | None = None
     results: RunResults | None = None
     results_state: tuple[Any, ...] | None = None
-    computing: threading.Event | None = None
+    computing: _Computation | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -86,6 +102,7 @@ def run_overview(store: Store, run_id: str, *, wait_s: float | None = None) -> R
     with _entries_lock:
         entry = _entries.setdefault(key, _Entry())
     state = store.run_state(run_id)
+    db = Path(store.path)
     with entry.lock:
         if entry.state != state or entry.cheap is None:
             run = next(r for r in store.runs() if r.id == run_id)
@@ -93,22 +110,31 @@ def run_overview(store: Store, run_id: str, *, wait_s: float | None = None) -> R
             entry.cheap = (run, facets, store.outcome_counts(run_id), store.run_cost(run_id))
             entry.state = state
         run, facets, counts, spent = entry.cheap
-        if wait_s is None and entry.results_state != state and entry.computing is None:
-            # A report waits anyway: compute here, with no worker to start.
-            entry.results, entry.results_state = _guarded(store, run, bool(facets.rounds)), state
-        if entry.results_state != state and entry.computing is None:
-            entry.computing = _start(entry, Path(store.path), run, bool(facets.rounds), state)
+        _collect(entry)
+        if entry.results_state != state and entry.computing is None and wait_s is not None:
+            entry.computing = _start(db, run, bool(facets.rounds), state)
         computing = entry.computing
-    while computing is not None and computing.wait(wait_s):
-        # The computation in progress ended; if it was of an older state, the next one starts
-        # (one at a time) and, with no time limit, is waited for too.
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    while computing is not None:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not wait([computing.future], timeout=left).done:
+            break  # out of time: the page goes with what there is
         with entry.lock:
-            if entry.results_state == state or wait_s is not None:
+            _collect(entry)
+            if entry.results_state == state or wait_s is None or _lost(computing.future):
+                # Stopped or lost (the viewer is closing, the worker died): the next request
+                # asks again, rather than this one starting a worker now.
                 break
+            # What ended was of an older state: the run's present state is computed next, one
+            # computation at a time, while time is left.
             if entry.computing is None:
-                entry.computing = _start(entry, Path(store.path), run, bool(facets.rounds), state)
+                entry.computing = _start(db, run, bool(facets.rounds), state)
             computing = entry.computing
     with entry.lock:
+        if wait_s is None and entry.results_state != state:
+            # A report waits anyway: compute here, once what was in flight has ended.
+            entry.results = _guarded(store, run, bool(facets.rounds))
+            entry.results_state = state
         return RunOverview(
             run=run,
             counts=counts,
@@ -120,57 +146,61 @@ def run_overview(store: Store, run_id: str, *, wait_s: float | None = None) -> R
 
 
 def _start(
-    entry: _Entry, db: Path, run: RunRecord, has_rounds: bool, state: tuple[Any, ...] | None
-) -> threading.Event:
-    done = threading.Event()
+    db: Path, run: RunRecord, has_rounds: bool, state: tuple[Any, ...] | None
+) -> _Computation:
+    future, worker = _submit(str(db), run, has_rounds)
+    return _Computation(future, state, worker)
 
-    def finished(future: Future[RunResults]) -> None:
-        global _in_flight
-        stopped = future.cancelled() or isinstance(future.exception(), BrokenProcessPool)
-        if stopped:
-            # The worker was stopped (the viewer is closing): nothing was learnt; the next
-            # page asks again.
-            with entry.lock:
-                entry.computing = None
-            with _pool_lock:
-                _in_flight -= 1
-            done.set()
-            return
-        error = future.exception()
-        if error is not None:  # a page must still load; it says what went wrong
-            results = RunResults(error=f"{type(error).__name__}: {error}")
-        else:
-            results = future.result()
-        with entry.lock:
-            entry.results, entry.results_state, entry.computing = results, state, None
-            # The run moved on while this ran: catch up, still one computation at a time.
-            if entry.state != state and entry.cheap is not None:
-                latest_run, latest_facets = entry.cheap[0], entry.cheap[1]
-                entry.computing = _start(
-                    entry, db, latest_run, bool(latest_facets.rounds), entry.state
-                )
-        with _pool_lock:
-            _in_flight -= 1
-        done.set()
 
-    global _in_flight
-    with _pool_lock:
-        _in_flight += 1
-    _worker().submit(_compute, str(db), run, has_rounds).add_done_callback(finished)
-    return done
+def _submit(
+    db: str | None, run: RunRecord | None, has_rounds: bool
+) -> tuple[Future[RunResults], Executor]:
+    worker = _worker()
+    try:
+        return worker.submit(_compute, db, run, has_rounds), worker
+    except BrokenProcessPool:
+        # The worker died while idle (killed outright, out of memory): start another.
+        _drop_worker(worker)
+        worker = _worker()
+        return worker.submit(_compute, db, run, has_rounds), worker
+
+
+def _lost(future: Future[RunResults]) -> bool:
+    """Whether an ended computation came to nothing: stopped, or its worker gone."""
+    return future.cancelled() or isinstance(future.exception(), BrokenProcessPool)
+
+
+def _collect(entry: _Entry) -> None:
+    """Keep what the run's computation came to, if it has ended (under `entry.lock`)."""
+    computing = entry.computing
+    if computing is None or not computing.future.done():
+        return
+    entry.computing = None
+    if _lost(computing.future):
+        # Nothing was learnt. A worker that died (or was stopped) is not asked again: the next
+        # computation starts another.
+        _drop_worker(computing.worker)
+        return
+    error = computing.future.exception()
+    if error is not None:  # a page must still load; it says what went wrong
+        entry.results = RunResults(error=f"{type(error).__name__}: {error}")
+    else:
+        entry.results = computing.future.result()
+    entry.results_state = computing.state
 
 
 # Results are computed in a process of their own: the computation is pure Python, and on a
 # thread it would hold the GIL against the pages being served meanwhile.
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
-_in_flight = 0
 
 
 def computations_in_flight() -> int:
     """How many run results are being computed now (at most one per run)."""
-    with _pool_lock:
-        return _in_flight
+    with _entries_lock:
+        entries = list(_entries.values())
+    # A plain read of each entry's computation: taking the entries' locks is not needed.
+    return sum(1 for e in entries if (c := e.computing) is not None and not c.future.done())
 
 
 def _worker() -> ProcessPoolExecutor:
@@ -186,6 +216,15 @@ def _worker() -> ProcessPoolExecutor:
                 initargs=(os.getpid(),),
             )
         return _pool
+
+
+def _drop_worker(worker: Executor) -> None:
+    """Forget `worker` (it died); the next computation starts a new one."""
+    global _pool
+    with _pool_lock:
+        if _pool is worker:
+            _pool = None
+    worker.shutdown(wait=False, cancel_futures=True)
 
 
 def stop_worker() -> None:
@@ -212,7 +251,7 @@ def _follow_parent(parent: int) -> None:
 
 def warm_up() -> None:
     """Start the worker and let it import what results need, before the first run page."""
-    _worker().submit(_compute, None, None, False)
+    _submit(None, None, False)
 
 
 def _guarded(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:
@@ -228,7 +267,7 @@ def _compute(db: str | None, run: RunRecord | None, has_rounds: bool) -> RunResu
         import haggler.schedule  # noqa: F401
 
         return RunResults()
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         return _results(store, run, has_rounds)
 
 

@@ -20,6 +20,9 @@ main { padding: 16px 20px 40px; max-width: 1400px; margin: 0 auto; }
 h1 { font-size: 20px; margin: 4px 0 12px; } h2 { font-size: 16px; margin: 20px 0 8px; }
 a { color: #0057a0; }
 .muted { color: var(--muted); }
+/* Ids are shown whole; a long one wraps rather than pushing the page wider. */
+code, .crumbs { overflow-wrap: anywhere; }
+a.game-link { font-family: ui-monospace, monospace; font-size: 12px; white-space: nowrap; }
 .cards { display: flex; gap: 10px; flex-wrap: wrap; margin: 8px 0 16px; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px;
   min-width: 110px; }

@@ -1,7 +1,9 @@
 """The viewer's pages, as pure functions of what was read from the store.
 
 The same pieces make the live viewer's pages and the static report; `Links` says where a game
-or a run page lives (a server path, or an anchor in one file).
+or a run page lives (a server path, or an anchor in one file). Ids (runs, games, lineages,
+matches) are shown whole: cut short, two of them can read the same (`tour-tactics-sp` as
+`tour-tactics`, and every game of a day as `ep-20261125-`).
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def games_table(games: Sequence[EpisodeSummary], links: Links, *, data: bool = F
         rows.append(
             el(
                 "tr",
-                el("td", link(links.game(game.id), game.id[:14], class_="game-link")),
+                el("td", link(links.game(game.id), game.id, class_="game-link")),
                 el("td", _role_cell(game)),
                 el("td", outcome_badge(game.standing)),
                 el("td", _money(outcome.price if outcome else None), class_="num"),
@@ -423,10 +425,10 @@ def run_page(
             pager(None) if len(games) > 20 else None,
         ]
     )
-    crumbs = join([link(links.runs(), "haggler"), " › run ", run.id[:12]])
+    crumbs = join([link(links.runs(), "haggler"), " › run ", run.id])
     # Until the results are in, the page asks to be reloaded (no script needed).
     refresh = 1 if overview.results is None else 2 if overview.results_behind else None
-    return page(f"run {run.id[:12]} — haggler", body, crumbs=crumbs, refresh_s=refresh)
+    return page(f"run {run.id} — haggler", body, crumbs=crumbs, refresh_s=refresh)
 
 
 @dataclass(frozen=True)
@@ -547,7 +549,7 @@ def rounds_nav(view: GamePage, links: Links) -> Markup | None:
     ]
     return el(
         "div",
-        el("span", "lineage ", el("code", episode.lineage_id[:12]), ":", class_="muted"),
+        el("span", "lineage ", el("code", episode.lineage_id), ":", class_="muted"),
         link(links.game(previous), "← previous round", rel="prev", class_="prev-round")
         if previous
         else None,
@@ -568,7 +570,7 @@ def game_body(view: GamePage, links: Links) -> Markup:
     if episode.arm:
         facts.append(f"arm {episode.arm}")
     if episode.match_id:
-        facts.append(f"match {episode.match_id[:12]}")
+        facts.append(f"match {episode.match_id}")
     summary = outcome.reason.replace("_", " ") if outcome else (episode.error or "")
     if outcome and outcome.price is not None:
         summary += f" at ${outcome.price:g}"
@@ -622,12 +624,12 @@ def game_page(view: GamePage, links: Links) -> str:
         [
             link(links.runs(), "haggler"),
             " › ",
-            link(links.run(episode.run_id), f"run {episode.run_id[:12]}"),
+            link(links.run(episode.run_id), f"run {episode.run_id}"),
             " › game ",
-            episode.id[:12],
+            episode.id,
         ]
     )
-    return page(f"game {episode.id[:12]} — haggler", game_body(view, links), crumbs=crumbs)
+    return page(f"game {episode.id} — haggler", game_body(view, links), crumbs=crumbs)
 
 
 def error_page(message: str, links: Links) -> str:

@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 
 from haggler.errors import StoreError
+from haggler.store.atomic_file import replace_atomically
 from haggler.store.query import OUTCOMES, GameFilter, RunFacets
 from haggler.store.records import CritiqueRecord
 from haggler.store.sqlite import Store
@@ -156,15 +157,15 @@ def write_report(
         ]
     )
     html = page(
-        f"haggler report — run {run_id[:12]}",
+        f"haggler report — run {run_id}",
         body,
-        crumbs=join(["haggler · run ", run_id[:12]]),
+        crumbs=join(["haggler · run ", run_id]),
         script=_FILTER_SCRIPT,
         policy=_POLICY,
     )
     head, tail = html.split(sections, 1)
     try:
-        with target.open("w", encoding="utf-8") as out:
+        with replace_atomically(target) as out:
             out.write(head)
             for game in games:
                 episode = store.episode(game.id)

@@ -10,6 +10,11 @@ and read back every request it received:
 
 Scripted replies are consumed in order; once they run out, `server.responder` answers (by default
 "OK"), so a game test can plug in a function that answers from the prompt.
+
+Replies can be hostile, as a broken or malicious provider's are: `Text` carries any JSON value as
+its text (None, a number, a string with lone surrogates, NUL or terminal escapes) and as its
+token counts (negative, 10**30, 1.5, "abc", NaN, or `OMIT` to leave a count out; `usage=False`
+sends no usage at all); `Garbage` sends any body with status 200 (`BROKEN_JSON`, NaN literals).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 __all__ = [
+    "BROKEN_JSON",
+    "OMIT",
     "Cut",
     "Delay",
     "Empty",
@@ -48,13 +55,29 @@ ANTHROPIC_PATH = "/v1/messages"
 Api = Literal["openai", "anthropic"]
 
 
+class _Omit:
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+# A token count left out of the reply's usage.
+OMIT: Any = _Omit()
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A normal completion; `None` text is a reply with no content at all."""
+    """A completion; `None` text is a reply with no content at all.
 
-    text: str | None
-    prompt_tokens: int = 10
-    completion_tokens: int = 5
+    Hostile on purpose when asked: `text` and the counts go into the JSON as they are (a str
+    with lone surrogates is sent as JSON's `\\udc00`, a float NaN as the `NaN` literal that
+    Python's json module writes); a count of `OMIT` is left out, and `usage=False` leaves out
+    the whole usage object.
+    """
+
+    text: Any
+    prompt_tokens: Any = 10
+    completion_tokens: Any = 5
+    usage: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +103,10 @@ class Garbage:
 
     body: bytes = b"<html><body>502 upstream hiccup</body></html>"
     content_type: str = "application/json"
+
+
+# A body cut off mid-JSON, as from a proxy that dropped the rest of the reply.
+BROKEN_JSON = b'{"id": "chatcmpl-cut", "choices": [{"index": 0, "message": {"role": "assis'
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,8 +492,16 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
 
+def _usage(reply: Text, names: tuple[str, str], total: str | None) -> dict[str, Any]:
+    counts = dict(zip(names, (reply.prompt_tokens, reply.completion_tokens), strict=True))
+    usage = {name: count for name, count in counts.items() if count is not OMIT}
+    if total is not None and all(type(c) is int for c in counts.values()):
+        usage[total] = sum(counts.values())
+    return usage
+
+
 def _openai_completion(request: RecordedRequest, reply: Text, number: int) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "id": f"chatcmpl-fake{number}",
         "object": "chat.completion",
         "created": int(time.time()),
@@ -479,18 +514,17 @@ def _openai_completion(request: RecordedRequest, reply: Text, number: int) -> di
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": reply.prompt_tokens,
-            "completion_tokens": reply.completion_tokens,
-            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-        },
+        "usage": _usage(reply, ("prompt_tokens", "completion_tokens"), "total_tokens"),
         "system_fingerprint": "fp_fake",
     }
+    if not reply.usage:
+        del body["usage"]
+    return body
 
 
 def _anthropic_message(request: RecordedRequest, reply: Text, number: int) -> dict[str, Any]:
     content = [] if reply.text is None else [{"type": "text", "text": reply.text}]
-    return {
+    body: dict[str, Any] = {
         "id": f"msg_fake{number}",
         "type": "message",
         "role": "assistant",
@@ -498,8 +532,8 @@ def _anthropic_message(request: RecordedRequest, reply: Text, number: int) -> di
         "content": content,
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": {
-            "input_tokens": reply.prompt_tokens,
-            "output_tokens": reply.completion_tokens,
-        },
+        "usage": _usage(reply, ("input_tokens", "output_tokens"), None),
     }
+    if not reply.usage:
+        del body["usage"]
+    return body
