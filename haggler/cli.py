@@ -551,11 +551,15 @@ def show(
             if compare is not None:
                 _show_side_by_side(store, episode_id, compare)
                 return
+            shown = store.episode(episode_id)
             print_episode(
                 out,
-                store.episode(episode_id),
+                shown,
                 show_briefs=briefs,
                 critiques=store.critiques(episode_id=episode_id),
+                forgetting=store.forgettings_by_round(shown.run_id).get(
+                    (shown.lineage_id or "", shown.round or 0), []
+                ),
             )
         finally:
             store.close()
@@ -693,7 +697,8 @@ def forget_command(
         ),
     ],
     level: Annotated[
-        str | None, typer.Option(help="state (a fact), trajectory (a game, lineage, turns) or environment.")
+        str | None,
+        typer.Option(help="state (a fact), trajectory (a game, lineage, turns) or environment."),
     ] = None,
     mode: Annotated[
         str, typer.Option(help="exact (remove what it influenced too), redact or rederive.")

@@ -78,12 +78,14 @@ async def read_request(
 
 
 def _owners(scope: Scope, memories: Mapping[str, AgentMemory]) -> list[str]:
-    return [o for o in memories if any(o == a or o.startswith(a.rstrip("/") + "/") for a in scope.agents)]
+    return [
+        o
+        for o in memories
+        if any(o == a or o.startswith(a.rstrip("/") + "/") for a in scope.agents)
+    ]
 
 
-async def carry_out_for(
-    store: Store, read: ReadRequest, *, vacuum: bool = False
-) -> ForgetResult:
+async def carry_out_for(store: Store, read: ReadRequest, *, vacuum: bool = False) -> ForgetResult:
     """Carry out a read request; rederive mode re-makes feedback with each agent's critic."""
     rederive = None
     if read.plan.request.mode == "rederive":
@@ -187,7 +189,9 @@ def _line(item: MemoryItem, memory: AgentMemory) -> str:
     env = item.env
     tags = f", tags {', '.join(item.tags)}" if item.tags else ""
     others = [
-        f"{s[-8:]} ({r})" for s, r in item.relations.items() if s != (item.sources[-1] if item.sources else None)
+        f"{s[-8:]} ({r})"
+        for s, r in item.relations.items()
+        if s != (item.sources[-1] if item.sources else None)
     ]
     also = f"; also from {', '.join(others)}" if others else ""
     via = f" ({item.relations[item.sources[-1]]})" if item.sources else ""
@@ -204,7 +208,9 @@ def _inert(text: str) -> str:
     from rich.markup import escape
 
     shown = "".join(
-        ch if ch in "\n\t" or (ord(ch) >= 32 and not 0x7F <= ord(ch) <= 0x9F) else f"\\x{ord(ch):02x}"
+        ch
+        if ch in "\n\t" or (ord(ch) >= 32 and not 0x7F <= ord(ch) <= 0x9F)
+        else f"\\x{ord(ch):02x}"
         for ch in text
     )
     return escape(shown)

@@ -37,14 +37,20 @@ def run(tmp_path: Path) -> tuple[Path, str]:
 def digest(db: Path) -> str:
     with Store(db) as store:
         return hashlib.sha256(
-            repr([[(i.id, i.content) for i in store.memory(o)] for o in store.memory_owners()]).encode()
+            repr(
+                [[(i.id, i.content) for i in store.memory(o)] for o in store.memory_owners()]
+            ).encode()
         ).hexdigest()
 
 
-def test_memory_lists_the_agents_and_shows_one_as_a_tree_of_provenance(run: tuple[Path, str]) -> None:
+def test_memory_lists_the_agents_and_shows_one_as_a_tree_of_provenance(
+    run: tuple[Path, str],
+) -> None:
     db, agent = run
     listing = haggler("memory", "--db", str(db))
-    assert listing.exit_code == 0 and agent in listing.output and "shop/ai/1/seller" in listing.output
+    assert (
+        listing.exit_code == 0 and agent in listing.output and "shop/ai/1/seller" in listing.output
+    )
     tree = haggler("memory", agent, "--db", str(db))
     assert tree.exit_code == 0, tree.output
     assert "6 items" in tree.output
@@ -69,7 +75,16 @@ def test_forget_carries_out_a_plain_value_at_state_level(run: tuple[Path, str]) 
         count = len(memory)
         price = memory.items(kind="episode")[0].meta["price"]
     result = haggler(
-        "forget", agent, f"${price:g}", "--level", "state", "--mode", "redact", "--yes", "--db", str(db)
+        "forget",
+        agent,
+        f"${price:g}",
+        "--level",
+        "state",
+        "--mode",
+        "redact",
+        "--yes",
+        "--db",
+        str(db),
     )
     assert result.exit_code == 0, result.output
     assert "redacted" in result.output

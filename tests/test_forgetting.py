@@ -539,3 +539,44 @@ def test_an_older_store_is_migrated_so_exact_forgetting_removes_too_much_not_too
         assert dict(memory.get("e2").relations) == {"e1": "context", "f1": "context"}
         assert memory.get("f2").episode_id == "ep-2"
         assert memory.forget("e1") == ["e1", "f1", "e2", "f2"]
+
+
+def test_show_the_viewer_and_exports_mark_where_forgetting_happened(
+    balloon: Game, store: Store, tmp_path: Path
+) -> None:
+    import json
+
+    from rich.console import Console
+
+    from haggler.render import print_episode
+    from haggler.view.pages import game_page
+    from haggler.view.server import _LINKS, game_view
+
+    forgetting = [
+        ScheduledForget(after_round=2, request=StateRequest(fact=PhraseFact(text=SECRET)))
+    ]
+    lineage, setup = asyncio.run(
+        lineage_of(balloon, store, rounds=3, secret_rounds=(2,), forgetting=forgetting)
+    )
+    rounds = store.lineage_rounds(lineage.id or "")
+    marked = "forgetting after round 2 (exact, state: phrase): 2 items deleted"
+
+    console = Console(record=True, width=200)
+    episode = store.episode(rounds[2])
+    print_episode(
+        console,
+        episode,
+        forgetting=store.forgettings_by_round(setup.run_id or "")[(lineage.id or "", 2)],
+    )
+    assert marked in console.export_text()
+    assert marked in game_page(game_view(store, rounds[2]), _LINKS)
+    assert marked not in game_page(game_view(store, rounds[1]), _LINKS)
+
+    export_jsonl(store, setup.run_id or "", tmp_path / "x.jsonl")
+    lines = {
+        json.loads(line)["round"]: json.loads(line)
+        for line in (tmp_path / "x.jsonl").read_text().splitlines()
+    }
+    (record,) = lines[2]["forgetting"]
+    assert record["counts"]["deleted"] == 2 and record["target"] == "phrase"
+    assert "hashes" not in record and lines[1]["forgetting"] == lines[3]["forgetting"] == []

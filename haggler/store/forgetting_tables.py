@@ -128,6 +128,14 @@ class ForgettingTables:
             records.append(ForgettingRecord(**fields))
         return records
 
+    def forgettings_by_round(self, run_id: str) -> dict[tuple[str, int], list[ForgettingRecord]]:
+        """A run's forget requests by (lineage, the round they followed): where they show."""
+        found: dict[tuple[str, int], list[ForgettingRecord]] = {}
+        for record in self.forgettings(run_id=run_id):
+            if record.lineage_id is not None and record.after_round is not None:
+                found.setdefault((record.lineage_id, record.after_round), []).append(record)
+        return found
+
     def purged_count(self, run_id: str) -> int:
         """How many games of `run_id` were deleted from the record on request."""
         row = self._db.execute(

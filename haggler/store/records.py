@@ -232,3 +232,29 @@ class ForgettingRecord(BaseModel):
     plan_sha256: str
     # The database file and its WAL were rid of the removed bytes (checkpointed, truncated).
     erased: bool = False
+
+    def describe(self) -> str:
+        """One line for people: what kind of request, and what it removed (counts only)."""
+        counts = self.counts
+        done = [
+            f"{counts.get(key, 0):.0f} {word}"
+            for key, word in (
+                ("deleted", "items deleted"),
+                ("redacted", "redacted"),
+                ("rederived", "re-derived"),
+            )
+        ]
+        where = f" after round {self.after_round}" if self.after_round is not None else ""
+        purged = ""
+        if self.purge_record:
+            games = counts.get("games_purged", 0)
+            texts = sum(v for k, v in counts.items() if k.startswith("record_"))
+            purged = f"; record: {games:.0f} games purged, {texts:.0f} texts scrubbed"
+        return (
+            f"forgetting{where} ({self.mode}, {self.level}: {self.target}): "
+            f"{', '.join(done)}{purged}"
+        )
+
+    def for_export(self) -> dict[str, Any]:
+        """The record as exports carry it: without the content hashes, which are the audit's."""
+        return self.model_dump(mode="json", exclude={"hashes", "owners"})
