@@ -207,6 +207,7 @@ def critique_record(
         cost_usd=completion.cost_usd if completion else 0.0,
         latency_s=completion.latency_s if completion else 0.0,
         created_at=time.time(),
+        usage_estimated=completion.usage.estimated if completion else False,
     )
 
 

@@ -58,6 +58,8 @@ class ModerationRecord(BaseModel):
     cost_usd: float = 0.0
     latency_s: float = 0.0
     unreadable_verdict: StoredText | None = None
+    # The token counts are haggler's own estimate: the provider's were missing or insane.
+    usage_estimated: bool = False
 
 
 class TurnRecord(BaseModel):
@@ -79,6 +81,8 @@ class TurnRecord(BaseModel):
     started_at: float
     ended_at: float
     moderation: ModerationRecord | None = None
+    # The token counts are haggler's own estimate: the provider's were missing or insane.
+    usage_estimated: bool = False
 
 
 class RoleRecord(BaseModel):
@@ -186,6 +190,7 @@ class CritiqueRecord(BaseModel):
     cost_usd: float = 0.0
     latency_s: float = 0.0
     created_at: float
+    usage_estimated: bool = False
 
 
 class RunRecord(BaseModel):

@@ -182,6 +182,9 @@ MIGRATIONS: dict[int, str] = {
         purged_at REAL NOT NULL
     );
     CREATE INDEX purged_by_run ON purged_episodes(run_id);
+    -- Token counts haggler made itself because the provider's were missing or not believable.
+    ALTER TABLE turns ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE critiques ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
     """,
 }
 

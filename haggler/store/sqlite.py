@@ -377,7 +377,8 @@ class Store(MemoryTables, ForgettingTables):
     def add_turn(self, episode_id: str, turn: TurnRecord) -> None:
         action = turn.action
         self._db.execute(
-            "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO turns (episode_id, {_TURN_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 episode_id,
                 turn.index,
@@ -398,6 +399,7 @@ class Store(MemoryTables, ForgettingTables):
                 turn.started_at,
                 turn.ended_at,
                 turn.moderation.model_dump_json() if turn.moderation else None,
+                int(turn.usage_estimated),
             ),
         )
 
@@ -717,7 +719,7 @@ class Store(MemoryTables, ForgettingTables):
 _TURN_COLUMNS = (
     "idx, speaker, text, action_kind, price, action_source, accepted, error, scripted, model, "
     "prompt_tokens, completion_tokens, cost_usd, latency_s, retries, started_at, ended_at, "
-    "moderation_json"
+    "moderation_json, usage_estimated"
 )
 
 
@@ -739,6 +741,7 @@ def _turn(r: tuple[Any, ...]) -> TurnRecord:
         started_at=r[15],
         ended_at=r[16],
         moderation=ModerationRecord.model_validate_json(r[17]) if r[17] else None,
+        usage_estimated=bool(r[18]),
     )
 
 
