@@ -180,6 +180,7 @@ def _turn_record(
             cost_usd=mc.cost_usd,
             latency_s=mc.latency_s,
             unreadable_verdict=reading.unreadable_verdict,
+            usage_estimated=mc.usage.estimated,
         )
     return TurnRecord(
         index=index,
@@ -197,6 +198,7 @@ def _turn_record(
         started_at=state.get("pending_started", time.time()),
         ended_at=time.time(),
         moderation=moderation,
+        usage_estimated=completion.usage.estimated if completion else False,
     )
 
 

@@ -15,17 +15,27 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from haggler.agents.base import Negotiator, PublicMessage, RoleMemory
 from haggler.agents.critic import Critic, Feedback, GameReview
 from haggler.agents.moderator import Moderator
-from haggler.agents.prices import format_price
 from haggler.errors import failure_reason
 from haggler.games.base import Game
 from haggler.games.episode import EpisodeResult, TurnListener, play_episode, role_records
-from haggler.memory import AgentMemory, Environment, build_context
+from haggler.games.remembered import ending, price_to_beat, rederiver, remembered_game
+from haggler.memory import AgentMemory, Environment, MemoryItem, TokenCounter, build_context
+from haggler.memory.forgetting import ForgetRequest, ForgetResult, Where, forget
+from haggler.memory.transcript import render_transcript
 from haggler.store.records import CritiqueRecord, OutcomeRecord
 from haggler.store.sqlite import Store
+
+if TYPE_CHECKING:
+    from haggler.agents.unlearner import Unlearner
 
 __all__ = [
     "AIFeedback",
@@ -35,8 +45,11 @@ __all__ = [
     "Lineage",
     "LineageResult",
     "NoFeedback",
+    "Recall",
+    "ScheduledForget",
     "SelfPlaySetup",
     "play_lineage",
+    "recall",
 ]
 
 
@@ -107,9 +120,27 @@ class HumanFeedback(FeedbackSource):
 # --- lineages -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduledForget:
+    """A forget request a lineage carries out after round `after_round`, between the critic
+    and the next round: a typed request, or words for the unlearner to turn into one."""
+
+    after_round: int
+    request: ForgetRequest | str
+    # For words: how to read them (the rule-based unlearner when None), and the level and
+    # mode the reading must keep to, if given.
+    unlearner: Unlearner | None = None
+    level: str | None = None
+    mode: str | None = None
+
+
 @dataclass(slots=True)
 class Lineage:
-    """The plan and the state of one lineage; `memories` hold one AgentMemory per coached role."""
+    """The plan and the state of one lineage; `memories` hold one AgentMemory per coached role.
+
+    What a coached role learned (its price to beat, its tactic's parameters) is derived from
+    its memory each round, never kept here: forgetting an item forgets what it taught.
+    """
 
     arm: str
     coached: tuple[str, ...]
@@ -119,20 +150,19 @@ class Lineage:
     stop_at_first_failure: bool = False
     memory_budget: int = 2000
     id: str | None = None
-    # The coached role's last deal price: the price to beat next round.
-    last_price: dict[str, float] = field(default_factory=dict)
     # Rounds the memories already hold from earlier sessions: this session's round k is the
     # agent's round `memory_rounds + k`, so recollections never repeat a round label.
     memory_rounds: int = 0
+    # Forget requests to carry out between rounds, in the order given.
+    forgetting: Sequence[ScheduledForget] = ()
+    # How each coached role's context budget is counted (its model's tokenizer, if known).
+    counters: Mapping[str, TokenCounter] = field(default_factory=dict)
 
     def continue_memory(self) -> None:
-        """Pick up where reloaded memories left off: their round count and last deal price."""
-        for role, memory in self.memories.items():
+        """Pick up where reloaded memories left off: their round count."""
+        for memory in self.memories.values():
             episodes = memory.items(kind="episode")
             self.memory_rounds = max(self.memory_rounds, *(i.round or 0 for i in episodes), 0)
-            deals = [i for i in episodes if i.meta.get("outcome") == "deal" and i.meta.get("price")]
-            if deals:
-                self.last_price[role] = float(deals[-1].meta["price"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +171,8 @@ class LineageResult:
     rounds: tuple[EpisodeResult, ...]
     feedback: tuple[Mapping[str, Feedback | None], ...]
     stopped: str | None = None
+    # What each scheduled forget request did, in order.
+    forgotten: tuple[ForgetResult, ...] = ()
 
 
 @dataclass(slots=True)
@@ -175,6 +207,7 @@ def critique_record(
         cost_usd=completion.cost_usd if completion else 0.0,
         latency_s=completion.latency_s if completion else 0.0,
         created_at=time.time(),
+        usage_estimated=completion.usage.estimated if completion else False,
     )
 
 
@@ -185,21 +218,102 @@ def round_seed(seed: int, round_number: int) -> int:
 
 def render_game(public: Sequence[PublicMessage], role: str, ending: str) -> str:
     """A game as its player remembers it: the public conversation, its own lines marked."""
-    lines = [f"{m.speaker}{' (you)' if m.speaker == role else ''}: {m.text}" for m in public]
-    return "\n".join([*lines, f"Result: {ending}."])
+    return render_transcript([(m.speaker, m.text) for m in public], role, ending)
 
 
-def _ending(result: EpisodeResult) -> str:
-    outcome = result.outcome
-    if outcome.kind == "deal" and outcome.price is not None:
-        return f"deal at {format_price(outcome.price)}"
-    return f"{outcome.kind.replace('_', ' ')} ({outcome.reason.replace('_', ' ')})"
+# --- the lineage as a graph: play -> critique -> unlearn -> play ... -------------------------
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one lineage's graph works with besides its state."""
+
+    lineage: Lineage
+    setup: SelfPlaySetup
+    rng: random.Random
+    results: list[EpisodeResult] = field(default_factory=list)
+    feedbacks: list[Mapping[str, Feedback | None]] = field(default_factory=list)
+    forgotten: list[ForgetResult] = field(default_factory=list)
+    players: dict[str, Negotiator] = field(default_factory=dict)
+    recalled: dict[str, Recall] = field(default_factory=dict)
+    episode_id: str | None = None
+    stopped: str | None = None
+
+
+class _LineageState(TypedDict):
+    number: int
+
+
+async def _play_node(state: _LineageState, runtime: Runtime[_Run]) -> dict[str, Any]:
+    run = runtime.context
+    lineage, setup = run.lineage, run.setup
+    number = state["number"] + 1
+    run.players = setup.make_players(round_seed(lineage.seed, number))
+    run.recalled = {role: recall(lineage, setup.game, role) for role in lineage.coached}
+    result, run.episode_id = await _play_round(lineage, setup, run.players, number, run.recalled)
+    run.results.append(result)
+    return {"number": number}
+
+
+async def _critique_node(state: _LineageState, runtime: Runtime[_Run]) -> dict[str, Any]:
+    run = runtime.context
+    number = state["number"]
+    result = run.results[-1]
+    run.feedbacks.append(
+        await _learn(
+            run.lineage, run.setup, run.players, result, run.episode_id, number, run.rng,
+            run.recalled,
+        )
+    )  # fmt: skip
+    store, lineage = run.setup.store, run.lineage
+    if store is not None and lineage.id is not None:
+        store.update_lineage(lineage.id, rounds_played=number)
+    if run.setup.on_round is not None:
+        run.setup.on_round()
+    if lineage.stop_at_first_failure and result.outcome.kind != "deal":
+        run.stopped = f"round {number}: {ending(result)}"
+    return {}
+
+
+async def _unlearn_node(state: _LineageState, runtime: Runtime[_Run]) -> dict[str, Any]:
+    run = runtime.context
+    for scheduled in run.lineage.forgetting:
+        if scheduled.after_round == state["number"]:
+            run.forgotten.append(await _forget_now(run, scheduled, state["number"]))
+    return {}
+
+
+def _after_critique(state: _LineageState, runtime: Runtime[_Run]) -> str:
+    run = runtime.context
+    if any(f.after_round == state["number"] for f in run.lineage.forgetting):
+        return "unlearn"
+    return _next(state, runtime)
+
+
+def _next(state: _LineageState, runtime: Runtime[_Run]) -> str:
+    run = runtime.context
+    if run.stopped is not None or state["number"] >= run.lineage.rounds:
+        return END
+    return "play"
+
+
+@lru_cache(maxsize=1)
+def _lineage_graph() -> Any:
+    builder = StateGraph(_LineageState, context_schema=_Run)
+    builder.add_node("play", _play_node)
+    builder.add_node("critique", _critique_node)
+    builder.add_node("unlearn", _unlearn_node)
+    builder.add_edge(START, "play")
+    builder.add_edge("play", "critique")
+    builder.add_conditional_edges("critique", _after_critique, ["unlearn", "play", END])
+    builder.add_conditional_edges("unlearn", _next, ["play", END])
+    return builder.compile()
 
 
 async def play_lineage(lineage: Lineage, setup: SelfPlaySetup) -> LineageResult:
-    """Play the rounds of `lineage`, storing each game and remembering it with its feedback."""
+    """Play the rounds of `lineage`, storing each game and remembering it with its feedback,
+    and carrying out the forget requests scheduled between rounds."""
     store = setup.store
-    rng = random.Random(f"feedback/{lineage.seed}")
     if store is not None and setup.run_id is not None and lineage.id is None:
         lineage.id = store.start_lineage(
             setup.run_id,
@@ -208,27 +322,16 @@ async def play_lineage(lineage: Lineage, setup: SelfPlaySetup) -> LineageResult:
             seed=lineage.seed,
             rounds_planned=lineage.rounds,
         )
-    results: list[EpisodeResult] = []
-    feedbacks: list[Mapping[str, Feedback | None]] = []
-    stopped: str | None = None
+    run = _Run(lineage, setup, random.Random(f"feedback/{lineage.seed}"))
     try:
-        for number in range(1, lineage.rounds + 1):
-            players = setup.make_players(round_seed(lineage.seed, number))
-            result, episode_id = await _play_round(lineage, setup, players, number)
-            results.append(result)
-            feedbacks.append(await _learn(lineage, setup, players, result, episode_id, number, rng))
-            if store is not None and lineage.id is not None:
-                store.update_lineage(lineage.id, rounds_played=number)
-            if setup.on_round is not None:
-                setup.on_round()
-            if lineage.stop_at_first_failure and result.outcome.kind != "deal":
-                stopped = f"round {number}: {_ending(result)}"
-                break
+        await _lineage_graph().ainvoke(
+            {"number": 0}, context=run, config={"recursion_limit": 3 * lineage.rounds + 10}
+        )
     except BaseException as error:
         if store is not None and lineage.id is not None:
             store.update_lineage(
                 lineage.id,
-                rounds_played=len(results),
+                rounds_played=len(run.results),
                 status="failed",
                 stop_reason=failure_reason(error),
             )
@@ -236,15 +339,78 @@ async def play_lineage(lineage: Lineage, setup: SelfPlaySetup) -> LineageResult:
     if store is not None and lineage.id is not None:
         store.update_lineage(
             lineage.id,
-            rounds_played=len(results),
-            status="stopped" if stopped else "finished",
-            stop_reason=stopped,
+            rounds_played=len(run.results),
+            status="stopped" if run.stopped else "finished",
+            stop_reason=run.stopped,
         )
-    return LineageResult(lineage.id, tuple(results), tuple(feedbacks), stopped)
+    return LineageResult(
+        lineage.id, tuple(run.results), tuple(run.feedbacks), run.stopped, tuple(run.forgotten)
+    )
+
+
+async def _forget_now(run: _Run, scheduled: ScheduledForget, number: int) -> ForgetResult:
+    lineage, setup = run.lineage, run.setup
+    memories = {memory.owner: memory for memory in lineage.memories.values()}
+    request = scheduled.request
+    if isinstance(request, str):
+        from haggler.agents.unlearner import RuleUnlearner
+
+        unlearner = scheduled.unlearner or RuleUnlearner()
+        read = await unlearner.plan(
+            request,
+            memories=memories,
+            store=setup.store,
+            level=scheduled.level,  # type: ignore[arg-type]
+            mode=scheduled.mode,  # type: ignore[arg-type]
+        )
+        request = read.request
+    # A lineage forgets in its own agents' memories, whatever scope the request names.
+    request = request.model_copy(
+        update={"scope": request.scope.model_copy(update={"agents": tuple(memories)})}
+    )
+    return await forget(
+        request,
+        store=setup.store,
+        memories=memories,
+        rederive=rederiver(setup.game, setup.feedback, seed=lineage.seed),
+        where=Where(setup.run_id, lineage.id, lineage.memory_rounds + number),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """What a coached role takes into a round, and the items it came from (its provenance)."""
+
+    memory: RoleMemory
+    context: tuple[MemoryItem, ...]
+    goal_from: MemoryItem | None
+
+
+def recall(lineage: Lineage, game: Game, role: str) -> Recall:
+    """What `role` remembers going into its next round: its recollection under the budget
+    and its goal, both derived from the items its memory holds now."""
+    memory = lineage.memories[role]
+    recollection = build_context(
+        memory, budget_tokens=lineage.memory_budget, counter=lineage.counters.get(role)
+    )
+    beat = price_to_beat(memory, game.name)
+    return Recall(
+        RoleMemory(
+            history=recollection.text,
+            advice=recollection.advice,
+            goal=game.goal(role, beat.price) if beat is not None else None,
+        ),
+        recollection.items,
+        beat.source if beat is not None else None,
+    )
 
 
 async def _play_round(
-    lineage: Lineage, setup: SelfPlaySetup, players: dict[str, Negotiator], number: int
+    lineage: Lineage,
+    setup: SelfPlaySetup,
+    players: dict[str, Negotiator],
+    number: int,
+    recalled: Mapping[str, Recall],
 ) -> tuple[EpisodeResult, str | None]:
     game, store = setup.game, setup.store
     episode_id: str | None = None
@@ -270,7 +436,7 @@ async def _play_round(
             moderator=setup.moderator,
             listeners=listeners,
             invalid_allowance=setup.invalid_allowance,
-            memories={role: _recall(lineage, game, role) for role in lineage.coached},
+            memories={role: recalled[role].memory for role in lineage.coached},
         )
     except BaseException as error:
         if store is not None and episode_id is not None:
@@ -281,17 +447,6 @@ async def _play_round(
     return result, episode_id
 
 
-def _recall(lineage: Lineage, game: Game, role: str) -> RoleMemory:
-    memory = lineage.memories[role]
-    recollection = build_context(memory, budget_tokens=lineage.memory_budget)
-    last = lineage.last_price.get(role)
-    return RoleMemory(
-        history=recollection.text,
-        advice=recollection.advice,
-        goal=game.goal(role, last) if last is not None else None,
-    )
-
-
 async def _learn(
     lineage: Lineage,
     setup: SelfPlaySetup,
@@ -300,6 +455,7 @@ async def _learn(
     episode_id: str | None,
     number: int,
     rng: random.Random,
+    recalled: Mapping[str, Recall],
 ) -> dict[str, Feedback | None]:
     game = setup.game
     given: dict[str, Feedback | None] = {}
@@ -310,21 +466,30 @@ async def _learn(
             game=game.name, item=str(game.facts.get("item")), counterpart=players[rival].label
         )
         memory = lineage.memories[role]
-        ending = _ending(result)
+        said = ending(result)
+        content, turns = remembered_game(result, role)
         game_item = memory.remember_episode(
-            render_game(result.public, role, ending),
+            content,
             env,
             episode_id=episode_id,
             round=lineage.memory_rounds + number,
             meta={
                 "summary": (
-                    f"Round {lineage.memory_rounds + number}: {ending} "
+                    f"Round {lineage.memory_rounds + number}: {said} "
                     f"after {len(result.public)} messages."
                 ),
                 "outcome": outcome.kind,
+                "reason": outcome.reason,
                 "price": outcome.price,
                 "arm": setup.feedback.kind,
+                "role": role,
+                "turns": turns,
+                # The game's scripted opening, the same in every game: not this game's own.
+                "scripted": sum(turn.scripted for turn in result.turns),
             },
+            # Provenance: this game was played with these items in the player's prompt.
+            context=recalled[role].context,
+            goal_from=recalled[role].goal_from,
         )
         review = GameReview(
             role=role,
@@ -352,10 +517,9 @@ async def _learn(
                     "kind": setup.feedback.kind,
                     "source": setup.feedback.label,
                     "episode_id": episode_id,
+                    "role": role,
                     "tokens": completion.usage.total_tokens if completion else 0,
                     "cost_usd": completion.cost_usd if completion else 0.0,
                 },
             )
-        if outcome.kind == "deal" and outcome.price is not None:
-            lineage.last_price[role] = outcome.price
     return given

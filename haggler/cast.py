@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from haggler.agents.base import Negotiator
 from haggler.agents.critic import Critic, LLMCritic, RuleCritic
@@ -30,6 +31,8 @@ from haggler.llm.providers import (
     split_model_name,
 )
 from haggler.llm.retry import RetryPolicy
+from haggler.llm.tokenizers import tokenizer_for
+from haggler.memory.tokens import CharEstimate, TokenCounter
 from haggler.spec import (
     DEFAULT_ROLES,
     CriticSpec,
@@ -37,7 +40,11 @@ from haggler.spec import (
     PlaySpec,
     RoleSpec,
     SelfPlaySpec,
+    UnlearnerSpec,
 )
+
+if TYPE_CHECKING:
+    from haggler.agents.unlearner import Unlearner
 
 __all__ = ["Cast", "MissingKeys", "missing_keys_message"]
 
@@ -49,7 +56,7 @@ def _shared_limits(rate_limits_json: str) -> Limits:
     return Limits(json.loads(rate_limits_json))
 
 
-ModelSpec = RoleSpec | ModeratorSpec | CriticSpec
+ModelSpec = RoleSpec | ModeratorSpec | CriticSpec | UnlearnerSpec
 
 
 class MissingKeys(ConfigError):
@@ -183,6 +190,23 @@ class Cast:
         if chosen.is_rule:
             return RuleCritic()
         return LLMCritic(self.backend(chosen), params=chosen.generation())
+
+    def token_counter(self, role: str) -> TokenCounter:
+        """How `role`'s context budget is counted: its model's tokenizer where one is known
+        offline, else an estimate (four characters a token for rule-based roles, three for
+        models whose tokenizer is not at hand: negotiation text runs short of four)."""
+        role_spec = self.roles[role]
+        if role_spec.is_rule:
+            return CharEstimate()
+        return tokenizer_for(role_spec.model) or CharEstimate(3)
+
+    def unlearner(self, spec: UnlearnerSpec) -> Unlearner:
+        """Who reads forget requests in words: the request grammar, or a model."""
+        from haggler.agents.unlearner import LLMUnlearner, RuleUnlearner
+
+        if spec.is_rule:
+            return RuleUnlearner()
+        return LLMUnlearner(self.backend(spec), params=spec.generation())
 
     async def aclose(self) -> None:
         for backend in self._backends.values():

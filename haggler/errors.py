@@ -4,12 +4,14 @@
     ├── SpecError                a spec (YAML file or Python object) is malformed or inconsistent
     ├── ConfigError              the environment is wrong: a missing API key, an unknown model prefix
     ├── StoreError               the store cannot be opened, is of a newer schema, or lacks a record
+    ├── RequestError             a forget request in words cannot be understood or is ambiguous
     └── ModelError               a model call failed for good (after retries, where retrying makes sense)
         ├── ModelAuthError       the provider refused the credentials (HTTP 401/403): not retried
         ├── ModelRequestError    the provider refused the request (HTTP 400/404/422): not retried
         └── TransientModelError  rate limit, timeout, connection or 5xx: retried, raised when retries run out
 
-The CLI prints `str(error)` and exits with status 2 for SpecError, ConfigError and StoreError.
+The CLI prints `str(error)` and exits with status 2 for SpecError, ConfigError and StoreError
+(and RequestError, which is a user's mistake in the same way).
 Messages never hold secrets: model errors pass through `haggler.llm.secrets.redact`.
 Bad *model output* is never an exception: it is a game outcome (see haggler.games).
 """
@@ -23,6 +25,7 @@ __all__ = [
     "ModelAuthError",
     "ModelError",
     "ModelRequestError",
+    "RequestError",
     "SpecError",
     "StoreError",
     "TransientModelError",
@@ -50,6 +53,12 @@ class ConfigError(HagglerError):
 
 class StoreError(HagglerError):
     """The store cannot be opened or read as asked."""
+
+
+class RequestError(HagglerError):
+    """A forget request in words cannot be read, or could mean more than one thing; the message
+    quotes the words and says how to put them (raised by the unlearners in
+    `haggler.agents.unlearner`)."""
 
 
 class ModelError(HagglerError):

@@ -23,6 +23,7 @@ from haggler.games.selfplay import (
     Lineage,
     LineageResult,
     NoFeedback,
+    ScheduledForget,
     SelfPlaySetup,
     play_lineage,
 )
@@ -44,7 +45,8 @@ class SelfPlayRun:
     failures: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _feedback(spec: SelfPlaySpec, cast: Cast, kind: str) -> FeedbackSource:
+def feedback_source(spec: SelfPlaySpec, cast: Cast, kind: str) -> FeedbackSource:
+    """The feedback arm `kind` of `spec`, on `cast`'s models."""
     if kind == "ai":
         # Each coached role gets its critic: by default its own model, as in the paper.
         return AIFeedback({role: cast.critic(spec.critic, role) for role in spec.coached_roles()})
@@ -78,10 +80,11 @@ async def selfplay(
     cast = Cast(spec, game)
     try:
         sources: dict[str, FeedbackSource] = {
-            kind: _feedback(spec, cast, kind) for kind in spec.feedback
+            kind: feedback_source(spec, cast, kind) for kind in spec.feedback
         }
         run = SelfPlayRun(store.start_run("selfplay", spec.model_dump(mode="json")))
         limit = asyncio.Semaphore(spec.concurrency)
+        forgetting = _forgetting(spec, cast)
         total = len(sources) * spec.lineages * spec.rounds
         done = 0
 
@@ -104,6 +107,8 @@ async def selfplay(
                 },
                 stop_at_first_failure=spec.stop_at_first_failure,
                 memory_budget=spec.memory_budget,
+                forgetting=forgetting,
+                counters={role: cast.token_counter(role) for role in coached},
             )
             if spec.agent:
                 lineage.continue_memory()
@@ -139,6 +144,21 @@ async def selfplay(
         return run
     finally:
         await cast.aclose()
+
+
+def _forgetting(spec: SelfPlaySpec, cast: Cast) -> list[ScheduledForget]:
+    """The spec's forget steps, ready for every lineage (one unlearner for words, shared)."""
+    if not spec.forget:
+        return []
+    unlearner = cast.unlearner(spec.unlearner)
+    steps = []
+    for step in spec.forget:
+        typed = step.typed()
+        request = typed if typed is not None else step.request
+        steps.append(
+            ScheduledForget(step.after_round, request, unlearner, level=step.level, mode=step.mode)
+        )
+    return steps
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

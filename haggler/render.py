@@ -32,6 +32,7 @@ from haggler.store.records import (
     CritiqueRecord,
     EpisodeRecord,
     EpisodeSummary,
+    ForgettingRecord,
     OutcomeRecord,
     TurnRecord,
 )
@@ -281,6 +282,7 @@ def print_episode(
     *,
     show_briefs: bool = False,
     critiques: list[CritiqueRecord] | None = None,
+    forgetting: list[ForgettingRecord] | None = None,
 ) -> None:
     console.print(episode_header(episode, show_briefs=show_briefs))
     for turn in episode.transcript:
@@ -298,3 +300,5 @@ def print_episode(
             )
         )
         console.print(_Transcript(_inert(critique.text), style="italic"))
+    for record in forgetting or []:
+        console.print(Text(record.describe(), style="bold magenta"))

@@ -19,12 +19,14 @@ from haggler.errors import ConfigError, SpecError
 from haggler.llm.providers import LOCAL_PREFIX
 
 __all__ = [
+    "ForgetStep",
     "GenerationParams",
     "ModeratorSpec",
     "PlaySpec",
     "RetrySpec",
     "RoleSpec",
     "SelfPlaySpec",
+    "UnlearnerSpec",
     "check_play_spec",
     "check_selfplay_spec",
     "load_play_spec",
@@ -165,6 +167,44 @@ class CriticSpec(_ModelSpec):
     model: str = "rule"
 
 
+class UnlearnerSpec(_ModelSpec):
+    """Who reads forget requests written in words: `rule` (the request grammar) or a model."""
+
+    model: str = "rule"
+
+
+class ForgetStep(BaseModel):
+    """A forget request a lineage carries out after a round, between the critic and the next
+    round: words for the unlearner (`level` and `mode` guide it), or a typed request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_round: int = Field(ge=1, le=100)
+    request: str | dict[str, Any]
+    level: Literal["state", "trajectory", "environment"] | None = None
+    mode: Literal["exact", "redact", "rederive"] | None = None
+
+    @field_validator("request")
+    @classmethod
+    def _readable(cls, request: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(request, str):
+            if not request.strip():
+                raise ValueError("say what to forget, in words or as a typed request")
+            return request.strip()
+        from haggler.memory.forgetting import parse_request
+
+        parse_request(request)  # its ValidationError names the field
+        return request
+
+    def typed(self) -> Any:
+        """The typed request, or None when it is in words."""
+        if isinstance(self.request, str):
+            return None
+        from haggler.memory.forgetting import parse_request
+
+        return parse_request(self.request)
+
+
 class SelfPlaySpec(PlaySpec):
     """Rounds of play, feedback and memory: `haggler selfplay SPEC`."""
 
@@ -185,6 +225,9 @@ class SelfPlaySpec(PlaySpec):
     # Name the coached agent to keep its memory across sessions: a later run with the same
     # name starts from what it remembered.
     agent: str | None = Field(None, min_length=1, max_length=200)
+    # Forget requests carried out between rounds, in order, and who reads those in words.
+    forget: list[ForgetStep] = Field(default_factory=list, max_length=100)
+    unlearner: UnlearnerSpec = Field(default_factory=UnlearnerSpec)
 
     @field_validator("feedback", mode="before")
     @classmethod
@@ -200,10 +243,22 @@ class SelfPlaySpec(PlaySpec):
             raise ValueError(f"each feedback kind may appear once, got {value}")
         return value
 
-    @field_validator("critic", mode="before")
+    @field_validator("critic", "unlearner", mode="before")
     @classmethod
     def _critic_shorthand(cls, critic: Any) -> Any:
         return {"model": critic} if isinstance(critic, str) else critic
+
+    @field_validator("forget")
+    @classmethod
+    def _within_the_rounds(cls, steps: list[ForgetStep], info: Any) -> list[ForgetStep]:
+        rounds = info.data.get("rounds")
+        for index, step in enumerate(steps):
+            if rounds is not None and step.after_round > rounds:
+                raise ValueError(
+                    f"step {index} comes after round {step.after_round}, but a lineage plays "
+                    f"{rounds}; schedule it after round {rounds} at the latest"
+                )
+        return steps
 
     def coached_roles(self) -> tuple[str, ...]:
         return ("seller", "buyer") if self.coached == "both" else (self.coached,)

@@ -1,8 +1,14 @@
 """One agent's memory: episodes it played, feedback it was given, notes it drew, with provenance.
 
-Every item records the items it was derived from (feedback -> the episodes it criticised, a
-note -> whatever it was drawn from). That is what makes forgetting exact: `forget` removes an
-item and, transitively, everything derived from it, in memory and in the store alike.
+Every item records the items it was derived from, and how: feedback -> the episode it
+criticised and the advice that was in the critic's context; an episode -> every item that was
+in the player's context when it was played, and the episode whose price set its goal. That is
+what makes forgetting exact: `forget` removes an item and, transitively, everything whose
+making it influenced, in memory and in the store alike. What an agent learned (a price to
+beat, a tactic's parameters) is never stored: it is recomputed from the items that remain.
+
+Costs: remembering an item is O(its sources); forgetting is O(what is removed); looking items
+up by kind, episode, tag or environment field walks only those items.
 """
 
 from __future__ import annotations
@@ -12,11 +18,21 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from haggler.memory.items import KINDS, Environment, MemoryItem, MemoryKind
+from haggler.memory.items import (
+    KINDS,
+    RELATIONS,
+    Environment,
+    MemoryItem,
+    MemoryKind,
+    Relation,
+    check_tag,
+)
+from haggler.memory.labels import smallest_rendering
+from haggler.memory.recency import RecencyIndex
 from haggler.memory.tokens import estimate_tokens
 
 if TYPE_CHECKING:
@@ -78,6 +94,9 @@ def _json_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     return loaded
 
 
+Ref = MemoryItem | str
+
+
 class AgentMemory:
     """The memory `owner` holds; with a `store`, every change is written through at once.
 
@@ -96,7 +115,12 @@ class AgentMemory:
         self.store = store
         # Insertion order is chronological order: dicts keep it, and ids look items up.
         self._items: dict[str, MemoryItem] = {}
-        self._derived: dict[str, list[str]] = {}
+        self._order: dict[str, int] = {}
+        self._made = 0
+        self._derived: dict[str, dict[str, None]] = {}
+        self._kinds: dict[str, RecencyIndex] = {kind: RecencyIndex() for kind in KINDS}
+        # Lookups by what a request can name: an episode, a tag, an environment field.
+        self._index: dict[tuple[str, str], dict[str, None]] = {}
 
     @classmethod
     def load(cls, store: Store, owner: str) -> AgentMemory:
@@ -123,73 +147,135 @@ class AgentMemory:
         episode_id: str | None = None,
         round: int | None = None,
         meta: Mapping[str, Any] | None = None,
+        context: Sequence[Ref] = (),
+        goal_from: Ref | None = None,
+        tags: Iterable[str] = (),
     ) -> MemoryItem:
-        """A game as this agent saw it. `meta["summary"]`, a one-line account of the game,
-        stands in for the transcript when a context budget has no room for it."""
+        """A game as this agent saw it.
+
+        `context`: the items that were in the agent's prompt while it played (its
+        recollection); `goal_from`: the episode whose price set its goal. `meta["summary"]`, a
+        one-line account of the game, stands in for the transcript when a context budget has no
+        room for it.
+        """
         summary = (meta or {}).get("summary")
         if summary is not None and (not isinstance(summary, str) or not summary.strip()):
             raise ValueError(f"meta['summary'] must be a non-empty string, got {summary!r}")
+        links = self._links({"context": context, "goal": [goal_from] if goal_from else []})
         return self._remember(
-            "episode", content, env, episode_id=episode_id, round=round, meta=meta, sources=()
-        )
+            "episode", content, env, episode_id=episode_id, round=round, meta=meta, links=links,
+            tags=tags,
+        )  # fmt: skip
 
     def remember_feedback(
         self,
         content: str,
         env: Environment,
         *,
-        about: Sequence[MemoryItem | str],
+        about: Sequence[Ref],
+        context: Sequence[Ref] = (),
         round: int | None = None,
         meta: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
     ) -> MemoryItem:
-        """A critic's advice, linked to the episodes (items or ids) it criticised."""
+        """A critic's advice, linked to the episodes (items or ids) it criticised and to the
+        items that were in the critic's context (earlier advice it read)."""
         if isinstance(about, str | MemoryItem):
             about = [about]  # one episode given bare is still one episode
-        sources = self._known_sources(about, what="feedback")
-        if not sources:
+        links = self._links({"about": about, "context": context})
+        criticised = [source for source, relation in links if relation == "about"]
+        if not criticised:
             raise ValueError(
                 "feedback must name the episodes it criticised (about=[episode, ...]); "
                 "without them it could not be forgotten with them"
             )
-        for source in sources:
+        for source in criticised:
             if self._items[source].kind != "episode":
                 raise ValueError(
                     f"feedback is about episodes, but {source!r} is a "
                     f"{self._items[source].kind} item"
                 )
+        # The feedback answers for one game: it carries that game's id, so forgetting a game
+        # by its id finds the advice about it too.
+        episode_id = self._items[criticised[-1]].episode_id
         return self._remember(
-            "feedback", content, env, episode_id=None, round=round, meta=meta, sources=sources
-        )
+            "feedback", content, env, episode_id=episode_id, round=round, meta=meta, links=links,
+            tags=tags,
+        )  # fmt: skip
 
     def remember_note(
         self,
         content: str,
         env: Environment,
         *,
-        derived_from: Sequence[MemoryItem | str] = (),
+        derived_from: Sequence[Ref] = (),
         meta: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
     ) -> MemoryItem:
         """A fact or lesson, linked to whatever items it was drawn from."""
         if isinstance(derived_from, str | MemoryItem):
             derived_from = [derived_from]
-        sources = self._known_sources(derived_from, what="note")
+        links = self._links({"derived": derived_from})
         return self._remember(
-            "note", content, env, episode_id=None, round=None, meta=meta, sources=sources
+            "note", content, env, episode_id=None, round=None, meta=meta, links=links, tags=tags
         )
 
     # -- reading -----------------------------------------------------------------------------
 
     def items(
-        self, kind: MemoryKind | None = None, env: Environment | None = None
+        self,
+        kind: MemoryKind | None = None,
+        env: Environment | None = None,
+        *,
+        tag: str | None = None,
     ) -> list[MemoryItem]:
-        """Items oldest first; `kind` and `env` narrow them (see `Environment.includes`)."""
+        """Items oldest first; `kind`, `env` and `tag` narrow them (see `Environment.includes`)."""
         if kind is not None and kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS} or None, got {kind!r}")
+        if tag is not None:
+            pool: Iterable[MemoryItem] = self._looked_up("tag", tag)
+        elif env is not None:
+            pool = self._looked_up("game", env.game)
+        else:
+            pool = self._items.values()
         return [
             item
-            for item in self._items.values()
+            for item in pool
             if (kind is None or item.kind == kind) and (env is None or env.includes(item.env))
         ]
+
+    def newest(
+        self, kind: MemoryKind, env: Environment | None = None, *, at_most: float = math.inf
+    ) -> Iterator[MemoryItem]:
+        """Items of `kind`, newest first, within `env`, whose smallest rendering is at most
+        `at_most` characters (see `smallest_rendering`)."""
+        for item_id in self._kinds[kind].newest_first(at_most=at_most):
+            item = self._items[item_id]
+            if env is None or env.includes(item.env):
+                yield item
+
+    def older(self, kind: MemoryKind, than: MemoryItem | None, at_most: float) -> MemoryItem | None:
+        """The newest item of `kind` made before `than` (or at all) that can render in at
+        most `at_most` characters: a context's step to its next candidate."""
+        found = self._kinds[kind].older(than.id if than else None, at_most)
+        return self._items[found] if found is not None else None
+
+    def of_episode(self, episode_id: str) -> list[MemoryItem]:
+        """The items that carry `episode_id`: the game as remembered and the advice on it."""
+        return self._looked_up("episode", episode_id)
+
+    def of_episode_prefix(self, prefix: str) -> list[MemoryItem]:
+        """The items of every game whose id starts with `prefix` (the exact id included)."""
+        exact = self._looked_up("episode", prefix)
+        if exact:
+            return exact
+        found = [
+            item_id
+            for (field, value), bucket in self._index.items()
+            if field == "episode" and value.startswith(prefix)
+            for item_id in bucket
+        ]
+        return self._oldest_first(found)
 
     def get(self, item_id: str) -> MemoryItem:
         try:
@@ -197,17 +283,37 @@ class AgentMemory:
         except KeyError:
             raise self._unknown(item_id) from None
 
-    def descendants(self, item_id: str) -> list[MemoryItem]:
-        """Everything derived from the item, directly or through other items, oldest first."""
+    def position(self, item_id: str) -> int:
+        """Where the item stands in the order items were made (larger is newer)."""
         self.get(item_id)
+        return self._order[item_id]
+
+    def children(self, item_id: str) -> list[MemoryItem]:
+        """The items derived directly from `item_id`, oldest first."""
+        self.get(item_id)
+        return [self._items[child] for child in self._derived.get(item_id, {})]
+
+    def descendants(self, item_id: str | Iterable[str]) -> list[MemoryItem]:
+        """Everything derived from the item(s), directly or through other items, oldest first
+        (the items themselves excluded)."""
+        roots = [item_id] if isinstance(item_id, str) else list(item_id)
+        for root in roots:
+            self.get(root)
         found: set[str] = set()
-        frontier = [item_id]
+        frontier = list(roots)
         while frontier:
-            for child in self._derived.get(frontier.pop(), []):
+            for child in self._derived.get(frontier.pop(), ()):
                 if child not in found:
                     found.add(child)
                     frontier.append(child)
-        return [item for item in self._items.values() if item.id in found]
+        found.difference_update(roots)
+        return self._oldest_first(found)
+
+    def closure(self, item_ids: Iterable[str]) -> list[MemoryItem]:
+        """The items and everything derived from them, oldest first: what exact forgetting of
+        `item_ids` removes."""
+        roots = set(item_ids)
+        return self._oldest_first(roots | {item.id for item in self.descendants(roots)})
 
     def __len__(self) -> int:
         return len(self._items)
@@ -225,19 +331,77 @@ class AgentMemory:
     # -- forgetting --------------------------------------------------------------------------
 
     def forget(self, item_id: str) -> list[str]:
-        """Remove the item and everything derived from it; returns their ids, oldest first."""
-        gone = [self.get(item_id).id, *(item.id for item in self.descendants(item_id))]
+        """Remove the item and everything derived from it; returns their ids, oldest first.
+
+        The plain exact case; requests by fact, game or environment, and the redact and
+        rederive modes, go through `haggler.memory.forgetting`.
+        """
+        gone = [item.id for item in self.closure([self.get(item_id).id])]
         # Store first: if it fails, memory still matches what the store holds.
         if self.store is not None:
             self.store.delete_memory(self.owner, gone)
+        self.drop(gone)
+        return gone
+
+    def drop(self, item_ids: Iterable[str], *, cut_links: bool = False) -> None:
+        """Remove `item_ids` from this memory only (the store is the caller's business).
+
+        Items left behind that derive from a removed one keep standing only with
+        `cut_links=True` (redact and rederive keep descendants); otherwise that is refused, so
+        provenance is never cut by accident.
+        """
+        gone = set(item_ids)
+        for removed in gone:
+            self.get(removed)
+        if not cut_links:
+            for removed in gone:
+                orphans = [child for child in self._derived.get(removed, ()) if child not in gone]
+                if orphans:
+                    raise ValueError(
+                        f"{orphans[0]!r} was derived from {removed!r}: forget them together "
+                        "(or cut the link, as redact and rederive do)"
+                    )
         for removed in gone:
             item = self._items.pop(removed)
+            del self._order[removed]
+            self._kinds[item.kind].remove(removed)
+            for key in self._keys(item):
+                bucket = self._index.get(key)
+                if bucket is not None:
+                    bucket.pop(removed, None)
+                    if not bucket:
+                        del self._index[key]
             for source in item.sources:
                 children = self._derived.get(source)
-                if children is not None and removed in children:
-                    children.remove(removed)
-            self._derived.pop(removed, None)
-        return gone
+                if children is not None:
+                    children.pop(removed, None)
+            for child in self._derived.pop(removed, {}):
+                if child not in gone:
+                    kept = self._items[child]
+                    self._put(replace(kept, sources=tuple(s for s in kept.sources if s != removed)))
+
+    def put(self, item: MemoryItem) -> None:
+        """Replace an item of this memory by a new version of itself (same id, same place):
+        redacted or re-derived content. Memory only; the store is the caller's business."""
+        old = self.get(item.id)
+        if (item.owner, item.kind) != (old.owner, old.kind):
+            raise ValueError(f"{item.id!r} must keep its owner and kind when rewritten")
+        missing = [s for s in item.sources if s not in self._items]
+        if missing:
+            raise ValueError(f"{item.id!r} cannot derive from {missing[0]!r}: no such item")
+        for source in old.sources:
+            self._derived.get(source, {}).pop(item.id, None)
+        for source in item.sources:
+            self._derived.setdefault(source, {})[item.id] = None
+        old_keys, new_keys = set(self._keys(old)), set(self._keys(item))
+        for key in old_keys - new_keys:
+            bucket = self._index.get(key, {})
+            bucket.pop(item.id, None)
+            if not bucket:
+                self._index.pop(key, None)
+        for key in new_keys - old_keys:
+            self._index.setdefault(key, {})[item.id] = None
+        self._put(item)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -250,7 +414,8 @@ class AgentMemory:
         episode_id: str | None,
         round: int | None,
         meta: Mapping[str, Any] | None,
-        sources: tuple[str, ...],
+        links: list[tuple[str, Relation]],
+        tags: Iterable[str],
     ) -> MemoryItem:
         if not isinstance(content, str) or not content.strip():
             raise ValueError(f"a {kind} item needs some text as content, got {content!r}")
@@ -262,6 +427,9 @@ class AgentMemory:
             isinstance(round, bool) or not isinstance(round, int) or round < 1
         ):
             raise ValueError(f"round counts from 1, got {round!r}")
+        if isinstance(tags, str):
+            tags = [tags]
+        checked_tags = tuple(dict.fromkeys(check_tag(tag) for tag in tags))
         newest = next(reversed(self._items.values()), None)
         item = MemoryItem(
             id=self._fresh_id(),
@@ -274,7 +442,9 @@ class AgentMemory:
             tokens=estimate_tokens(content),
             created_at=_stamp(newest.created_at if newest else 0.0),
             meta=_json_meta(meta),
-            sources=sources,
+            sources=tuple(source for source, _ in links),
+            relations=dict(links),
+            tags=checked_tags,
         )
         # Store first, so a failed write leaves no item that the next session would not see.
         if self.store is not None:
@@ -284,30 +454,64 @@ class AgentMemory:
 
     def _add(self, item: MemoryItem) -> None:
         self._items[item.id] = item
+        self._order[item.id] = self._made
+        self._made += 1
+        self._kinds[item.kind].add(item.id, smallest_rendering(item))
         for source in item.sources:
-            self._derived.setdefault(source, []).append(item.id)
+            self._derived.setdefault(source, {})[item.id] = None
+        for key in self._keys(item):
+            self._index.setdefault(key, {})[item.id] = None
+
+    def _put(self, item: MemoryItem) -> None:
+        self._items[item.id] = item
+        self._kinds[item.kind].resize(item.id, smallest_rendering(item))
+
+    @staticmethod
+    def _keys(item: MemoryItem) -> list[tuple[str, str]]:
+        keys = [("game", item.env.game)]
+        if item.env.item is not None:
+            keys.append(("item", item.env.item))
+        if item.env.counterpart is not None:
+            keys.append(("counterpart", item.env.counterpart))
+        if item.episode_id is not None:
+            keys.append(("episode", item.episode_id))
+        keys.extend(("tag", tag) for tag in item.tags)
+        return keys
+
+    def _looked_up(self, field: str, value: str) -> list[MemoryItem]:
+        # Rewritten items move within an index's buckets, so order them again.
+        return self._oldest_first(self._index.get((field, value), {}))
+
+    def _oldest_first(self, ids: Iterable[str]) -> list[MemoryItem]:
+        return [self._items[i] for i in sorted(ids, key=self._order.__getitem__)]
 
     def _fresh_id(self) -> str:
         while (item_id := _new_id()) in self._items:
             pass
         return item_id
 
-    def _known_sources(self, refs: Sequence[MemoryItem | str], *, what: str) -> tuple[str, ...]:
-        """The ids `refs` name, checked to be in this memory, without repeats, oldest first.
+    def _links(
+        self, by_relation: Mapping[Relation, Sequence[Ref | None]]
+    ) -> list[tuple[str, Relation]]:
+        """Sources as (id, relation), each checked to be in this memory, once each (the first
+        relation named wins, in RELATIONS order), oldest first.
 
         Oldest first because the store gives links back in no meaningful order: sorting here
         makes `sources` read the same before and after a reload.
         """
-        ids: set[str] = set()
-        for ref in refs:
-            ref_id = ref.id if isinstance(ref, MemoryItem) else ref
-            if ref_id not in self._items:
-                raise ValueError(
-                    f"a {what} of {self.owner!r} cannot derive from {ref_id!r}: "
-                    "no such item in this memory"
-                )
-            ids.add(ref_id)
-        return tuple(item_id for item_id in self._items if item_id in ids)
+        chosen: dict[str, Relation] = {}
+        for relation in RELATIONS:
+            for ref in by_relation.get(relation, ()):
+                if ref is None:
+                    continue
+                ref_id = ref.id if isinstance(ref, MemoryItem) else ref
+                if ref_id not in self._items:
+                    raise ValueError(
+                        f"an item of {self.owner!r} cannot derive from {ref_id!r}: "
+                        "no such item in this memory"
+                    )
+                chosen.setdefault(ref_id, relation)
+        return [(i, chosen[i]) for i in sorted(chosen, key=self._order.__getitem__)]
 
     def _unknown(self, item_id: str) -> UnknownMemoryItemError:
         return UnknownMemoryItemError(

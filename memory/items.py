@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -9,10 +10,27 @@ from typing import Any, Literal, get_args
 
 from haggler.store.records import MemoryRecord
 
-__all__ = ["KINDS", "Environment", "MemoryItem", "MemoryKind"]
+__all__ = ["KINDS", "RELATIONS", "Environment", "MemoryItem", "MemoryKind", "Relation", "check_tag"]
 
 MemoryKind = Literal["episode", "feedback", "note"]
 KINDS: tuple[MemoryKind, ...] = get_args(MemoryKind)
+
+# How an item came from one of its sources:
+#   about    feedback criticising an episode
+#   context  an item that was in the player's (or the critic's) context when this was made
+#   goal     the episode whose price set the goal ("sell for more than $X") of a played game
+#   derived  anything else drawn from it (a note's sources)
+Relation = Literal["about", "context", "goal", "derived"]
+RELATIONS: tuple[Relation, ...] = get_args(Relation)
+
+_TAG = re.compile(r"^[\w.:/@+-]{1,64}$")
+
+
+def check_tag(tag: object) -> str:
+    """A user's tag as stored: 1-64 letters, digits or `_.:/@+-`, no spaces."""
+    if not isinstance(tag, str) or not _TAG.match(tag):
+        raise ValueError(f"a tag is 1-64 letters, digits or _.:/@+- without spaces, got {tag!r}")
+    return tag
 
 
 @dataclass(frozen=True)
@@ -42,7 +60,12 @@ class Environment:
 
 @dataclass(frozen=True)
 class MemoryItem:
-    """One thing an agent remembers; `sources` are the ids of the items it was derived from."""
+    """One thing an agent remembers.
+
+    `sources` are the ids of the items it was derived from, oldest first, and `relations`
+    says how it came from each (see `Relation`); `tags` are the user's own labels, by which
+    a whole environment can be forgotten.
+    """
 
     id: str
     owner: str
@@ -56,6 +79,8 @@ class MemoryItem:
     # Left out of the hash: a mapping is not hashable, and the id already identifies an item.
     meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
     sources: tuple[str, ...] = ()
+    relations: Mapping[str, Relation] = field(default_factory=dict, hash=False, compare=False)
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -64,6 +89,9 @@ class MemoryItem:
         # from what the store holds.
         object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
         object.__setattr__(self, "sources", tuple(self.sources))
+        relations = {source: self.relations.get(source, "derived") for source in self.sources}
+        object.__setattr__(self, "relations", MappingProxyType(relations))
+        object.__setattr__(self, "tags", tuple(self.tags))
 
     def to_record(self) -> MemoryRecord:
         return MemoryRecord(
@@ -80,6 +108,8 @@ class MemoryItem:
             created_at=self.created_at,
             meta=dict(self.meta),
             sources=list(self.sources),
+            relations=dict(self.relations),
+            tags=list(self.tags),
         )
 
     @classmethod
@@ -101,4 +131,6 @@ class MemoryItem:
             created_at=record.created_at,
             meta=record.meta,
             sources=tuple(record.sources),
+            relations=dict(record.relations),  # type: ignore[arg-type]
+            tags=tuple(record.tags),
         )

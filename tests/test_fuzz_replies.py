@@ -543,6 +543,9 @@ def test_every_command_survives_a_hostile_provider(hostile_run: HostileRun, tmp_
     kinds = Counter(runs[e.run_id] for e in episodes)
     assert kinds == {"play": 4, "selfplay": 2 * 2, "tournament": 2 * 3}, kinds
     _assert_stored_sanely(episodes)
+    # Counts haggler made itself are marked so in the store, the others are not.
+    flags = {t.usage_estimated for e in episodes for t in e.transcript if t.model}
+    assert flags == {True, False}, flags
     assert any(c.model for c in critiques), "a model critic was asked"
     for critique in critiques:
         critique.text.encode("utf-8")

@@ -79,11 +79,17 @@ def test_every_package_is_in_the_build() -> None:
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
-    folders = {"haggler." + name: name for name in ("agents", "games", "memory", "evals")}
+    folders = ("agents", "games", "memory", "evals")
     found = {
         ".".join(init.parent.relative_to(ROOT).parts)
         for init in (ROOT / "haggler").rglob("__init__.py")
-    } | set(folders)
+    }
+    # The mapped folders' own sub-packages (memory/forgetting -> haggler.memory.forgetting).
+    found |= {
+        ".".join(("haggler", *init.parent.relative_to(ROOT).parts))
+        for folder in folders
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
     assert found == listed
 
 

@@ -32,6 +32,7 @@ def export_jsonl(
     critiques: dict[str, list[CritiqueRecord]] = {}
     for critique in store.critiques(run_id=run_id):
         critiques.setdefault(critique.episode_id, []).append(critique)
+    forgotten = store.forgettings_by_round(run_id)
     count = 0
     try:
         with replace_atomically(target) as out:
@@ -42,6 +43,11 @@ def export_jsonl(
                 line["critiques"] = [
                     c.model_dump(mode="json", exclude={"episode_id"})
                     for c in critiques.get(episode.id, [])
+                ]
+                # Where the agents forgot something after this game: counts, never content.
+                line["forgetting"] = [
+                    f.for_export()
+                    for f in forgotten.get((episode.lineage_id or "", episode.round or 0), [])
                 ]
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 count += 1

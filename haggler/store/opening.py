@@ -106,6 +106,8 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
             # lose the last commits, which is the trade every turn-by-turn logger makes.
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
+            # Deleted content is overwritten, not left in free pages: forgetting must erase.
+            db.execute("PRAGMA secure_delete=ON")
     except BaseException:
         db.close()
         raise

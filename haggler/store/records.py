@@ -25,6 +25,7 @@ __all__ = [
     "CritiqueRecord",
     "EpisodeRecord",
     "EpisodeSummary",
+    "ForgettingRecord",
     "RoleRecord",
     "RunRecord",
     "TurnRecord",
@@ -57,6 +58,8 @@ class ModerationRecord(BaseModel):
     cost_usd: float = 0.0
     latency_s: float = 0.0
     unreadable_verdict: StoredText | None = None
+    # The token counts are haggler's own estimate: the provider's were missing or insane.
+    usage_estimated: bool = False
 
 
 class TurnRecord(BaseModel):
@@ -78,6 +81,8 @@ class TurnRecord(BaseModel):
     started_at: float
     ended_at: float
     moderation: ModerationRecord | None = None
+    # The token counts are haggler's own estimate: the provider's were missing or insane.
+    usage_estimated: bool = False
 
 
 class RoleRecord(BaseModel):
@@ -166,6 +171,9 @@ class MemoryRecord(BaseModel):
     created_at: float
     meta: dict[str, Any] = Field(default_factory=dict)
     sources: list[str] = Field(default_factory=list)
+    # How the item came from each source (about, context, goal, derived), by source id.
+    relations: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
 
 
 class CritiqueRecord(BaseModel):
@@ -182,6 +190,7 @@ class CritiqueRecord(BaseModel):
     cost_usd: float = 0.0
     latency_s: float = 0.0
     created_at: float
+    usage_estimated: bool = False
 
 
 class RunRecord(BaseModel):
@@ -205,3 +214,52 @@ class SpeakerTotals(BaseModel):
     moderated: int = 0
     moderation_tokens: int = 0
     moderation_cost_usd: float = 0.0
+
+
+class ForgettingRecord(BaseModel):
+    """One forget request as the audit keeps it: what kind of request, over whom, what it did
+    (counts), and hashes of the content it removed; never the content, nor the fact asked for."""
+
+    id: str
+    created_at: float
+    level: str
+    mode: str
+    # The kind of target: value, name, phrase, pattern; game, lineage, span; environment.
+    target: str
+    owners: list[str]
+    purge_record: bool = False
+    run_id: str | None = None
+    lineage_id: str | None = None
+    after_round: int | None = None
+    counts: dict[str, float] = Field(default_factory=dict)
+    # sha256 of each removed or rewritten item's content as it was, sorted.
+    hashes: list[str] = Field(default_factory=list)
+    plan_sha256: str
+    # The database file and its WAL were rid of the removed bytes (checkpointed, truncated).
+    erased: bool = False
+
+    def describe(self) -> str:
+        """One line for people: what kind of request, and what it removed (counts only)."""
+        counts = self.counts
+        done = [
+            f"{counts.get(key, 0):.0f} {word}"
+            for key, word in (
+                ("deleted", "items deleted"),
+                ("redacted", "redacted"),
+                ("rederived", "re-derived"),
+            )
+        ]
+        where = f" after round {self.after_round}" if self.after_round is not None else ""
+        purged = ""
+        if self.purge_record:
+            games = counts.get("games_purged", 0)
+            texts = sum(v for k, v in counts.items() if k.startswith("record_"))
+            purged = f"; record: {games:.0f} games purged, {texts:.0f} texts scrubbed"
+        return (
+            f"forgetting{where} ({self.mode}, {self.level}: {self.target}): "
+            f"{', '.join(done)}{purged}"
+        )
+
+    def for_export(self) -> dict[str, Any]:
+        """The record as exports carry it: without the content hashes, which are the audit's."""
+        return self.model_dump(mode="json", exclude={"hashes", "owners"})

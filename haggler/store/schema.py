@@ -129,6 +129,63 @@ MIGRATIONS: dict[int, str] = {
     4: """
     CREATE INDEX episodes_by_lineage_round ON episodes(lineage_id, round);
     """,
+    # Forgetting: provenance says how an item came from each source, items carry the user's
+    # tags, and each forget request leaves an audit row (counts and hashes, never content).
+    5: """
+    ALTER TABLE memory_links ADD COLUMN relation TEXT NOT NULL DEFAULT 'derived';
+    UPDATE memory_links SET relation = 'about'
+        WHERE item_id IN (SELECT id FROM memory_items WHERE kind = 'feedback');
+    -- Before this version an episode recorded nothing of what was in its player's context.
+    -- Whatever its owner remembered before it may have been: link it all, so that exact
+    -- forgetting of an old item removes too much rather than too little.
+    INSERT OR IGNORE INTO memory_links (item_id, source_id, relation)
+        SELECT e.id, s.id, 'context' FROM memory_items e JOIN memory_items s
+        ON s.owner = e.owner AND s.created_at < e.created_at
+        WHERE e.kind = 'episode';
+    -- Feedback carries the id of the game it criticised (it was kept in meta only).
+    UPDATE memory_items SET episode_id = json_extract(meta_json, '$.episode_id')
+        WHERE kind = 'feedback' AND episode_id IS NULL
+        AND json_extract(meta_json, '$.episode_id') IS NOT NULL;
+    CREATE INDEX memory_by_episode ON memory_items(episode_id) WHERE episode_id IS NOT NULL;
+    CREATE INDEX memory_by_owner_game ON memory_items(owner, game);
+    CREATE TABLE memory_tags (
+        item_id TEXT NOT NULL REFERENCES memory_items(id) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (item_id, tag)
+    );
+    CREATE INDEX memory_tags_by_tag ON memory_tags(tag);
+    CREATE TABLE forgetting (
+        id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        level TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        target TEXT NOT NULL,
+        owners_json TEXT NOT NULL,
+        purge_record INTEGER NOT NULL,
+        -- Where it happened, when a run scheduled it: the run, the lineage, after which round.
+        run_id TEXT,
+        lineage_id TEXT,
+        after_round INTEGER,
+        counts_json TEXT NOT NULL,
+        hashes_json TEXT NOT NULL,
+        plan_sha256 TEXT NOT NULL,
+        erased INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX forgetting_by_run ON forgetting(run_id, lineage_id);
+    -- Games of the record deleted on request: reports and ratings say how many are missing.
+    CREATE TABLE purged_episodes (
+        episode_id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        lineage_id TEXT,
+        round INTEGER,
+        forgetting_id TEXT NOT NULL REFERENCES forgetting(id),
+        purged_at REAL NOT NULL
+    );
+    CREATE INDEX purged_by_run ON purged_episodes(run_id);
+    -- Token counts haggler made itself because the provider's were missing or not believable.
+    ALTER TABLE turns ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE critiques ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -14,7 +14,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -22,6 +22,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from pydantic import ValidationError
 
 from haggler.errors import StoreError
+from haggler.store.forgetting_tables import ForgettingTables
+from haggler.store.memory_tables import MemoryTables
 from haggler.store.opening import connect_store
 from haggler.store.query import GameFilter, RunFacets, like_prefix
 from haggler.store.records import (
@@ -30,7 +32,6 @@ from haggler.store.records import (
     EpisodeRecord,
     EpisodeSummary,
     LineageRecord,
-    MemoryRecord,
     ModerationRecord,
     OutcomeRecord,
     RoleRecord,
@@ -57,10 +58,6 @@ def _role_order(role: str) -> tuple[int, str]:
 
 _LINEAGE_COLUMNS = (
     "id, run_id, arm, coached, seed, rounds_planned, rounds_played, status, stop_reason, started_at"
-)
-_MEMORY_COLUMNS = (
-    "id, owner, kind, content, game, item, counterpart, episode_id, round, tokens, created_at, "
-    "meta_json"
 )
 
 
@@ -108,14 +105,15 @@ def _failures_as_store_errors(
 
 def _guard_public_methods(cls: type[Store]) -> type[Store]:
     """The store's boundary: every public method raises its file's failures as StoreError."""
-    for name, member in list(vars(cls).items()):
-        if inspect.isfunction(member) and not name.startswith("_") and name != "close":
+    # The mixins' methods (memory, forgetting) are the store's too.
+    for name, member in inspect.getmembers(cls, inspect.isfunction):
+        if not name.startswith("_") and name != "close":
             setattr(cls, name, _failures_as_store_errors(member))
     return cls
 
 
 @_guard_public_methods
-class Store:
+class Store(MemoryTables, ForgettingTables):
     """A haggler store at `path`: created (and migrated) on open, unless `read_only`.
 
     A writer refuses, before writing anything, a file that is not a haggler store of this
@@ -130,11 +128,26 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self._savepoints = 0
         self._db = connect_store(self.path, read_only=read_only)
 
     @contextmanager
     def _transaction(self, begin: str = "BEGIN") -> Iterator[None]:
-        """All or nothing: the connection is in autocommit, so each write group opens its own."""
+        """All or nothing: the connection is in autocommit, so each write group opens its own;
+        inside another's transaction, a savepoint, so groups nest (see `atomic`)."""
+        if self._db.in_transaction:
+            self._savepoints += 1
+            name = f"nested_{self._savepoints}"
+            self._db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+                self._db.execute(f"RELEASE {name}")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute(f"ROLLBACK TO {name}")
+                    self._db.execute(f"RELEASE {name}")
+                raise
+            return
         self._db.execute(begin)
         try:
             yield
@@ -146,6 +159,11 @@ class Store:
                 with suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
             raise
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """One transaction around several writes (a forget request's deletes, rewrites, audit):
+        all of them land, or none."""
+        return self._transaction("BEGIN IMMEDIATE")
 
     def close(self) -> None:
         with suppress(sqlite3.Error):
@@ -359,7 +377,8 @@ class Store:
     def add_turn(self, episode_id: str, turn: TurnRecord) -> None:
         action = turn.action
         self._db.execute(
-            "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO turns (episode_id, {_TURN_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 episode_id,
                 turn.index,
@@ -380,6 +399,7 @@ class Store:
                 turn.started_at,
                 turn.ended_at,
                 turn.moderation.model_dump_json() if turn.moderation else None,
+                int(turn.usage_estimated),
             ),
         )
 
@@ -428,59 +448,6 @@ class Store:
             (rounds_played, status, stop_reason, lineage_id),
         )
 
-    def add_memory(self, record: MemoryRecord) -> None:
-        """Store one memory item and its provenance links, atomically."""
-        with self._transaction():
-            self._db.execute(
-                f"INSERT INTO memory_items ({_MEMORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    record.owner,
-                    record.kind,
-                    record.content,
-                    record.game,
-                    record.item,
-                    record.counterpart,
-                    record.episode_id,
-                    record.round,
-                    record.tokens,
-                    record.created_at,
-                    json.dumps(record.meta),
-                ),
-            )
-            self._db.executemany(
-                "INSERT OR IGNORE INTO memory_links (item_id, source_id) VALUES (?, ?)",
-                [(record.id, source) for source in record.sources],
-            )
-
-    def delete_memory(self, owner: str, item_ids: Iterable[str]) -> int:
-        """Delete `owner`'s items `item_ids`, links included, all or nothing; returns the count.
-
-        Deleting an item that something left behind was derived from fails (StoreError): forget
-        an item together with its descendants.
-        """
-        ids = list(dict.fromkeys(item_ids))
-        deleted = 0
-        try:
-            with self._transaction():
-                # Links are checked at COMMIT, so the chunks may come in any order.
-                self._db.execute("PRAGMA defer_foreign_keys=ON")
-                # Chunks stay under SQLite's limit on bound variables.
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    cursor = self._db.execute(
-                        f"DELETE FROM memory_items WHERE owner = ? AND id IN ({marks})",
-                        [owner, *chunk],
-                    )
-                    deleted += cursor.rowcount
-        except sqlite3.IntegrityError:
-            raise StoreError(
-                f"store {self.path}: cannot delete memory of {owner!r} that other items were "
-                f"derived from; forget it together with its descendants"
-            ) from None
-        return deleted
-
     # -- reading -----------------------------------------------------------------------------
 
     def runs(self) -> list[RunRecord]:
@@ -509,27 +476,6 @@ class Store:
         names = [c.strip() for c in _LINEAGE_COLUMNS.split(",")]
         return [LineageRecord(**dict(zip(names, row, strict=True))) for row in rows]
 
-    def memory(self, owner: str) -> list[MemoryRecord]:
-        """Every memory item `owner` holds, oldest first, with the items each was derived from."""
-        links: dict[str, list[str]] = {}
-        for item_id, source_id in self._db.execute(
-            "SELECT l.item_id, l.source_id FROM memory_links l "
-            "JOIN memory_items m ON m.id = l.item_id WHERE m.owner = ?",
-            (owner,),
-        ):
-            links.setdefault(item_id, []).append(source_id)
-        names = [c.strip() for c in _MEMORY_COLUMNS.split(",")]
-        records = []
-        for row in self._db.execute(
-            f"SELECT {_MEMORY_COLUMNS} FROM memory_items WHERE owner = ? "
-            "ORDER BY created_at, rowid",
-            (owner,),
-        ):
-            fields = dict(zip(names, row, strict=True))
-            fields["meta"] = json.loads(fields.pop("meta_json"))
-            records.append(MemoryRecord(**fields, sources=sorted(links.get(fields["id"], []))))
-        return records
-
     def add_critique(self, critique: CritiqueRecord) -> None:
         names = list(CritiqueRecord.model_fields)
         self._db.execute(
@@ -555,15 +501,6 @@ class Store:
             (param,),
         )
         return [CritiqueRecord(**dict(zip(names, row, strict=True))) for row in rows]
-
-    def has_memory(self, owner: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM memory_items WHERE owner = ? LIMIT 1", (owner,))
-        return row.fetchone() is not None
-
-    def memory_owners(self) -> list[str]:
-        return [
-            r[0] for r in self._db.execute("SELECT DISTINCT owner FROM memory_items ORDER BY owner")
-        ]
 
     def resolve_run(self, ref: str | None) -> str:
         """The id of the run `ref` names (an id or a unique prefix); the latest when None."""
@@ -797,7 +734,7 @@ class Store:
 _TURN_COLUMNS = (
     "idx, speaker, text, action_kind, price, action_source, accepted, error, scripted, model, "
     "prompt_tokens, completion_tokens, cost_usd, latency_s, retries, started_at, ended_at, "
-    "moderation_json"
+    "moderation_json, usage_estimated"
 )
 
 
@@ -819,6 +756,7 @@ def _turn(r: tuple[Any, ...]) -> TurnRecord:
         started_at=r[15],
         ended_at=r[16],
         moderation=ModerationRecord.model_validate_json(r[17]) if r[17] else None,
+        usage_estimated=bool(r[18]),
     )
 
 

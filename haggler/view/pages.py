@@ -20,6 +20,7 @@ from haggler.store.records import (
     CritiqueRecord,
     EpisodeRecord,
     EpisodeSummary,
+    ForgettingRecord,
     RunRecord,
     TurnRecord,
 )
@@ -439,6 +440,8 @@ class GamePage:
     critiques: Sequence[CritiqueRecord]  # written after this game
     earlier: Sequence[CritiqueRecord]  # written after the lineage's previous round
     rounds: dict[int, str]  # the lineage's rounds and their games
+    # Forget requests the lineage carried out after this round (counts, never content).
+    forgetting: Sequence[ForgettingRecord] = ()
 
 
 def _action(turn: TurnRecord) -> Markup | None:
@@ -513,6 +516,22 @@ def briefs(episode: EpisodeRecord) -> Markup:
             data_role=role,
         )
         for role, record in episode.roles.items()
+    )
+
+
+def _forgetting(records: Sequence[ForgettingRecord]) -> Markup | None:
+    if not records:
+        return None
+    return el(
+        "div",
+        el("h3", "Forgetting after this round"),
+        el(
+            "p",
+            "what the coached agents forgot before their next round (counts only)",
+            class_="muted",
+        ),
+        *(el("div", record.describe(), class_="forgetting") for record in records),
+        class_="panel forgetting-panel",
     )
 
 
@@ -592,6 +611,7 @@ def game_body(view: GamePage, links: Links) -> Markup:
                 "Feedback going into this round", view.earlier, "written after the previous round"
             )
             or None,
+            _forgetting(view.forgetting),
             briefs(episode),
         ]
     )

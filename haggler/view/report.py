@@ -163,6 +163,7 @@ def write_report(
         script=_FILTER_SCRIPT,
         policy=_POLICY,
     )
+    forgotten = store.forgettings_by_round(run_id)
     head, tail = html.split(sections, 1)
     try:
         with replace_atomically(target) as out:
@@ -176,6 +177,7 @@ def write_report(
                     critiques=critiques.get(episode.id, []),
                     earlier=critiques.get(before, []) if before else [],
                     rounds=rounds,
+                    forgetting=forgotten.get((episode.lineage_id or "", episode.round or 0), []),
                 )
                 out.write(
                     el(

@@ -145,7 +145,9 @@ def make_server(
     path = Path(db)
     if not path.exists():
         raise StoreError(f"store {path}: no such file; play a game first or pass another path")
-    Store(path, read_only=True).close()  # fail now, with the store's own message, if it is not a store
+    Store(
+        path, read_only=True
+    ).close()  # fail now, with the store's own message, if it is not a store
     try:
         server = ViewerServer(
             path,
@@ -362,4 +364,7 @@ def game_view(store: Store, episode_id: str) -> GamePage:
         critiques=store.critiques(episode_id=episode_id),
         earlier=store.critiques(episode_id=earlier_game) if earlier_game else [],
         rounds=rounds,
+        forgetting=store.forgettings_by_round(episode.run_id).get(
+            (episode.lineage_id or "", episode.round or 0), []
+        ),
     )

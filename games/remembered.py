@@ -1,0 +1,110 @@
+"""A played game as a coached agent remembers it, and back: the remembered game as a critic
+would read it, which is how feedback is re-derived after forgetting (rederive mode).
+
+What an agent derives from memory is recomputed here from the items it keeps, never stored
+beside them: the price to beat comes from the newest remembered deal.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from haggler.agents.actions import parse_action
+from haggler.agents.base import PublicMessage
+from haggler.agents.critic import GameReview
+from haggler.agents.prices import format_price
+from haggler.games.base import Game
+from haggler.games.episode import EpisodeResult
+from haggler.memory import AgentMemory, Environment, MemoryItem
+from haggler.memory.forgetting import Rederived, Rederiver
+from haggler.memory.transcript import read_transcript, render_transcript
+
+__all__ = [
+    "PriceToBeat",
+    "ending",
+    "price_to_beat",
+    "remembered_game",
+    "rederiver",
+    "review_of",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PriceToBeat:
+    price: float
+    # The remembered game that set it: the next game is linked to it (relation "goal").
+    source: MemoryItem
+
+
+def ending(result: EpisodeResult) -> str:
+    """How a game ended, in words: "deal at $15", "no deal (walk away)"."""
+    outcome = result.outcome
+    if outcome.kind == "deal" and outcome.price is not None:
+        return f"deal at {format_price(outcome.price)}"
+    return f"{outcome.kind.replace('_', ' ')} ({outcome.reason.replace('_', ' ')})"
+
+
+def remembered_game(result: EpisodeResult, role: str) -> tuple[str, list[int]]:
+    """The game as `role` remembers it, and the turn index of each message in it (for
+    forgetting a span of turns)."""
+    content = render_transcript([(m.speaker, m.text) for m in result.public], role, ending(result))
+    # The public conversation is the scripted opening and every message that stood, in order.
+    turns = [turn.index for turn in result.turns if turn.accepted]
+    return content, turns
+
+
+def price_to_beat(memory: AgentMemory, game: str) -> PriceToBeat | None:
+    """The price of the newest deal `memory` remembers in `game`: the goal of the next round."""
+    for item in memory.newest("episode", Environment(game)):
+        price = item.meta.get("price")
+        if item.meta.get("outcome") == "deal" and isinstance(price, int | float):
+            return PriceToBeat(float(price), item)
+    return None
+
+
+def review_of(item: MemoryItem, game: Game) -> GameReview | None:
+    """A remembered game as its critic reads it; None if it cannot be read as one."""
+    messages, _ = read_transcript(item.content)
+    role = next((m.speaker for m in messages if m.own), None)
+    if role is None or role not in game.roles:
+        return None
+    public = tuple(PublicMessage(m.speaker, m.text, parse_action(m.text)) for m in messages)
+    price = item.meta.get("price")
+    return GameReview(
+        role=role,
+        brief=game.brief(role),
+        public=public,
+        facts=game.facts,
+        outcome=str(item.meta.get("outcome", "no_deal")),
+        reason=str(item.meta.get("reason", "")),
+        price=float(price) if isinstance(price, int | float) else None,
+    )
+
+
+def rederiver(game: Game, source: object, *, seed: int = 0) -> Rederiver:
+    """Feedback of `source` (a `FeedbackSource`) re-made on remembered games of `game`."""
+    from haggler.games.selfplay import FeedbackSource
+
+    assert isinstance(source, FeedbackSource)
+    rng = random.Random(f"rederive/{seed}")
+
+    async def rederive(
+        feedback: MemoryItem, episode: MemoryItem, advice: Sequence[MemoryItem]
+    ) -> Rederived | None:
+        review = review_of(episode, game)
+        if review is None:
+            return None
+        given = await source.give(review, rng)
+        if given is None or not given.suggestions:
+            return None
+        completion = given.completion
+        return Rederived(
+            text=given.text,
+            calls=1 if completion is not None else 0,
+            tokens=completion.usage.total_tokens if completion else 0,
+            cost_usd=completion.cost_usd if completion else 0.0,
+        )
+
+    return rederive

@@ -1,0 +1,582 @@
+"""Forgetting at three levels and in three modes, judged against the agent that never met it.
+
+Every lineage here is rule-based and seeded: a coached seller meets a fresh buyer each round,
+and the buyer lets slip a distinctive secret ("budget code ZEBRA-7") so there is something
+real to forget. After each request the agent's next prompt is compared, byte for byte, with
+that of an agent rebuilt from the retained items alone (counterfactual replay), and with a
+lineage replayed from scratch that never met what was forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from haggler.agents.advice import read_advice
+from haggler.agents.base import Negotiator, Reply, RoleView
+from haggler.agents.critic import RuleCritic
+from haggler.agents.llm_negotiator import negotiator_prompt
+from haggler.agents.moderator import RuleModerator
+from haggler.agents.rule_negotiator import RuleNegotiator
+from haggler.agents.tactics import TACTICS
+from haggler.games.base import Game
+from haggler.games.registry import make_game
+from haggler.games.remembered import rederiver, review_of
+from haggler.games.selfplay import (
+    AIFeedback,
+    Lineage,
+    ScheduledForget,
+    SelfPlaySetup,
+    play_lineage,
+    recall,
+)
+from haggler.memory import AgentMemory, MemoryItem
+from haggler.memory.forgetting import (
+    PLACEHOLDER,
+    EnvironmentRequest,
+    NameFact,
+    PhraseFact,
+    Scope,
+    StateRequest,
+    TrajectoryRequest,
+    ValueFact,
+    forget,
+    load_scope,
+    plan_forget,
+)
+from haggler.store.export import export_jsonl
+from haggler.store.sqlite import Store
+
+SECRET = "budget code ZEBRA-7"
+OWNER = "shop/ai/0/seller"
+
+
+class Blabbing(Negotiator):
+    """A rule-based buyer that lets its secret slip in its first message."""
+
+    def __init__(self, inner: RuleNegotiator, secret: str | None) -> None:
+        self.inner, self.secret = inner, secret
+        self.role, self.label = inner.role, inner.label
+
+    async def respond(self, view: RoleView) -> Reply:
+        reply = await self.inner.respond(view)
+        if self.secret and not any(m.speaker == self.role and not m.scripted for m in view.public):
+            return Reply(f"Between us, my {self.secret}. {reply.text}")
+        return reply
+
+
+def players_for(secret_rounds: set[int]) -> Callable[[int], dict[str, Negotiator]]:
+    """Round seeds -> players; the buyer of the rounds in `secret_rounds` blabs, and rounds
+    alternate between two buyer tactics (two counterparts)."""
+    seen: list[int] = []
+
+    def make(seed: int) -> dict[str, Negotiator]:
+        seen.append(seed)
+        number = len(seen)
+        tactic = "linear" if number % 2 else "conceder"
+        buyer = RuleNegotiator("buyer", TACTICS.get(tactic)(), seed=seed, label=f"rule:{tactic}")
+        seller = RuleNegotiator("seller", TACTICS.get("linear")(), seed=seed)
+        return {
+            "seller": seller,
+            "buyer": Blabbing(buyer, SECRET if number in secret_rounds else None),
+        }
+
+    return make
+
+
+def setup_for(game: Game, store: Store | None, secret_rounds: set[int]) -> SelfPlaySetup:
+    run_id = store.start_run("selfplay", {"test": True}) if store else None
+    return SelfPlaySetup(
+        game=game,
+        make_players=players_for(secret_rounds),
+        moderator=RuleModerator(),
+        feedback=AIFeedback(RuleCritic()),
+        store=store,
+        run_id=run_id,
+    )
+
+
+async def lineage_of(
+    game: Game,
+    store: Store | None,
+    *,
+    rounds: int = 4,
+    secret_rounds: Sequence[int] = (2,),
+    forgetting: Sequence[ScheduledForget] = (),
+    owner: str = OWNER,
+    budget: int = 2000,
+) -> tuple[Lineage, SelfPlaySetup]:
+    memory = AgentMemory(owner, store)
+    lineage = Lineage(
+        arm="ai", coached=("seller",), seed=11, rounds=rounds, memories={"seller": memory},
+        forgetting=forgetting, memory_budget=budget,
+    )  # fmt: skip
+    setup = setup_for(game, store, set(secret_rounds))
+    await play_lineage(lineage, setup)
+    return lineage, setup
+
+
+def next_prompt(memory: AgentMemory, game: Game) -> tuple[Any, ...]:
+    """Everything the agent takes into its next game: the LLM prompt it would send, what a
+    rule-based seller learns from its advice, and its goal."""
+    lineage = Lineage(arm="ai", coached=("seller",), seed=0, rounds=1, memories={"seller": memory})
+    recalled = recall(lineage, game, "seller").memory
+    view = RoleView(
+        role="seller",
+        brief=game.brief("seller"),
+        public=tuple(game.opening()),
+        facts=game.facts,
+        turn=0,
+        max_turns=game.max_turns,
+        memory=recalled,
+    )
+    learned = read_advice(recalled.advice, "seller")
+    return (
+        [m.as_dict() for m in negotiator_prompt(view)],
+        (learned.firmness, learned.ambition),
+        recalled.goal,
+    )
+
+
+def rebuilt(memory: AgentMemory) -> AgentMemory:
+    """A new agent given only the items `memory` retains, with their links among themselves."""
+    fresh = AgentMemory(memory.owner)
+    new: dict[str, MemoryItem] = {}
+
+    def mapped(item: MemoryItem, relation: str) -> list[MemoryItem]:
+        return [new[s] for s, r in item.relations.items() if r == relation]
+
+    for item in memory:
+        meta = dict(item.meta)
+        if item.kind == "episode":
+            goal = mapped(item, "goal")
+            made = fresh.remember_episode(
+                item.content, item.env, episode_id=item.episode_id, round=item.round, meta=meta,
+                context=mapped(item, "context"), goal_from=goal[0] if goal else None,
+                tags=item.tags,
+            )  # fmt: skip
+        elif item.kind == "feedback":
+            made = fresh.remember_feedback(
+                item.content, item.env, about=mapped(item, "about"),
+                context=mapped(item, "context"), round=item.round, meta=meta, tags=item.tags,
+            )  # fmt: skip
+        else:
+            made = fresh.remember_note(
+                item.content, item.env, derived_from=mapped(item, "derived"), meta=meta,
+                tags=item.tags,
+            )  # fmt: skip
+        new[item.id] = made
+    return fresh
+
+
+def contents(memory: AgentMemory) -> list[tuple[str, str, int | None]]:
+    return [(item.kind, item.content, item.round) for item in memory]
+
+
+@pytest.fixture
+def balloon() -> Game:
+    return make_game("balloon", {})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "h.db") as opened:
+        yield opened
+
+
+# -- provenance ------------------------------------------------------------------------------
+
+
+def test_a_game_links_what_was_in_its_players_context_and_the_game_that_set_its_goal(
+    balloon: Game,
+) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, None, rounds=3))
+    memory = lineage.memories["seller"]
+    e1, f1, e2, f2, e3, f3 = memory.items()
+    assert [i.kind for i in (e1, f1, e2, f2, e3, f3)] == ["episode", "feedback"] * 3
+    assert dict(e1.relations) == {}
+    assert dict(f1.relations) == {e1.id: "about"}
+    # Round 2 was played with round 1 and its advice in the prompt (and to beat its price).
+    assert dict(e2.relations) == {e1.id: "context", f1.id: "context"}
+    assert dict(e3.relations) == {
+        e1.id: "context",
+        f1.id: "context",
+        e2.id: "context",
+        f2.id: "context",
+    }
+    assert f3.episode_id == e3.episode_id  # advice carries the id of the game it is about
+
+
+def test_the_game_that_set_the_goal_is_linked_even_when_the_budget_left_it_out(
+    balloon: Game,
+) -> None:
+    # Room for the newest advice only: the last game is no longer in the prompt, yet its
+    # price is the one to beat.
+    lineage, _ = asyncio.run(lineage_of(balloon, None, rounds=2, budget=40))
+    e1, f1, e2, _ = lineage.memories["seller"].items()
+    assert dict(e2.relations) == {e1.id: "goal", f1.id: "context"}
+
+
+def test_the_price_to_beat_is_derived_from_the_memory_not_kept_beside_it(balloon: Game) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, None, rounds=3))
+    memory = lineage.memories["seller"]
+    last_deal = [i for i in memory.items(kind="episode") if i.meta["outcome"] == "deal"][-1]
+    assert f"${last_deal.meta['price']:g}" in next_prompt(memory, balloon)[2].replace(",", "")
+    memory.forget(memory.items(kind="episode")[0].id)  # everything hangs on round 1
+    assert len(memory) == 0 and next_prompt(memory, balloon)[2] is None
+
+
+# -- exact: counterfactual replay at each level ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_for",
+    [
+        pytest.param(lambda m: StateRequest(fact=PhraseFact(text=SECRET)), id="state-phrase"),
+        pytest.param(
+            lambda m: TrajectoryRequest(episode=m.items(kind="episode")[1].episode_id),
+            id="trajectory-game",
+        ),
+        pytest.param(
+            lambda m: EnvironmentRequest(counterpart="rule:conceder"), id="environment-counterpart"
+        ),
+    ],
+)
+def test_exact_forgetting_leaves_the_agent_rebuilt_from_what_it_retains(
+    balloon: Game, store: Store, request_for: Callable[[AgentMemory], Any]
+) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=4, secret_rounds=(2,)))
+    memory = lineage.memories["seller"]
+    before = next_prompt(memory, balloon)
+    assert SECRET in str(before[0])  # there is something to forget
+
+    result = asyncio.run(forget(request_for(memory), store=store, memories={OWNER: memory}))
+
+    assert result.counts["deleted"] > 0
+    after = next_prompt(memory, balloon)
+    assert after == next_prompt(rebuilt(memory), balloon)
+    assert after != before and SECRET not in str(after)
+    # Nothing kept derives from anything gone, and the store holds what memory holds.
+    assert all(source in memory for item in memory for source in item.sources)
+    assert contents(AgentMemory.load(store, OWNER)) == contents(memory)
+    # Counterfactual: a lineage that stopped before the forgotten round is this agent.
+    replay, _ = asyncio.run(
+        lineage_of(balloon, None, rounds=len(memory.items(kind="episode")), owner="replay")
+    )
+    assert contents(replay.memories["seller"]) == contents(memory)
+
+
+def test_exact_forgetting_of_a_span_of_turns_removes_the_game_and_what_it_led_to(
+    balloon: Game, store: Store
+) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=3, secret_rounds=(2,)))
+    memory = lineage.memories["seller"]
+    game = memory.items(kind="episode")[1]
+    request = TrajectoryRequest(episode=game.episode_id, turns=(2, 3))
+    plan = plan_forget(request, memories={OWNER: memory}, store=store)
+    assert plan.owners[0].hits == [game.id]
+    asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+    assert [i.round for i in memory.items(kind="episode")] == [1]
+
+
+def test_a_request_that_hits_nothing_changes_nothing(balloon: Game, store: Store) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=2))
+    memory = lineage.memories["seller"]
+    before = contents(memory)
+    plan = plan_forget(
+        StateRequest(fact=PhraseFact(text="never said")), memories={OWNER: memory}, store=store
+    )
+    assert plan.is_empty()
+    asyncio.run(
+        forget(
+            StateRequest(fact=PhraseFact(text="never said")), store=store, memories={OWNER: memory}
+        )
+    )
+    assert contents(memory) == before
+
+
+def test_sequential_requests_compose_into_the_union_of_their_closures(
+    balloon: Game, store: Store, tmp_path: Path
+) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=4, secret_rounds=(3,)))
+    memory = lineage.memories["seller"]
+    first = StateRequest(fact=PhraseFact(text=SECRET))
+    second = EnvironmentRequest(counterpart="rule:conceder")
+    expected = {
+        item_id
+        for request in (first, second)
+        for o in plan_forget(request, memories={OWNER: memory}, store=store).owners
+        for item_id in o.delete
+    }
+    ids_before = {i.id for i in memory}
+    asyncio.run(forget(first, store=store, memories={OWNER: memory}))
+    asyncio.run(forget(second, store=store, memories={OWNER: memory}))
+    assert ids_before - {i.id for i in memory} == expected
+    assert len(store.forgettings()) == 2
+
+
+# -- redact and rederive ---------------------------------------------------------------------
+
+
+def test_redact_keeps_the_games_and_scrubs_the_fact_from_all_of_them(
+    balloon: Game, store: Store
+) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=3, secret_rounds=(1, 3)))
+    memory = lineage.memories["seller"]
+    count = len(memory)
+    request = StateRequest(fact=PhraseFact(text=SECRET), mode="redact")
+
+    result = asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+
+    assert len(memory) == count and result.counts["redacted"] == 2
+    assert all(SECRET not in i.content for i in memory)
+    assert sum(PLACEHOLDER in i.content for i in memory) == 2
+    assert SECRET not in str(next_prompt(memory, balloon))
+    assert contents(AgentMemory.load(store, OWNER)) == contents(memory)
+
+
+def test_redacting_a_value_also_stops_it_setting_the_goal(balloon: Game, store: Store) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=2))
+    memory = lineage.memories["seller"]
+    price = memory.items(kind="episode")[-1].meta["price"]
+    goal = next_prompt(memory, balloon)[2]
+    asyncio.run(
+        forget(
+            StateRequest(fact=ValueFact(value=price), mode="redact"),
+            store=store,
+            memories={OWNER: memory},
+        )
+    )
+    assert next_prompt(memory, balloon)[2] != goal
+
+
+def test_rederive_with_the_rule_critic_equals_the_agent_that_never_saw_the_fact(
+    balloon: Game, store: Store
+) -> None:
+    lineage, setup = asyncio.run(lineage_of(balloon, store, rounds=3, secret_rounds=(1,)))
+    memory = lineage.memories["seller"]
+    request = StateRequest(fact=PhraseFact(text=SECRET), mode="rederive")
+
+    result = asyncio.run(
+        forget(
+            request,
+            store=store,
+            memories={OWNER: memory},
+            rederive=rederiver(balloon, setup.feedback),
+        )
+    )
+
+    assert result.counts["rederived"] >= 1
+    # Never saw it: the same (scrubbed) games, each criticised afresh by the same critic.
+    never = AgentMemory("never")
+    critic = RuleCritic()
+    for episode in memory.items(kind="episode"):
+        game = never.remember_episode(
+            episode.content, episode.env, episode_id=episode.episode_id, round=episode.round,
+            meta=dict(episode.meta),
+        )  # fmt: skip
+        review = review_of(episode, balloon)
+        assert review is not None
+        advice = asyncio.run(critic.critique(review))
+        never.remember_feedback(advice.text, episode.env, about=[game], round=episode.round)
+    assert next_prompt(memory, balloon) == next_prompt(never, balloon)
+    assert SECRET not in str(next_prompt(memory, balloon))
+
+
+# -- the record, the files, the audit --------------------------------------------------------
+
+
+def test_a_purge_leaves_no_forgotten_byte_in_the_database_its_wal_or_an_export(
+    balloon: Game, tmp_path: Path
+) -> None:
+    path = tmp_path / "h.db"
+    secret = SECRET.encode()
+    with Store(path) as store:
+        lineage, setup = asyncio.run(lineage_of(balloon, store, rounds=3, secret_rounds=(1, 2)))
+        memory = lineage.memories["seller"]
+        export_jsonl(store, setup.run_id, tmp_path / "before.jsonl")
+        assert secret in (tmp_path / "before.jsonl").read_bytes()
+        assert secret in path.read_bytes() + Path(f"{path}-wal").read_bytes()
+
+        request = StateRequest(fact=PhraseFact(text=SECRET), mode="redact", purge_record=True)
+        result = asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+
+        assert result.erased is True
+        assert result.counts["record_turns_scrubbed"] == 2
+        wal = Path(f"{path}-wal")
+        on_disk = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        assert secret not in on_disk
+        export_jsonl(store, setup.run_id, tmp_path / "after.jsonl")
+        assert secret not in (tmp_path / "after.jsonl").read_bytes()
+        audit = store.forgettings()[0]
+        assert SECRET not in audit.model_dump_json() and audit.erased
+
+
+def test_purging_a_game_from_the_record_leaves_a_tombstone(balloon: Game, store: Store) -> None:
+    lineage, setup = asyncio.run(lineage_of(balloon, store, rounds=3))
+    memory = lineage.memories["seller"]
+    game = memory.items(kind="episode")[2].episode_id
+    request = TrajectoryRequest(episode=game, purge_record=True)
+
+    result = asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+
+    assert result.counts["games_purged"] == 1
+    assert store.purged_count(setup.run_id) == 1
+    assert game not in {e.id for e in store.episodes(setup.run_id)}
+
+
+def test_a_failed_store_write_leaves_memory_and_store_as_they_were(
+    balloon: Game, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=2))
+    memory = lineage.memories["seller"]
+    before = contents(memory)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "add_forgetting", broken)
+    with pytest.raises(OSError):
+        asyncio.run(
+            forget(
+                TrajectoryRequest(episode=memory.items()[0].episode_id),
+                store=store,
+                memories={OWNER: memory},
+            )
+        )
+    assert contents(memory) == before == contents(AgentMemory.load(store, OWNER))
+
+
+# -- scope -----------------------------------------------------------------------------------
+
+
+def test_scope_names_agents_by_prefix_and_narrows_to_a_lineage(balloon: Game, store: Store) -> None:
+    one, _ = asyncio.run(
+        lineage_of(balloon, store, rounds=2, secret_rounds=(1,), owner="shop/ai/0/seller")
+    )
+    two, _ = asyncio.run(
+        lineage_of(balloon, store, rounds=2, secret_rounds=(1,), owner="shop/ai/1/seller")
+    )
+    asyncio.run(lineage_of(balloon, store, rounds=2, secret_rounds=(1,), owner="other/ai/0/seller"))
+    request = StateRequest(fact=PhraseFact(text=SECRET), scope=Scope(agents=("shop",)))
+    assert sorted(load_scope(request, store=store)) == ["shop/ai/0/seller", "shop/ai/1/seller"]
+
+    lineage_id = one.id
+    assert lineage_id is not None
+    narrowed = StateRequest(
+        fact=PhraseFact(text=SECRET), scope=Scope(agents=("*",), lineage=lineage_id)
+    )
+    plan = plan_forget(narrowed, memories=load_scope(narrowed, store=store), store=store)
+    hit = {o.owner for o in plan.owners if o.hits}
+    assert hit == {"shop/ai/0/seller"}
+
+
+def test_a_name_is_found_as_a_whole_word_in_any_case() -> None:
+    from haggler.memory.forgetting.facts import fact_spans
+
+    assert fact_spans(NameFact(name="Zebra"), "zebra, ZEBRA-7 and zebras") == [(0, 5), (7, 12)]
+    assert [s for s in fact_spans(ValueFact(value=8), "$8, 8 dollars, eight bucks, $18, 8.5")] == [
+        (0, 2), (4, 13), (15, 26),
+    ]  # fmt: skip
+
+
+# -- scheduled in a lineage ------------------------------------------------------------------
+
+
+def test_a_lineage_forgets_between_rounds_and_plays_on_as_if_it_never_knew(
+    balloon: Game, store: Store
+) -> None:
+    forgetting = [
+        ScheduledForget(after_round=2, request=StateRequest(fact=PhraseFact(text=SECRET)))
+    ]
+    lineage, setup = asyncio.run(
+        lineage_of(balloon, store, rounds=3, secret_rounds=(2,), forgetting=forgetting)
+    )
+    memory = lineage.memories["seller"]
+    assert [i.round for i in memory.items(kind="episode")] == [1, 3]
+    assert SECRET not in str([i.content for i in memory])
+    (audit,) = store.forgettings(run_id=setup.run_id)
+    assert audit.lineage_id == lineage.id and audit.after_round == 2
+
+
+def test_an_older_store_is_migrated_so_exact_forgetting_removes_too_much_not_too_little(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from haggler.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for version in range(1, 5):
+        db.executescript(MIGRATIONS[version])
+    db.execute("PRAGMA user_version=4")
+    rows = [
+        ("e1", "episode", "game one", 1.0, "{}"),
+        ("f1", "feedback", "advice one", 2.0, '{"episode_id": "ep-1"}'),
+        ("e2", "episode", "game two", 3.0, "{}"),
+        ("f2", "feedback", "advice two", 4.0, '{"episode_id": "ep-2"}'),
+    ]
+    for item_id, kind, content, at, meta in rows:
+        db.execute(
+            "INSERT INTO memory_items (id, owner, kind, content, game, tokens, created_at, "
+            "meta_json) VALUES (?, 'old', ?, ?, 'balloon', 2, ?, ?)",
+            (item_id, kind, content, at, meta),
+        )
+    db.executemany(
+        "INSERT INTO memory_links (item_id, source_id) VALUES (?, ?)", [("f1", "e1"), ("f2", "e2")]
+    )
+    db.commit()
+    db.close()
+
+    with Store(path) as store:
+        memory = AgentMemory.load(store, "old")
+        assert dict(memory.get("f1").relations) == {"e1": "about"}
+        assert dict(memory.get("e2").relations) == {"e1": "context", "f1": "context"}
+        assert memory.get("f2").episode_id == "ep-2"
+        assert memory.forget("e1") == ["e1", "f1", "e2", "f2"]
+
+
+def test_show_the_viewer_and_exports_mark_where_forgetting_happened(
+    balloon: Game, store: Store, tmp_path: Path
+) -> None:
+    import json
+
+    from rich.console import Console
+
+    from haggler.render import print_episode
+    from haggler.view.pages import game_page
+    from haggler.view.server import _LINKS, game_view
+
+    forgetting = [
+        ScheduledForget(after_round=2, request=StateRequest(fact=PhraseFact(text=SECRET)))
+    ]
+    lineage, setup = asyncio.run(
+        lineage_of(balloon, store, rounds=3, secret_rounds=(2,), forgetting=forgetting)
+    )
+    rounds = store.lineage_rounds(lineage.id or "")
+    marked = "forgetting after round 2 (exact, state: phrase): 2 items deleted"
+
+    console = Console(record=True, width=200)
+    episode = store.episode(rounds[2])
+    print_episode(
+        console,
+        episode,
+        forgetting=store.forgettings_by_round(setup.run_id or "")[(lineage.id or "", 2)],
+    )
+    assert marked in console.export_text()
+    assert marked in game_page(game_view(store, rounds[2]), _LINKS)
+    assert marked not in game_page(game_view(store, rounds[1]), _LINKS)
+
+    export_jsonl(store, setup.run_id or "", tmp_path / "x.jsonl")
+    lines = {
+        json.loads(line)["round"]: json.loads(line)
+        for line in (tmp_path / "x.jsonl").read_text().splitlines()
+    }
+    (record,) = lines[2]["forgetting"]
+    assert record["counts"]["deleted"] == 2 and record["target"] == "phrase"
+    assert "hashes" not in record and lines[1]["forgetting"] == lines[3]["forgetting"] == []
