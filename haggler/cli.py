@@ -290,25 +290,41 @@ def _selfplay(spec: Any, store: Any) -> str:
 
 
 def _report(store: Any, run_id: str, *, plot: Path | None, csv: Path | None) -> None:
-    from haggler.evals import plot_rounds, render_report, round_metrics, write_csv
+    from haggler.evals import games_of, plot_rounds, render_report, round_metrics, write_csv
 
-    rows = round_metrics(store, run_id)
+    rows = round_metrics(store, run_id, match_ids=_current_matches(store, run_id))
     if not rows:
         from haggler.errors import StoreError
 
         raise StoreError(
-            f"run {run_id} holds no self-play rounds; report reads `haggler selfplay` runs"
+            f"run {run_id} holds no self-play rounds; report reads `haggler selfplay` runs and "
+            f"tournaments on a self-play schedule (`haggler leaderboard` ranks a tournament)"
         )
     # The paper-style table has ten columns: squeezed into 80, every header gets cut; a
     # narrow terminal wraps the wide lines instead, which stays readable.
     wide = Console(width=max(out.width, 150), highlight=False)
     wide.print(render_report(rows))
     if plot is not None:
-        plot_rounds(rows, plot)
-        out.print(f"[dim]plot written to {plot}[/]")
+        # One plot per game: their prices do not share an axis, let alone a mean.
+        by_game = games_of(rows)
+        for game, members in by_game.items():
+            path = plot if len(by_game) == 1 else _per_game(plot, game)
+            plot_rounds(members, path)
+            out.print(
+                f"[dim]plot{f' of {_escape(game)}' if len(by_game) > 1 else ''} "
+                f"written to {_escape(str(path))}[/]"
+            )
     if csv is not None:
         write_csv(rows, csv)
-        out.print(f"[dim]table written to {csv}[/]")
+        out.print(f"[dim]table written to {csv} (a row per game, series and round)[/]")
+
+
+def _per_game(path: Path, game: str) -> Path:
+    """`rounds.svg` for game `diamond`: `rounds-diamond.svg`."""
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", game).strip("-.") or "game"
+    return path.with_name(f"{path.stem}-{slug}{path.suffix}")
 
 
 @app.command()
@@ -409,7 +425,9 @@ class _LiveProgress:
 
 def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
     from haggler.evals import (
+        coaching,
         leaderboard,
+        render_coaching,
         render_leaderboard,
         render_spend,
         spend_by_game_and_role,
@@ -426,6 +444,9 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
         )
     wide = Console(width=max(out.width, 150), highlight=False)
     wide.print(render_leaderboard(rows))
+    coached = coaching(store, run_id, match_ids=current)
+    if coached:
+        wide.print(render_coaching(coached))
     wide.print(render_spend(spend_by_game_and_role(store, run_id, match_ids=current)))
     if csv is not None:
         write_leaderboard_csv(rows, csv)

@@ -112,7 +112,8 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
 
 
 def current_match_ids(run_spec: dict[str, Any]) -> set[str] | None:
-    """The matches of the spec a tournament run was last run with; None if it is not one.
+    """The match ids of the spec a tournament run was last run with — each match's, and on a
+    self-play schedule each of its rounds' (`<id>/r1`, …) — or None if it is not one.
 
     A tournament rerun under its name with an edited spec keeps its earlier games: only these
     matches are ranked and counted.
@@ -120,6 +121,7 @@ def current_match_ids(run_spec: dict[str, Any]) -> set[str] | None:
     from pydantic import ValidationError
 
     try:
-        return {job.id for job in expand(TournamentSpec.model_validate(run_spec))}
+        jobs = expand(TournamentSpec.model_validate(run_spec))
     except ValidationError:
         return None
+    return {match_id for job in jobs for match_id in (job.id, *job.game_ids())}
