@@ -253,8 +253,8 @@ def selfplay(
 ) -> None:
     """Self-play: rounds of play, critic feedback and memory; prints the paper-style report.
 
-    Exit status: 0 every lineage finished; 1 some failed (continue with --resume); 2 a mistake
-    to fix (spec, key); 130 interrupted (143 by SIGTERM)."""
+    Exit status: 0 every lineage finished; 1 some did not (continue with --resume); 2 a
+    mistake to fix, found before anything was played; 130 interrupted (143 by SIGTERM)."""
     with _user_errors():
         from haggler.spec import check_selfplay_spec, read_mapping
 
@@ -325,7 +325,7 @@ def _selfplay(spec: Any, store: Any, *, resume: str | None, command: str) -> Any
             f"{_escape(f'{command} --resume {started[0]}')}",
             soft_wrap=True,
         )
-        raise typer.Exit(2) from None
+        raise typer.Exit(1) from None
     if run.already_done:
         out.print(f"[dim]{run.already_done} of {run.planned} lineages were already played[/]")
     for arm, errors in run.failures.items():
@@ -428,8 +428,8 @@ def tournament(
     """Play a tournament (or the rest of it: finished matches are skipped), then rank players.
 
     Exit status: 0 every match of the spec is played; 1 some are not (failed, not started:
-    run the same command again to play them); 2 a mistake to fix; 130 interrupted (143 by
-    SIGTERM)."""
+    run the same command again to play them); 2 a mistake to fix, found before anything was
+    played; 130 interrupted (143 by SIGTERM)."""
     with _user_errors():
         from haggler.errors import SpecError
         from haggler.tournament import run_tournament, unfinished_matches

@@ -90,6 +90,8 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
         lines.append(Text.from_markup(f"  {escape(role)}: {escape(record.model)}"))
         if show_briefs:
             lines.append(Text(f"    private to {role}: {record.brief}", style="italic dim"))
+            if record.prompt:
+                lines.append(Text(f"    {role}'s own prompt: {record.prompt}", style="italic dim"))
     return Group(*lines)
 
 

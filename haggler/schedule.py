@@ -1,8 +1,8 @@
 """A tournament's schedule: its matches expanded from its spec and named by their content.
 
 A match is one game between two players in fixed roles. Its id is a hash of everything that
-decides how it is played (game and rules, both players' models and settings, the moderator,
-the repetition and its seed), so the same spec always yields the same ids: a rerun skips what
+decides how it is played (game and rules, both players' models, settings and prompts, the
+moderator, the repetition and its seed), so the same spec always yields the same ids: a rerun skips what
 the store already holds, and editing a player's settings makes its matches new ones.
 
 Kept apart from playing (`haggler.matches`), so that reading a run's schedule (the viewer,
@@ -87,8 +87,8 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
                 content = {
                     "game": entry.game,
                     "rules": rules,
-                    "seller": seller.model_dump(mode="json", exclude={"api_base"}),
-                    "buyer": buyer.model_dump(mode="json", exclude={"api_base"}),
+                    "seller": seller.content(),
+                    "buyer": buyer.content(),
                     "moderator": spec.moderator.model_dump(mode="json", exclude={"api_base"}),
                     "invalid_allowance": spec.invalid_allowance,
                     "repetition": repetition,

@@ -302,6 +302,22 @@ def test_failed_lineages_exit_1_and_resume_plays_only_them(
     for items in memories.values():
         assert len([i for i in items if i.kind == "episode"]) == 2
 
+    # And the run reads as one never interrupted: the same games, the same table.
+    clean = tmp_path / "clean.db"
+    uninterrupted = CliRunner().invoke(app, ["selfplay", str(spec), "--db", str(clean)])
+    assert uninterrupted.exit_code == 0, uninterrupted.output
+    with Store(clean) as store:
+        (clean_run,) = store.runs()
+        expected = round_metrics(store, clean_run.id)
+
+    def table(rows: list[Any]) -> list[tuple[Any, ...]]:
+        return [
+            (r.arm, r.round, r.lineages, r.games, r.deals, r.price, r.deal_rate_all, r.msg_chars)
+            for r in rows
+        ]
+
+    assert table(rows) == table(expected)
+
 
 def test_resume_with_another_spec_is_refused_in_one_line(
     tmp_path: Path, fake_llm_server: FakeLLMServer
