@@ -504,10 +504,12 @@ class _LiveProgress:
     def update(self, progress: Any) -> None:
         eta = progress.eta_s()
         left = f", about {eta:.0f}s left" if eta is not None else ""
+        done = progress.already_done + progress.finished + progress.by_other
+        elsewhere = f", {progress.by_other} by another process" if progress.by_other else ""
         self._live.update(
-            f"matches: {progress.already_done + progress.finished}/{progress.total} done"
-            f" ({progress.already_done} earlier), {progress.running} running, "
-            f"{progress.failed} failed, ${progress.spent_usd:.4f} spent{left}"
+            f"matches: {done}/{progress.total} done ({progress.already_done} earlier"
+            f"{elsewhere}), {progress.running} running, {progress.failed} failed, "
+            f"${progress.spent_usd:.4f} spent{left}"
         )
 
     def __exit__(self, *exc: object) -> None:
