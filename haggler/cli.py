@@ -781,7 +781,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-# The signal that stopped this command's run, once one did.
+# The signals that stopped this command's run, the latest last.
 _stopped_by: list[signal.Signals] = []
 
 
@@ -790,6 +790,8 @@ def _run(coroutine: Any) -> Any:
     as Ctrl-C does: the main task is cancelled, so what is in flight is marked failed
     ("interrupted") or dropped, never left running, and KeyboardInterrupt is raised."""
     import asyncio
+
+    _stopped_by.clear()
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
@@ -821,11 +823,11 @@ def _run(coroutine: Any) -> Any:
 
 def _interrupted_status() -> int:
     """128 + the signal's number, as a shell reports it: 130 for Ctrl-C, 143 for SIGTERM."""
-    return 128 + int(_stopped_by[0] if _stopped_by else signal.SIGINT)
+    return 128 + int(_stopped_by[-1] if _stopped_by else signal.SIGINT)
 
 
 def _interruption() -> str:
-    stopped = _stopped_by[0] if _stopped_by else signal.SIGINT
+    stopped = _stopped_by[-1] if _stopped_by else signal.SIGINT
     return "interrupted" + (" by SIGTERM" if stopped == signal.SIGTERM else "")
 
 

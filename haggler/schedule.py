@@ -2,8 +2,9 @@
 
 A match is one game between two players in fixed roles. Its id is a hash of everything that
 decides how it is played (game and rules, both players' models, settings and prompts, the
-moderator, the repetition and its seed), so the same spec always yields the same ids: a rerun skips what
-the store already holds, and editing a player's settings makes its matches new ones.
+moderator, the repetition and its seed), so the same spec always yields the same ids: a rerun
+skips what the store already holds, and editing a player's settings or prompt makes its
+matches new ones.
 
 Kept apart from playing (`haggler.matches`), so that reading a run's schedule (the viewer,
 the leaderboard) does not load the episode graph and the model backends.

@@ -3,8 +3,8 @@
 Each match is stored whole when it ends (one transaction), so a crash — even `kill -9` —
 loses only the matches in flight, and a rerun of the same spec plays exactly those, never
 storing a game twice; a match that another process running the same tournament stored first
-is counted as played by it. A budget stops the starting of new matches once reached; a refused API
-key stops it too, since every other match of that player would fail the same way.
+is counted as played by it. A budget stops the starting of new matches once reached; a
+refused API key stops it too, since every other match of that player would fail the same way.
 """
 
 from __future__ import annotations
