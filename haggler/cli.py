@@ -69,7 +69,7 @@ def _user_errors() -> Iterator[None]:
         err.print(f"[bold red]error:[/] {_escape(_redact(str(error)))}", soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        err.print("interrupted; finished games are in the store")
+        err.print(f"{_interruption()}; finished games are in the store")
         raise typer.Exit(_interrupted_status()) from None
     except OSError as error:
         # Writing a report, plot or export: the disk said no (full, read-only, a folder).
