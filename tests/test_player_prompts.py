@@ -186,3 +186,24 @@ def test_the_prompt_follows_the_brief_in_the_system_message() -> None:
     plain = negotiator_prompt(view)[0].content
     with_prompt = negotiator_prompt(view, TOUGH)[0].content
     assert with_prompt == f"{plain}\n\n{TOUGH}"
+
+
+async def test_a_role_of_a_single_game_takes_a_prompt_too(
+    tmp_path: Path, fake_llm_server: FakeLLMServer
+) -> None:
+    import haggler
+
+    fake_llm_server.responder = negotiate
+    spec = {
+        "roles": {
+            "seller": {"model": "openai/m", "api_base": fake_llm_server.openai_base},
+            "buyer": {"model": "openai/m", "api_base": fake_llm_server.openai_base, "prompt": SOFT},
+        }
+    }
+    with Store(tmp_path / "h.db") as store:
+        played = await haggler.play(spec, store=store)
+        assert played.episode_id is not None
+        roles = store.episode(played.episode_id).roles
+    assert (roles["seller"].prompt, roles["buyer"].prompt) == (None, SOFT)
+    systems = [r.messages[0]["content"] for r in fake_llm_server.requests]
+    assert all((SOFT in s) == s.startswith("You want to buy") for s in systems)
