@@ -81,6 +81,8 @@ class Negotiator(ABC):
     role: str
     # What drove the role, as stored in transcripts: `rule:boulware`, `openai/gpt-4o`.
     label: str
+    # The player's own instructions to its model, stored with its games; None: none.
+    prompt: str | None = None
 
     @abstractmethod
     async def respond(self, view: RoleView) -> Reply:

@@ -1,7 +1,8 @@
 """A negotiator whose messages come from a language model.
 
-Its prompt is built from its `RoleView` alone: the role's own brief as the system message and
-the public conversation, its own lines as the assistant's and the rival's as the user's.
+Its prompt is built from its `RoleView` alone, and the player's own instructions if it has
+some: the role's own brief (then those instructions) as the system message and the public
+conversation, its own lines as the assistant's and the rival's as the user's.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from haggler.llm.base import Backend, Message
 __all__ = ["LLMNegotiator", "negotiator_prompt"]
 
 
-def negotiator_prompt(view: RoleView) -> list[Message]:
-    """The chat messages a model playing `view.role` receives."""
+def negotiator_prompt(view: RoleView, prompt: str | None = None) -> list[Message]:
+    """The chat messages a model playing `view.role` receives; `prompt`, the player's own
+    instructions or persona, follows the brief (the game's rules come first)."""
     system = (
         f"{view.brief.text} The game ends without a deal after {view.max_turns} messages "
         f"from the two of you; {view.turns_left} remain."
     )
+    if prompt:
+        system += f"\n\n{prompt}"
     memory = view.memory
     if memory is not None and memory.history:
         system += f"\n\nWhat you remember from your earlier games:\n\n{memory.history}"
@@ -49,14 +53,18 @@ class LLMNegotiator(Negotiator):
         backend: Backend,
         *,
         params: Mapping[str, Any] | None = None,
+        prompt: str | None = None,
     ) -> None:
         self.role = role
         self.backend = backend
+        self.prompt = prompt
         # A cap of our own: some providers require one, and litellm's fallback for models it
         # has no card for is the model's whole output window.
         self.params = {"max_tokens": 256} | dict(params or {})
         self.label = backend.model
 
     async def respond(self, view: RoleView) -> Reply:
-        completion = await self.backend.complete(negotiator_prompt(view), **self.params)
+        completion = await self.backend.complete(
+            negotiator_prompt(view, self.prompt), **self.params
+        )
         return Reply(completion.text.strip(), completion)

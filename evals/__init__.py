@@ -6,9 +6,11 @@ plot_rounds(rows, "rounds.svg")           # price and deal rate by round
 
 board = leaderboard(store, run_id)        # tournament players, best OpenSkill ordinal first
 console.print(render_leaderboard(board))  # with Bradley–Terry strengths, deals and spend
+console.print(render_coaching(coaching(store, run_id)))  # a self-play schedule's coached players
 """
 
 from haggler.evals.accounting import SpendRow, render_spend, spend_by_game_and_role
+from haggler.evals.coaching import CoachingRow, coaching, render_coaching
 from haggler.evals.leaderboard import (
     LeaderboardRow,
     leaderboard,
@@ -29,11 +31,12 @@ from haggler.evals.ratings import (
     surplus_share,
 )
 from haggler.evals.report import read_csv, render_report, write_csv
-from haggler.evals.selfplay import RoundMetrics, improvement, round_metrics
+from haggler.evals.selfplay import RoundMetrics, games_of, improvement, round_metrics
 from haggler.evals.stats import Interval, mean_ci, mean_difference, t_quantile, wilson
 
 __all__ = [
     "Bout",
+    "CoachingRow",
     "SpendRow",
     "render_spend",
     "spend_by_game_and_role",
@@ -46,6 +49,8 @@ __all__ = [
     "bouts_from_episodes",
     "bouts_from_store",
     "bradley_terry",
+    "coaching",
+    "games_of",
     "improvement",
     "leaderboard",
     "mean_ci",
@@ -54,6 +59,7 @@ __all__ = [
     "plot_rounds",
     "read_csv",
     "read_leaderboard_csv",
+    "render_coaching",
     "render_leaderboard",
     "render_report",
     "round_metrics",

@@ -9,6 +9,10 @@ minus it when it bought), over its deals only; its deal rate says how many games
 tokens, cost and retries are those of the turns it spoke in every attempt at a match, failed
 ones included, since every attempt was paid for; a moderator's readings are the game's cost, not
 a player's, and are not counted here.
+
+On a self-play schedule every round of a lineage is a game, and a player is ranked on all of
+them, coached and as the fresh rival: what it learnt shows in its later rounds. How far each
+coached player moved from round 1 to its last is `haggler.evals.coaching`.
 """
 
 from __future__ import annotations

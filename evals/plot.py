@@ -50,10 +50,11 @@ def plot_rounds(rows: Sequence[RoundMetrics], path: str | Path) -> Path:
 
 
 def _series(rows: Sequence[RoundMetrics]) -> list[tuple[str, list[RoundMetrics]]]:
+    # A series per game, arm, coached role and player: nothing is averaged across them.
     labels = arm_labels(rows)
-    groups: dict[tuple[str, str], list[RoundMetrics]] = {}
+    groups: dict[tuple[str, str, str, str], list[RoundMetrics]] = {}
     for row in rows:
-        groups.setdefault((row.arm, row.coached), []).append(row)
+        groups.setdefault(row.series, []).append(row)
     return [
         (labels[key], sorted(members, key=lambda r: r.round)) for key, members in groups.items()
     ]

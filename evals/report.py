@@ -1,7 +1,9 @@
 """The self-play report: the paper-style before/after table, per-round tables, and CSV.
 
 Every price is shown beside its deal rate, and every later round beside the all-lineages view,
-so no average reads better than the games behind it.
+so no average reads better than the games behind it. A run of several games (a tournament on
+a self-play schedule) gets its tables game by game: prices of different games never share a
+mean.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from haggler.evals.selfplay import RoundMetrics, arm_labels, improvement
+from haggler.evals.selfplay import RoundMetrics, arm_labels, games_of, improvement
 from haggler.evals.stats import Interval
 from haggler.evals.table_csv import read_rows, write_rows
 
@@ -31,30 +33,36 @@ def _deals(row: RoundMetrics) -> str:
     return alive if alive == every else f"{alive} (all {every})"
 
 
-def _groups(rows: Sequence[RoundMetrics]) -> dict[tuple[str, str], list[RoundMetrics]]:
-    groups: dict[tuple[str, str], list[RoundMetrics]] = {}
+Series = tuple[str, str, str, str]
+
+
+def _groups(rows: Sequence[RoundMetrics]) -> dict[Series, list[RoundMetrics]]:
+    groups: dict[Series, list[RoundMetrics]] = {}
     for row in rows:
-        groups.setdefault((row.arm, row.coached), []).append(row)
+        groups.setdefault(row.series, []).append(row)
     for members in groups.values():
         members.sort(key=lambda r: r.round)
     return groups
 
 
-def _summary_table(rows: Sequence[RoundMetrics]) -> Table:
+def _summary_table(rows: Sequence[RoundMetrics], game: str) -> Table:
     groups = _groups(rows)
-    labels = arm_labels(rows)
+    players = any(row.player for row in rows)
     last_rounds = {members[-1].round for members in groups.values()}
     most = max(last_rounds)
     last_heading = f"round {most}" if len(last_rounds) == 1 else "last round"
     level = round(rows[0].price.level * 100)
+    title = "Deal price before and after feedback"
     table = Table(
-        title="Deal price before and after feedback",
+        title=f"{title}: {game}" if game else title,
         caption=(
             f"price: mean of deals ± {level}% t interval; deals: deal rate of the lineages that "
             "played the round (all: of every lineage started, a stopped one counting as no deal)"
         ),
         caption_justify="left",
     )
+    if players:
+        table.add_column("player")
     table.add_column("feedback")
     table.add_column("coached")
     table.add_column("lineages", justify="right")
@@ -68,9 +76,10 @@ def _summary_table(rows: Sequence[RoundMetrics]) -> Table:
         table.add_column("deals", justify="right")
     if most >= 2:
         table.add_column("Δ price (first → last)", justify="right")
-    for (arm, coached), members in groups.items():
+    for (_, arm, coached, player), members in groups.items():
         by_round = {r.round: r for r in members}
-        cells = [labels[arm, coached], coached, str(members[0].lineages)]
+        cells = [player] if players else []
+        cells += [arm, coached, str(members[0].lineages)]
         for round_, _ in columns:
             row = by_round.get(round_) if round_ else members[-1]
             if row is None:
@@ -81,14 +90,15 @@ def _summary_table(rows: Sequence[RoundMetrics]) -> Table:
                     price = f"r{row.round}: {price}"
                 cells += [price, _deals(row)]
         if most >= 2:
-            change = improvement(members, arm, coached=coached) if len(members) > 1 else None
+            change = improvement(members, arm) if len(members) > 1 else None
             cells.append(change.format("+.2f") if change is not None else "—")
         table.add_row(*cells)
     return table
 
 
 def _round_table(label: str, members: Sequence[RoundMetrics]) -> Table:
-    table = Table(title=f"{label}: by round (coached: {members[0].coached})")
+    game = f"{members[0].game}, " if members[0].game else ""
+    table = Table(title=f"{label}: by round ({game}coached: {members[0].coached})")
     for heading in (
         "round",
         "alive",
@@ -121,12 +131,15 @@ def _round_table(label: str, members: Sequence[RoundMetrics]) -> Table:
 
 
 def render_report(rows: Sequence[RoundMetrics]) -> RenderableType:
-    """The paper-style table (one row per feedback kind), then a per-round table per arm."""
+    """Per game: the paper-style table (one row per feedback kind, or per coached player in a
+    tournament), then a per-round table for each of its rows."""
     if not rows:
         return Text("No self-play rounds in this run.", style="yellow")
-    labels = arm_labels(rows)
-    parts: list[RenderableType] = [_summary_table(rows)]
-    parts += [_round_table(labels[key], members) for key, members in _groups(rows).items()]
+    parts: list[RenderableType] = []
+    for game, members in games_of(rows).items():
+        labels = arm_labels(members)
+        parts.append(_summary_table(members, game))
+        parts += [_round_table(labels[key], group) for key, group in _groups(members).items()]
     return Group(*parts)
 
 

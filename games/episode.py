@@ -157,6 +157,7 @@ def role_records(
             player=(names or {}).get(role),
             brief=brief.text,
             private=dict(brief.private),
+            prompt=player.prompt,
         )
     return records
 

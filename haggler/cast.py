@@ -174,7 +174,10 @@ class Cast:
                 )
             else:
                 players[role] = LLMNegotiator(
-                    role, self.backend(role_spec), params=role_spec.generation()
+                    role,
+                    self.backend(role_spec),
+                    params=role_spec.generation(),
+                    prompt=role_spec.prompt,
                 )
         return players
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -96,8 +96,8 @@ def _user_errors() -> Iterator[None]:
         err.print(f"[bold red]error:[/] {_escape(_redact(str(error)))}", soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        err.print("interrupted; finished games are in the store")
-        raise typer.Exit(130) from None
+        err.print(f"{_interruption()}; finished games are in the store")
+        raise typer.Exit(_interrupted_status()) from None
     except OSError as error:
         # Writing a report, plot or export: the disk said no (full, read-only, a folder).
         where = f"{error.filename}: " if error.filename else ""
@@ -264,13 +264,11 @@ def _printer(render: Callable[[Any], Any]) -> Callable[[Any], None]:
 
 
 def _play(spec: Any, store: Any, quiet: bool) -> None:
-    import asyncio
-
     from haggler.render import outcome_line, turn_line
     from haggler.runner import play as play_game
 
     listeners: list[Callable[[Any], None]] = [] if quiet else [_printer(turn_line)]
-    played = asyncio.run(play_game(spec, store=store, listeners=listeners))
+    played = _run(play_game(spec, store=store, listeners=listeners))
     result = played.result
     from haggler.store.records import OutcomeRecord
 
@@ -290,9 +288,19 @@ def selfplay(
     plot: Annotated[
         Path | None, typer.Option(help="Also write the price/deal-rate plot (.svg or .png).")
     ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue this run of the same spec (id or prefix): play again, from round 1, "
+            "the lineages it does not hold finished."
+        ),
+    ] = None,
     db: DbOption = Path("haggler.db"),
 ) -> None:
-    """Self-play: rounds of play, critic feedback and memory; prints the paper-style report."""
+    """Self-play: rounds of play, critic feedback and memory; prints the paper-style report.
+
+    Exit status: 0 every lineage finished; 1 some did not (continue with --resume); 2 a
+    mistake to fix, found before anything was played; 130 interrupted (143 by SIGTERM)."""
     with _user_errors():
         from haggler.spec import check_selfplay_spec, read_mapping
 
@@ -306,56 +314,129 @@ def selfplay(
         }
         data |= {key: value for key, value in overrides.items() if value is not None}
         checked = check_selfplay_spec(data, source=str(spec), base=spec.parent)
-        store = _open_store(db)
+        store = _require_store(db) if resume is not None else _open_store(db)
         try:
-            run_id = _selfplay(checked, store)
-            _report(store, run_id, plot=plot, csv=None)
+            run = _selfplay(checked, store, resume=resume, command=_again("selfplay", spec, db))
+            _report(store, run.run_id, plot=plot, csv=None)
         finally:
             store.close()
+        if run.failed:
+            raise typer.Exit(1)
 
 
-def _selfplay(spec: Any, store: Any) -> str:
-    import asyncio
-
+def _selfplay(spec: Any, store: Any, *, resume: str | None, command: str) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from haggler.errors import HagglerError
+    from haggler.experiment import check_continuation
     from haggler.experiment import selfplay as run_selfplay
 
+    started: list[str] = []
+    if resume is not None:
+        started.append(store.resolve_run(resume))
+        check_continuation(spec, store, started[0])
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        # It counts games: one per round of every lineage of every arm.
-        task = progress.add_task("games played", total=None)
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            # It counts games: one per round of every lineage still to play, of every arm.
+            task = progress.add_task("games played", total=None)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
 
-        run = asyncio.run(run_selfplay(spec, store=store, progress=advance))
+            run = _run(
+                run_selfplay(
+                    spec,
+                    store=store,
+                    progress=advance,
+                    run_id=started[0] if started else None,
+                    on_run=started.append,
+                )
+            )
+    except KeyboardInterrupt:
+        if not started:
+            raise  # nothing stored yet
+        err.print(
+            f"{_interruption()}: {_lineage_count(store, started[0])}; lineages in flight are "
+            f"marked failed (interrupted). Continue with: "
+            f"{_escape(f'{command} --resume {started[0]}')}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(_interrupted_status()) from None
+    except HagglerError as error:
+        if not started or not store.lineages(started[0]):
+            raise  # nothing was played: a mistake to fix, and no run worth continuing
+        err.print(f"[bold red]error:[/] {_escape(_redact(str(error)))}", soft_wrap=True)
+        err.print(
+            f"{_lineage_count(store, started[0])}; once that is fixed, continue with: "
+            f"{_escape(f'{command} --resume {started[0]}')}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    if run.already_done:
+        out.print(f"[dim]{run.already_done} of {run.planned} lineages were already played[/]")
     for arm, errors in run.failures.items():
         err.print(f"[yellow]{len(errors)} lineage(s) of arm {arm} failed:[/] {_escape(errors[0])}")
+    if run.failed:
+        err.print(
+            f"{run.failed} of {run.planned} lineages failed; play them again with: "
+            f"{_escape(f'{command} --resume {run.run_id}')}",
+            soft_wrap=True,
+        )
     out.print(f"[dim]stored as run {run.run_id} in {store.path}[/]")
-    return run.run_id
+    return run
+
+
+def _lineage_count(store: Any, run_id: str) -> str:
+    finished = sum(lin.status in ("finished", "stopped") for lin in store.lineages(run_id))
+    spec = next(r for r in store.runs() if r.id == run_id).spec
+    planned = len(spec.get("feedback", [])) * int(spec.get("lineages", 0))
+    return f"run {run_id} holds {finished} of {planned} lineages finished in {store.path}"
+
+
+def _again(command: str, spec: Path, db: Path) -> str:
+    """The command line that continues this one's work."""
+    import shlex
+
+    return f"haggler {command} {shlex.quote(str(spec))} --db {shlex.quote(str(db))}"
 
 
 def _report(store: Any, run_id: str, *, plot: Path | None, csv: Path | None) -> None:
-    from haggler.evals import plot_rounds, render_report, round_metrics, write_csv
+    from haggler.evals import games_of, plot_rounds, render_report, round_metrics, write_csv
 
-    rows = round_metrics(store, run_id)
+    rows = round_metrics(store, run_id, match_ids=_current_matches(store, run_id))
     if not rows:
         from haggler.errors import StoreError
 
         raise StoreError(
-            f"run {run_id} holds no self-play rounds; report reads `haggler selfplay` runs"
+            f"run {run_id} holds no self-play rounds; report reads `haggler selfplay` runs and "
+            f"tournaments on a self-play schedule (`haggler leaderboard` ranks a tournament)"
         )
     # The paper-style table has ten columns: squeezed into 80, every header gets cut; a
     # narrow terminal wraps the wide lines instead, which stays readable.
     wide = Console(width=max(out.width, 150), highlight=False)
     wide.print(render_report(rows))
     if plot is not None:
-        plot_rounds(rows, plot)
-        out.print(f"[dim]plot written to {plot}[/]")
+        # One plot per game: their prices do not share an axis, let alone a mean.
+        by_game = games_of(rows)
+        for game, members in by_game.items():
+            path = plot if len(by_game) == 1 else _per_game(plot, game)
+            plot_rounds(members, path)
+            out.print(
+                f"[dim]plot{f' of {_escape(game)}' if len(by_game) > 1 else ''} "
+                f"written to {_escape(str(path))}[/]"
+            )
     if csv is not None:
         write_csv(rows, csv)
-        out.print(f"[dim]table written to {csv}[/]")
+        out.print(f"[dim]table written to {csv} (a row per game, series and round)[/]")
+
+
+def _per_game(path: Path, game: str) -> Path:
+    """`rounds.svg` for game `diamond`: `rounds-diamond.svg`."""
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", game).strip("-.") or "game"
+    return path.with_name(f"{path.stem}-{slug}{path.suffix}")
 
 
 @app.command()
@@ -391,20 +472,25 @@ def tournament(
     ] = None,
     db: DbOption = Path("haggler.db"),
 ) -> None:
-    """Play a tournament (or the rest of it: finished matches are skipped), then rank players."""
-    with _user_errors():
-        import asyncio
+    """Play a tournament (or the rest of it: finished matches are skipped), then rank players.
 
+    Exit status: 0 every match of the spec is played; 1 some are not (failed, not started:
+    run the same command again to play them); 2 a mistake to fix, found before anything was
+    played; 130 interrupted (143 by SIGTERM)."""
+    with _user_errors():
         from haggler.errors import SpecError
-        from haggler.tournament import run_tournament
+        from haggler.tournament import run_tournament, unfinished_matches
         from haggler.tournament_spec import load_tournament_spec
 
         checked = load_tournament_spec(spec)
+        again = _again("tournament", spec, db)
+        if executor != "local" or address is not None:
+            again += f" --executor {executor}" + (f" --address {address}" if address else "")
         store = _open_store(db)
         try:
             try:
                 with _LiveProgress() as live:
-                    run = asyncio.run(
+                    run = _run(
                         run_tournament(
                             checked,
                             store=store,
@@ -416,19 +502,40 @@ def tournament(
             except SpecError as error:
                 # Problems found while opening the players' models are the spec's too.
                 raise SpecError(error.message, source=str(spec), field=error.field) from None
+            except KeyboardInterrupt:
+                from haggler.schedule import expand
+
+                total = len(expand(checked))
+                left = len(unfinished_matches(checked, store))
+                err.print(
+                    f"{_interruption()}: {total - left} of {total} matches are stored finished "
+                    f"in {store.path} (those in flight were dropped); play the other {left} "
+                    f"with: {_escape(again)}",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(_interrupted_status()) from None
+            played_elsewhere = f"{run.by_other} played by another process, " if run.by_other else ""
             out.print(
                 f"{run.matches} matches: {run.skipped_as_done} already played, {run.finished} "
-                f"played now, {run.failed} failed, {run.not_started} not started; "
-                f"${run.spent_usd:.4f} spent in all"
+                f"played now, {played_elsewhere}{run.failed} failed, {run.not_started} not "
+                f"started; ${run.spent_usd:.4f} spent in all"
             )
             if run.stopped:
                 err.print(f"[yellow]{_escape(run.stopped)}[/]")
             for failure in run.errors[:3]:
                 err.print(f"[yellow]failed:[/] {_escape(_redact(failure))}")
-            _leaderboard(store, run.run_id, csv=None)
+            _leaderboard(store, run.run_id, csv=None, required=False)
             out.print(f"[dim]stored as run {run.run_id} in {store.path}[/]")
+            if not run.complete:
+                err.print(
+                    f"{run.unfinished} of {run.matches} matches are not played yet; play them "
+                    f"with: {_escape(again)}",
+                    soft_wrap=True,
+                )
         finally:
             store.close()
+        if not run.complete:
+            raise typer.Exit(1)
 
 
 class _LiveProgress:
@@ -444,19 +551,23 @@ class _LiveProgress:
     def update(self, progress: Any) -> None:
         eta = progress.eta_s()
         left = f", about {eta:.0f}s left" if eta is not None else ""
+        done = progress.already_done + progress.finished + progress.by_other
+        elsewhere = f", {progress.by_other} by another process" if progress.by_other else ""
         self._live.update(
-            f"matches: {progress.already_done + progress.finished}/{progress.total} done"
-            f" ({progress.already_done} earlier), {progress.running} running, "
-            f"{progress.failed} failed, ${progress.spent_usd:.4f} spent{left}"
+            f"matches: {done}/{progress.total} done ({progress.already_done} earlier"
+            f"{elsewhere}), {progress.running} running, {progress.failed} failed, "
+            f"${progress.spent_usd:.4f} spent{left}"
         )
 
     def __exit__(self, *exc: object) -> None:
         self._live.__exit__(None, None, None)
 
 
-def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
+def _leaderboard(store: Any, run_id: str, *, csv: Path | None, required: bool = True) -> None:
     from haggler.evals import (
+        coaching,
         leaderboard,
+        render_coaching,
         render_leaderboard,
         render_spend,
         spend_by_game_and_role,
@@ -465,6 +576,9 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
 
     current = _current_matches(store, run_id)
     rows = leaderboard(store, run_id, match_ids=current)
+    if not rows and not required:
+        out.print("[yellow]no finished game to rank yet[/]")
+        return
     if not rows:
         from haggler.errors import StoreError
 
@@ -473,6 +587,9 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None) -> None:
         )
     wide = Console(width=max(out.width, 150), highlight=False)
     wide.print(render_leaderboard(rows))
+    coached = coaching(store, run_id, match_ids=current)
+    if coached:
+        wide.print(render_coaching(coached))
     wide.print(render_spend(spend_by_game_and_role(store, run_id, match_ids=current)))
     if csv is not None:
         write_leaderboard_csv(rows, csv)
@@ -909,6 +1026,56 @@ def memory_command(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+# The signals that stopped this command's run, the latest last.
+_stopped_by: list[signal.Signals] = []
+
+
+def _run(coroutine: Any) -> Any:
+    """`asyncio.run`, where SIGTERM (a plain `kill`, a scheduler ending the job) stops the run
+    as Ctrl-C does: the main task is cancelled, so what is in flight is marked failed
+    ("interrupted") or dropped, never left running, and KeyboardInterrupt is raised."""
+    import asyncio
+
+    _stopped_by.clear()
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def terminated() -> None:
+            _stopped_by.append(signal.SIGTERM)
+            task.cancel()
+
+        # Not on the main thread, or no signals here (Windows): Ctrl-C still works.
+        with suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, terminated)
+        try:
+            return await coroutine
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        if _stopped_by:
+            raise KeyboardInterrupt from None
+        raise
+    except KeyboardInterrupt:
+        _stopped_by.append(signal.SIGINT)
+        raise
+
+
+def _interrupted_status() -> int:
+    """128 + the signal's number, as a shell reports it: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + int(_stopped_by[-1] if _stopped_by else signal.SIGINT)
+
+
+def _interruption() -> str:
+    stopped = _stopped_by[-1] if _stopped_by else signal.SIGINT
+    return "interrupted" + (" by SIGTERM" if stopped == signal.SIGTERM else "")
 
 
 def main() -> None:

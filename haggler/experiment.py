@@ -2,18 +2,24 @@
 
 Arms (feedback kinds) are played on the same lineage seeds, so they compare pair by pair. A
 lineage whose model calls keep failing after their retries is marked failed and the others go
-on; a refused key or request stops the whole experiment, since every lineage would hit it.
+on; a refused key or request stops the whole experiment, since every lineage would hit it. An
+interrupted experiment (Ctrl-C, SIGTERM) marks the lineages in flight failed ("interrupted").
+
+A run is continued by naming it (`run_id`): the lineages it does not hold finished (failed,
+interrupted, never started) are played again from round 1, the earlier attempt's games staying
+in the store as they were, and its memory items forgotten along their provenance so that the
+new attempt starts from what the lineage knew before it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from haggler.cast import Cast
-from haggler.errors import ModelAuthError, ModelRequestError, TransientModelError
+from haggler.errors import ModelAuthError, ModelRequestError, SpecError, TransientModelError
 from haggler.games.registry import make_game
 from haggler.games.selfplay import (
     AIFeedback,
@@ -29,9 +35,10 @@ from haggler.games.selfplay import (
 )
 from haggler.memory import AgentMemory
 from haggler.spec import SelfPlaySpec, check_selfplay_spec
+from haggler.store.records import EpisodeRecord, LineageRecord
 from haggler.store.sqlite import Store
 
-__all__ = ["SelfPlayRun", "selfplay"]
+__all__ = ["SelfPlayRun", "check_continuation", "selfplay"]
 
 # Called after each finished round: (rounds done, rounds planned at most).
 Progress = Callable[[int, int], None]
@@ -43,6 +50,13 @@ class SelfPlayRun:
     lineages: dict[str, list[LineageResult]] = field(default_factory=dict)
     # Lineages that failed for good (model errors after retries), by arm.
     failures: dict[str, list[str]] = field(default_factory=dict)
+    # Lineages the run held finished before this session (a continued run), and in all.
+    already_done: int = 0
+    planned: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(len(errors) for errors in self.failures.values())
 
 
 def feedback_source(spec: SelfPlaySpec, cast: Cast, kind: str) -> FeedbackSource:
@@ -67,25 +81,74 @@ def memory_owner(spec: SelfPlaySpec, run_id: str, arm: str, index: int, role: st
     return f"{spec.agent or run_id}/{arm}/{index}/{role}"
 
 
+# What may change when a run is continued: how it is played, never what is played.
+_FREE_TO_CHANGE = {"concurrency"}
+
+
+def check_continuation(spec: SelfPlaySpec, store: Store, run_id: str) -> None:
+    """SpecError unless run `run_id` is a self-play run of `spec` (its concurrency aside)."""
+    run = next(r for r in store.runs() if r.id == run_id)
+    if run.kind != "selfplay":
+        raise SpecError(
+            f"run {run_id} is a {run.kind} run, not a self-play run; name a `haggler selfplay` run"
+        )
+    now = spec.model_dump(mode="json")
+    changed = sorted(
+        key
+        for key in set(now) | set(run.spec)
+        if key not in _FREE_TO_CHANGE and now.get(key) != run.spec.get(key)
+    )
+    if changed:
+        raise SpecError(
+            f"run {run_id} was played with another {', '.join(changed)}; continue it with the "
+            f"spec it was played with, or start a new run",
+            field=changed[0],
+        )
+
+
 async def selfplay(
     spec: SelfPlaySpec | dict[str, Any],
     *,
     store: Store,
     progress: Progress | None = None,
+    run_id: str | None = None,
+    on_run: Callable[[str], None] | None = None,
 ) -> SelfPlayRun:
-    """Play every lineage of every arm of `spec`, storing games, lineages and memories."""
+    """Play every lineage of every arm of `spec`, storing games, lineages and memories.
+
+    `run_id` names a run of this same spec to continue: only the lineages it does not hold
+    finished or stopped are played, from round 1. None starts a new run, once the models are
+    open; `on_run` is told its id then (to say how to continue it, should it be interrupted).
+    """
     if not isinstance(spec, SelfPlaySpec):
         spec = check_selfplay_spec(dict(spec))
+    if run_id is not None:
+        run_id = store.resolve_run(run_id)
+        check_continuation(spec, store, run_id)
     game = make_game(spec.game, spec.rules)
     cast = Cast(spec, game)
     try:
         sources: dict[str, FeedbackSource] = {
             kind: feedback_source(spec, cast, kind) for kind in spec.feedback
         }
-        run = SelfPlayRun(store.start_run("selfplay", spec.model_dump(mode="json")))
+        run = SelfPlayRun(run_id or store.start_run("selfplay", spec.model_dump(mode="json")))
+        if on_run is not None:
+            on_run(run.run_id)
+        earlier = _earlier_attempts(store, run.run_id)
+        games = _games_by_lineage(store, run.run_id) if earlier else {}
+        todo = [
+            (kind, index)
+            for kind in sources
+            for index in range(spec.lineages)
+            if not any(
+                lin.status in _DONE for lin in earlier.get((kind, lineage_seed(spec, index)), [])
+            )
+        ]
+        run.planned = len(sources) * spec.lineages
+        run.already_done = run.planned - len(todo)
         limit = asyncio.Semaphore(spec.concurrency)
         forgetting = _forgetting(spec, cast)
-        total = len(sources) * spec.lineages * spec.rounds
+        total = len(todo) * spec.rounds
         done = 0
 
         def round_done() -> None:
@@ -96,13 +159,21 @@ async def selfplay(
 
         async def one(kind: str, index: int) -> None:
             coached = spec.coached_roles()
+            seed = lineage_seed(spec, index)
+            attempts = earlier.get((kind, seed), [])
+            _close_attempts(store, attempts, games)
             lineage = Lineage(
                 arm=kind,
                 coached=coached,
-                seed=lineage_seed(spec, index),
+                seed=seed,
                 rounds=spec.rounds,
                 memories={
-                    role: _memory(store, memory_owner(spec, run.run_id, kind, index, role), spec)
+                    role: _memory(
+                        store,
+                        memory_owner(spec, run.run_id, kind, index, role),
+                        spec,
+                        forget={e.id for lin in attempts for e in games.get(lin.id, [])},
+                    )
                     for role in coached
                 },
                 stop_at_first_failure=spec.stop_at_first_failure,
@@ -132,9 +203,8 @@ async def selfplay(
 
         try:
             async with asyncio.TaskGroup() as group:
-                for kind in sources:
-                    for index in range(spec.lineages):
-                        group.create_task(one(kind, index))
+                for kind, index in todo:
+                    group.create_task(one(kind, index))
         except BaseExceptionGroup as failed:
             # One refused key or request cancels the rest; report it as itself, on one line.
             first = _first_leaf(failed)
@@ -166,7 +236,55 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
-def _memory(store: Store, owner: str, spec: SelfPlaySpec) -> AgentMemory:
-    if spec.agent:
-        return AgentMemory.load(store, owner)
-    return AgentMemory(owner, store)
+_DONE = ("finished", "stopped")
+
+
+def _earlier_attempts(store: Store, run_id: str) -> dict[tuple[str, int], list[LineageRecord]]:
+    """The lineages `run_id` holds, by (arm, seed): a lineage's attempts so far."""
+    attempts: dict[tuple[str, int], list[LineageRecord]] = {}
+    for lineage in store.lineages(run_id):
+        attempts.setdefault((lineage.arm, lineage.seed), []).append(lineage)
+    return attempts
+
+
+def _games_by_lineage(store: Store, run_id: str) -> dict[str, list[EpisodeRecord]]:
+    games: dict[str, list[EpisodeRecord]] = {}
+    for episode in store.run_episodes(run_id, transcripts=False):
+        if episode.lineage_id is not None:
+            games.setdefault(episode.lineage_id, []).append(episode)
+    return games
+
+
+def _close_attempts(
+    store: Store, attempts: list[LineageRecord], games: dict[str, list[EpisodeRecord]]
+) -> None:
+    """Mark failed what earlier attempts left running: their process ended (`kill -9`, a lost
+    machine) before they could say so."""
+    reason = "interrupted: its process ended before the lineage did"
+    for lineage in attempts:
+        if lineage.status != "running":
+            continue
+        for episode in games.get(lineage.id, []):
+            if episode.status == "running":
+                store.fail_episode(episode.id, reason)
+        store.update_lineage(
+            lineage.id, rounds_played=lineage.rounds_played, status="failed", stop_reason=reason
+        )
+
+
+def _memory(
+    store: Store,
+    owner: str,
+    spec: SelfPlaySpec,
+    *,
+    forget: Collection[str] = (),
+) -> AgentMemory:
+    if not (spec.agent or store.has_memory(owner)):
+        return AgentMemory(owner, store)
+    memory = AgentMemory.load(store, owner)
+    # A lineage played again starts from what it knew before its earlier attempts: forget
+    # their games, and with them (along provenance) the advice drawn from those games.
+    for item in memory.items(kind="episode"):
+        if item.episode_id in forget and item.id in memory:
+            memory.forget(item.id)
+    return memory

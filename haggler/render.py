@@ -180,6 +180,13 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
             lines.append(
                 Text(f"    private to {_inert(role)}: {_inert(record.brief)}", style="italic dim")
             )
+            if record.prompt:
+                lines.append(
+                    Text(
+                        f"    {_inert(role)}'s own prompt: {_inert(record.prompt)}",
+                        style="italic dim",
+                    )
+                )
     return Group(*lines)
 
 

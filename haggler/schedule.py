@@ -1,9 +1,10 @@
 """A tournament's schedule: its matches expanded from its spec and named by their content.
 
 A match is one game between two players in fixed roles. Its id is a hash of everything that
-decides how it is played (game and rules, both players' models and settings, the moderator,
-the repetition and its seed), so the same spec always yields the same ids: a rerun skips what
-the store already holds, and editing a player's settings makes its matches new ones.
+decides how it is played (game and rules, both players' models, settings and prompts, the
+moderator, the repetition and its seed), so the same spec always yields the same ids: a rerun
+skips what the store already holds, and editing a player's settings or prompt makes its
+matches new ones.
 
 Kept apart from playing (`haggler.matches`), so that reading a run's schedule (the viewer,
 the leaderboard) does not load the episode graph and the model backends.
@@ -87,8 +88,8 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
                 content = {
                     "game": entry.game,
                     "rules": rules,
-                    "seller": seller.model_dump(mode="json", exclude={"api_base"}),
-                    "buyer": buyer.model_dump(mode="json", exclude={"api_base"}),
+                    "seller": seller.content(),
+                    "buyer": buyer.content(),
                     "moderator": spec.moderator.model_dump(mode="json", exclude={"api_base"}),
                     "invalid_allowance": spec.invalid_allowance,
                     "repetition": repetition,
@@ -112,7 +113,8 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
 
 
 def current_match_ids(run_spec: dict[str, Any]) -> set[str] | None:
-    """The matches of the spec a tournament run was last run with; None if it is not one.
+    """The match ids of the spec a tournament run was last run with — each match's, and on a
+    self-play schedule each of its rounds' (`<id>/r1`, …) — or None if it is not one.
 
     A tournament rerun under its name with an edited spec keeps its earlier games: only these
     matches are ranked and counted.
@@ -120,6 +122,7 @@ def current_match_ids(run_spec: dict[str, Any]) -> set[str] | None:
     from pydantic import ValidationError
 
     try:
-        return {job.id for job in expand(TournamentSpec.model_validate(run_spec))}
+        jobs = expand(TournamentSpec.model_validate(run_spec))
     except ValidationError:
         return None
+    return {match_id for job in jobs for match_id in (job.id, *job.game_ids())}

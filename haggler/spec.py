@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from haggler.errors import ConfigError, SpecError
 from haggler.llm.providers import LOCAL_PREFIX
@@ -112,6 +119,24 @@ class _ModelSpec(BaseModel):
 
 class RoleSpec(_ModelSpec):
     """Who plays a role: `rule:TACTIC`, `PROVIDER/MODEL` or `local:/path`."""
+
+    # The player's own instructions or persona, added to its model's system prompt (after the
+    # role's brief); only that role's model reads it. Rule-based players have no prompt.
+    prompt: str | None = Field(None, max_length=100_000)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_for_a_model(cls, prompt: str | None, info: ValidationInfo) -> str | None:
+        if prompt is None:
+            return None
+        if not prompt.strip():
+            raise ValueError("the prompt is empty; write the player's instructions or remove it")
+        model = str(info.data.get("model", ""))
+        if model == "rule" or model.startswith(RULE_PREFIX):
+            raise ValueError(
+                f"{model} is rule-based and reads no prompt; remove prompt or name a model"
+            )
+        return prompt.strip()
 
     def rule_options(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(tactic parameters, negotiator options) of a rule-based role."""

@@ -2,14 +2,15 @@
 
 Each match is stored whole when it ends (one transaction), so a crash — even `kill -9` —
 loses only the matches in flight, and a rerun of the same spec plays exactly those, never
-storing a game twice. A budget stops the starting of new matches once reached; a refused API
-key stops it too, since every other match of that player would fail the same way.
+storing a game twice; a match that another process running the same tournament stored first
+is counted as played by it. A budget stops the starting of new matches once reached; a
+refused API key stops it too, since every other match of that player would fail the same way.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,13 @@ from haggler.matches import MatchJob, MatchRecord, expand, play_match
 from haggler.store.sqlite import Store
 from haggler.tournament_spec import TournamentSpec
 
-__all__ = ["TournamentProgress", "TournamentRun", "run_tournament", "tournament_run_id"]
+__all__ = [
+    "TournamentProgress",
+    "TournamentRun",
+    "run_tournament",
+    "tournament_run_id",
+    "unfinished_matches",
+]
 
 
 @dataclass(slots=True)
@@ -33,6 +40,8 @@ class TournamentProgress:
     already_done: int
     running: int = 0
     finished: int = 0
+    # Played here, but another process running the same tournament stored it first.
+    by_other: int = 0
     failed: int = 0
     spent_usd: float = 0.0
     started_at: float = field(default_factory=time.monotonic)
@@ -40,11 +49,11 @@ class TournamentProgress:
     @property
     def remaining(self) -> int:
         # A failed match is done for this run (a rerun retries it), so it is not waited for.
-        return self.total - self.already_done - self.finished - self.failed
+        return self.total - self.already_done - self.finished - self.by_other - self.failed
 
     def eta_s(self) -> float | None:
         """Seconds left at the pace so far, or None before the first match ends."""
-        done = self.finished + self.failed
+        done = self.finished + self.by_other + self.failed
         if done == 0:
             return None
         elapsed = time.monotonic() - self.started_at
@@ -53,16 +62,28 @@ class TournamentProgress:
 
 @dataclass(slots=True)
 class TournamentRun:
+    """How a run of a tournament went. Every match of the spec is counted once:
+    matches = skipped_as_done + finished + by_other + failed + not_started."""
+
     run_id: str
     matches: int
     skipped_as_done: int
     finished: int = 0
+    # Played here, but found already stored by another process running the same tournament.
+    by_other: int = 0
     failed: int = 0
     not_started: int = 0
     spent_usd: float = 0.0
     # Why new matches stopped being started early, if they did.
     stopped: str | None = None
     errors: list[str] = field(default_factory=list)
+    # Matches of the spec the store does not hold finished once the run ended (any process's
+    # work counted): 0 means the tournament is complete.
+    unfinished: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.unfinished == 0
 
 
 def tournament_run_id(spec: TournamentSpec) -> str:
@@ -103,13 +124,16 @@ async def run_tournament(
     address: str | None = None,
     on_progress: Callable[[TournamentProgress], None] | None = None,
 ) -> TournamentRun:
-    """Play every match of `spec` not yet finished in `store`."""
+    """Play every match of `spec` not yet finished in `store`.
+
+    Cancelled (Ctrl-C, SIGTERM in the CLI), it stops the matches in flight, stores nothing of
+    them, and raises: what finished is stored, and a rerun plays the rest.
+    """
     await _preflight(spec)
     run_id = tournament_run_id(spec)
     store.ensure_run(run_id, "tournament", spec.model_dump(mode="json"))
     jobs = expand(spec)
-    done = store.finished_matches(run_id)
-    todo = [job for job in jobs if not all(game in done for game in job.game_ids())]
+    todo = unfinished_matches(spec, store, jobs)
     run = TournamentRun(run_id, matches=len(jobs), skipped_as_done=len(jobs) - len(todo))
     progress = TournamentProgress(total=len(jobs), already_done=run.skipped_as_done)
     spent = store.run_cost(run_id)
@@ -147,7 +171,10 @@ async def run_tournament(
         if broken is None and stored:
             run.finished += 1
             progress.finished += 1
-        elif broken is not None:
+        elif broken is None:
+            run.by_other += 1
+            progress.by_other += 1
+        else:
             run.failed += 1
             progress.failed += 1
             run.errors.append(f"{job.id}: {broken.error}")
@@ -155,16 +182,75 @@ async def run_tournament(
                 run.stopped = f"stopped starting matches: {broken.error}"
         _tell(on_progress, progress)
 
+    def played_elsewhere(job: MatchJob) -> None:
+        run.by_other += 1
+        progress.by_other += 1
+        _tell(on_progress, progress)
+
+    pending = _StillToPlay(todo, store, run_id, played_elsewhere)
     engine = make_executor(executor, max_concurrency=spec.concurrency, address=address)
     try:
         with long_lived_heap_frozen():
             summary = await engine.run(
-                todo, play_match, on_result=on_result, should_start=should_start
+                pending, play_match, on_result=on_result, should_start=should_start
             )
     finally:
         await engine.aclose()
-    run.not_started = summary.skipped
+    run.not_started = summary.skipped - pending.passed_over
+    run.unfinished = len(unfinished_matches(spec, store, jobs))
     return run
+
+
+def unfinished_matches(
+    spec: TournamentSpec, store: Store, jobs: Sequence[MatchJob] | None = None
+) -> list[MatchJob]:
+    """The matches of `spec` (`jobs`, when already expanded) that its run in `store` does not
+    hold finished, every round of a lineage: what a rerun would play."""
+    done = store.finished_matches(tournament_run_id(spec))
+    return [
+        job
+        for job in (expand(spec) if jobs is None else jobs)
+        if not all(game in done for game in job.game_ids())
+    ]
+
+
+class _StillToPlay(Sequence[MatchJob]):
+    """The matches to play, each looked up in the store as its turn comes: one that another
+    process running the same tournament finished meanwhile is passed over, not paid for twice.
+
+    The store's finished matches are read again at most once a second, so a match finished
+    elsewhere in that second (or while this one waited for a free slot) may still be played
+    here; storing it then finds it there and counts it as the other process's.
+    """
+
+    def __init__(
+        self,
+        jobs: list[MatchJob],
+        store: Store,
+        run_id: str,
+        passed: Callable[[MatchJob], None],
+    ) -> None:
+        self._jobs, self._store, self._run_id, self._passed = jobs, store, run_id, passed
+        self._done: set[str] = set()
+        self._read_at = time.monotonic()
+        self.passed_over = 0
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __getitem__(self, index: int) -> MatchJob:  # type: ignore[override]
+        return self._jobs[index]
+
+    def __iter__(self) -> Iterator[MatchJob]:
+        for job in self._jobs:
+            if time.monotonic() - self._read_at >= 1.0:
+                self._done = self._store.finished_matches(self._run_id)
+                self._read_at = time.monotonic()
+            if all(game in self._done for game in job.game_ids()):
+                self.passed_over += 1
+                self._passed(job)
+                continue
+            yield job
 
 
 def _store(store: Store, run_id: str, job: MatchJob, records: list[MatchRecord]) -> bool:

@@ -3,6 +3,7 @@
     name: spring-league
     players:
       - {name: gpt4o, model: openai/gpt-4o, params: {temperature: 0.7}}
+      - {name: gpt4o-tough, model: openai/gpt-4o, prompt: {file: tough.md}}
       - {name: boulware, model: "rule:boulware"}
       - {name: claude, model: anthropic/claude-3-5-haiku-latest}
     games: [balloon, {game: diamond, rules: {max_exchanges: 8}}]
@@ -49,9 +50,20 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$"
 
 
 class PlayerSpec(RoleSpec):
-    """A competitor: a model or a tactic, with its settings, playing either role."""
+    """A competitor: a model or a tactic, with its settings and (a model) its own prompt,
+    playing either role. In a spec file, `prompt: {file: PATH}` reads the prompt from PATH,
+    relative to the spec's folder; the text, not the path, is what the player is."""
 
     name: str = Field(pattern=_NAME)
+
+    def content(self) -> dict[str, Any]:
+        """The player as its match ids see it: its name, model, settings and prompt (not its
+        server's address, which may move)."""
+        content = self.model_dump(mode="json", exclude={"api_base"})
+        if content.get("prompt") is None:
+            # Players without a prompt keep the ids they had before prompts existed.
+            del content["prompt"]
+        return content
 
 
 class GameEntry(BaseModel):
@@ -180,7 +192,9 @@ class _FieldError(ValueError):
 
 
 def check_tournament_spec(data: dict[str, Any], *, source: str | None = None) -> TournamentSpec:
-    """`data` as a TournamentSpec; SpecError names the first problem's field."""
+    """`data` as a TournamentSpec; SpecError names the first problem's field. A player's
+    `prompt: {file: PATH}` is read relative to `source`'s folder (or the current one)."""
+    data = _read_prompt_files(data, Path(source).parent if source else Path.cwd(), source)
     try:
         spec = TournamentSpec.model_validate(data)
     except ValidationError as error:
@@ -199,6 +213,44 @@ def check_tournament_spec(data: dict[str, Any], *, source: str | None = None) ->
                     error.message, source=source, field=_tournament_field(error.field, g, p)
                 ) from None
     return spec
+
+
+def _read_prompt_files(data: Any, base: Path, source: str | None) -> Any:
+    """`data` with each player's `prompt: {file: PATH}` replaced by the text of PATH."""
+    players = data.get("players") if isinstance(data, dict) else None
+    if not isinstance(players, list):
+        return data
+    read = []
+    for index, player in enumerate(players):
+        prompt = player.get("prompt") if isinstance(player, dict) else None
+        if not isinstance(prompt, dict):
+            read.append(player)
+            continue
+        field = f"players.{index}.prompt"
+        if set(prompt) != {"file"} or not isinstance(prompt["file"], str):
+            raise SpecError(
+                "write the prompt as text, or as {file: PATH} to read it from a file",
+                source=source,
+                field=field,
+            )
+        path = base / prompt["file"]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpecError(
+                f"{path}: no such file; give its path relative to the spec's folder",
+                source=source,
+                field=f"{field}.file",
+            ) from None
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise SpecError(
+                f"{path}: cannot read it ({reason}); give a UTF-8 text file",
+                source=source,
+                field=f"{field}.file",
+            ) from None
+        read.append(player | {"prompt": text})
+    return data | {"players": read}
 
 
 def _tournament_field(field: str | None, game: int, player: int) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import sys
@@ -39,6 +40,8 @@ ROLES = {
 
 
 # -- building stores ----------------------------------------------------------------------------
+
+_SEEDS = itertools.count(1000)
 
 
 def _turn(index: int, speaker: str, text: str, **fields: Any) -> TurnRecord:
@@ -98,9 +101,12 @@ def _lineage(
     unrolled: bool,
     coached: str = "seller",
 ) -> str:
-    """A lineage playing one game per price; unrolled ones stop after their first no-deal."""
+    """A lineage playing one game per price; unrolled ones stop after their first no-deal.
+
+    Each has a seed of its own, as the lineages of a run do: attempts at one seed are one
+    lineage played again."""
     lineage_id = store.start_lineage(
-        run_id, arm=arm, coached=coached, seed=0, rounds_planned=planned
+        run_id, arm=arm, coached=coached, seed=next(_SEEDS), rounds_planned=planned
     )
     played = 0
     for round_, price in enumerate(prices, start=1):

@@ -92,6 +92,9 @@ class RoleRecord(BaseModel):
     # The role's private brief, kept for the people reading transcripts; no other role saw it.
     brief: StoredText
     private: dict[str, float] = Field(default_factory=dict)
+    # The player's own prompt (a tournament player's persona), when it had one; like the
+    # brief, only this role's model read it.
+    prompt: str | None = None
 
 
 class OutcomeRecord(BaseModel):
