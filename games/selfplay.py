@@ -189,6 +189,10 @@ class SelfPlaySetup:
     run_id: str | None = None
     # Told after every round, for progress displays.
     on_round: Callable[[], None] | None = None
+    # Names each round's game where no store does (a tournament, which stores a lineage
+    # when it ends, names it by its match round): memory items carry it, so a forget request
+    # can name the game.
+    game_id: Callable[[int], str] | None = None
 
 
 def critique_record(
@@ -429,6 +433,8 @@ async def _play_round(
         )
         stored_id = episode_id
         listeners.append(lambda turn: store.add_turn(stored_id, turn))
+    elif setup.game_id is not None:
+        episode_id = setup.game_id(number)
     try:
         result = await play_episode(
             game,

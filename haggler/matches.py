@@ -21,6 +21,7 @@ from haggler.games.selfplay import (
     FeedbackSource,
     Lineage,
     NoFeedback,
+    ScheduledForget,
     SelfPlaySetup,
     critique_record,
     play_lineage,
@@ -29,8 +30,14 @@ from haggler.llm.base import Backend
 from haggler.llm.providers import LOCAL_PREFIX, open_backend
 from haggler.memory import AgentMemory
 from haggler.schedule import MatchJob, current_match_ids, expand
-from haggler.spec import CriticSpec, PlaySpec
-from haggler.store.records import CritiqueRecord, OutcomeRecord, RoleRecord, TurnRecord
+from haggler.spec import CriticSpec, ForgetStep, PlaySpec, UnlearnerSpec
+from haggler.store.records import (
+    CritiqueRecord,
+    ForgettingRecord,
+    OutcomeRecord,
+    RoleRecord,
+    TurnRecord,
+)
 
 __all__ = ["MatchJob", "MatchRecord", "current_match_ids", "expand", "play_match"]
 
@@ -51,8 +58,10 @@ class MatchRecord:
     fatal: bool = False
     started_at: float = 0.0
     ended_at: float = 0.0
-    # In a self-play lineage: the feedback the coached role got after this game.
+    # In a self-play lineage: the feedback the coached role got after this game, and the
+    # forget requests carried out right after it (their audit rows, stored with the lineage).
     critique: CritiqueRecord | None = None
+    forgetting: tuple[ForgettingRecord, ...] = ()
 
     @property
     def cost_usd(self) -> float:
@@ -138,6 +147,25 @@ def _feedback_source(job: MatchJob, cast: Cast) -> FeedbackSource:
     return NoFeedback()
 
 
+def _forgetting(job: MatchJob, cast: Cast) -> list[ScheduledForget]:
+    """The schedule's forget steps for this lineage (an unlearner reads those in words)."""
+    assert job.lineage is not None
+    steps = [ForgetStep.model_validate(step) for step in job.lineage.get("forget") or []]
+    if not steps:
+        return []
+    unlearner = cast.unlearner(UnlearnerSpec.model_validate(job.lineage.get("unlearner") or {}))
+    return [
+        ScheduledForget(
+            step.after_round,
+            step.typed() if step.typed() is not None else step.request,
+            unlearner,
+            level=step.level,
+            mode=step.mode,
+        )
+        for step in steps
+    ]
+
+
 async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
     """Play `job`'s self-play lineage: one record per round, all failed if a round failed.
 
@@ -162,6 +190,8 @@ async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
             rounds=int(job.lineage["rounds"]),
             memories={coached: AgentMemory(f"{job.id}/{names[coached]}")},
             memory_budget=int(job.lineage.get("memory_budget", 2000)),
+            forgetting=_forgetting(job, cast),
+            counters={coached: cast.token_counter(coached)},
         )
         setup = SelfPlaySetup(
             game=game,
@@ -169,15 +199,18 @@ async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
             moderator=cast.moderator,
             feedback=source,
             invalid_allowance=spec.invalid_allowance,
+            # Each round's game is stored under its match round id when the lineage ends.
+            game_id=lambda number: job.game_ids()[number - 1],
         )
         error: str | None = None
         fatal = False
         try:
             result = await play_lineage(lineage, setup)
             rounds, feedback = list(result.rounds), list(result.feedback)
+            forgotten = [f.record for f in result.forgotten if f.record is not None]
         except ModelError as failure:
             error, fatal = failure_reason(failure), isinstance(failure, ModelAuthError)
-            rounds, feedback = [], []
+            rounds, feedback, forgotten = [], [], []
         records = []
         for number, episode in enumerate(rounds, 1):
             told = feedback[number - 1].get(coached) if number <= len(feedback) else None
@@ -197,6 +230,7 @@ async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
                     started_at=started,
                     ended_at=time.time(),
                     critique=critique,
+                    forgetting=tuple(f for f in forgotten if f.after_round == number),
                 )
             )
         if error is not None:

@@ -64,7 +64,7 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
         # The coached player takes its role against every other player as the rival.
         ordered = [(a, b) for a in players for b in players if a.name != b.name]
         pairs = ordered if schedule.coached == "seller" else [(b, a) for a, b in ordered]
-        lineage = schedule.model_dump(mode="json", exclude={"kind", "opponents"})
+        lineage = schedule.lineage_content()
     elif schedule.kind == "round_robin":
         pairs = [(a, b) for a in players for b in players if a.name != b.name]
     else:

@@ -281,6 +281,7 @@ def _store(store: Store, run_id: str, job: MatchJob, records: list[MatchRecord])
         seed=int(job.play_spec["seed"]),
         games=games,
         critiques=[r.critique for r in records],
+        forgetting=[f for r in records for f in r.forgetting],
     )
     return lineage is not None
 

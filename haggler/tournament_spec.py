@@ -27,10 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from haggler.errors import SpecError
 from haggler.spec import (
     CriticSpec,
+    ForgetStep,
     ModeratorSpec,
     PlaySpec,
     RetrySpec,
     RoleSpec,
+    UnlearnerSpec,
     check_play_spec,
     read_mapping,
     spec_error,
@@ -90,11 +92,41 @@ class ScheduleSpec(BaseModel):
     # None: the coached player's own model critiques it (the paper's choice).
     critic: CriticSpec | None = None
     memory_budget: int = Field(2000, ge=50, le=1_000_000)
+    # Forget requests each lineage carries out between rounds, and who reads words.
+    forget: list[ForgetStep] = Field(default_factory=list, max_length=100)
+    unlearner: UnlearnerSpec = Field(default_factory=UnlearnerSpec)
 
-    @field_validator("critic", mode="before")
+    @field_validator("critic", "unlearner", mode="before")
     @classmethod
     def _critic_shorthand(cls, critic: Any) -> Any:
         return {"model": critic} if isinstance(critic, str) else critic
+
+    @model_validator(mode="after")
+    def _forgetting_fits(self) -> ScheduleSpec:
+        for index, step in enumerate(self.forget):
+            if self.kind != "selfplay":
+                raise ValueError("forget steps belong to a selfplay schedule; set kind: selfplay")
+            if step.after_round > self.rounds:
+                raise ValueError(
+                    f"forget.{index} comes after round {step.after_round}, but a lineage plays "
+                    f"{self.rounds}; schedule it after round {self.rounds} at the latest"
+                )
+            typed = step.typed()
+            if typed is not None and typed.purge_record:
+                raise ValueError(
+                    f"forget.{index}: a tournament stores a lineage only when it ends, so there "
+                    "is no record to purge yet; purge it afterwards with haggler forget "
+                    "--purge-record"
+                )
+        return self
+
+    def lineage_content(self) -> dict[str, Any]:
+        """What defines a lineage of this schedule, as match ids read it. Forgetting enters
+        only when asked for, so the ids of schedules without it stay as they were."""
+        exclude = {"kind", "opponents"}
+        if not self.forget:
+            exclude |= {"forget", "unlearner"}
+        return self.model_dump(mode="json", exclude=exclude)
 
 
 class RateLimitSpec(BaseModel):

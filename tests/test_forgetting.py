@@ -580,3 +580,73 @@ def test_show_the_viewer_and_exports_mark_where_forgetting_happened(
     (record,) = lines[2]["forgetting"]
     assert record["counts"]["deleted"] == 2 and record["target"] == "phrase"
     assert "hashes" not in record and lines[1]["forgetting"] == lines[3]["forgetting"] == []
+
+
+# -- in a tournament -------------------------------------------------------------------------
+
+TOURNAMENT = """\
+name: forgetful
+players:
+  - {name: boulware, model: "rule:boulware"}
+  - {name: linear, model: "rule:linear"}
+schedule:
+  kind: selfplay
+  rounds: 3
+  forget:
+    - {after_round: 2, request: "forget the counterpart of round 1"}
+"""
+
+
+def test_a_tournaments_lineages_forget_between_rounds_and_store_the_audit_with_them(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from haggler.cli import app
+    from haggler.schedule import expand
+    from haggler.tournament_spec import check_tournament_spec, load_tournament_spec
+
+    spec = tmp_path / "t.yaml"
+    spec.write_text(TOURNAMENT)
+    db = tmp_path / "h.db"
+    result = CliRunner().invoke(app, ["tournament", str(spec), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        (run,) = store.runs()
+        audits = store.forgettings(run_id=run.id)
+        lineages = store.lineages(run.id)
+        assert len(audits) == len(lineages) == 2
+        assert {a.lineage_id for a in audits} == {lin.id for lin in lineages}
+        assert all(a.after_round == 2 and a.level == "environment" for a in audits)
+        # The rival is one counterpart every round: everything before is forgotten.
+        assert all(a.counts["deleted"] == 4 for a in audits)
+        third = store.lineage_rounds(lineages[0].id)[2]
+    shown = CliRunner().invoke(app, ["show", third, "--db", str(db)])
+    assert "forgetting after round 2 (exact, environment: environment)" in shown.output
+
+    # Forgetting is part of a lineage's content: the match ids change with it, and only then.
+    with_forgetting = {job.id for job in expand(load_tournament_spec(spec))}
+    plain = check_tournament_spec(
+        {"name": "forgetful", "players": [{"name": "boulware", "model": "rule:boulware"},
+         {"name": "linear", "model": "rule:linear"}], "schedule": {"kind": "selfplay", "rounds": 3}}
+    )  # fmt: skip
+    assert with_forgetting.isdisjoint(job.id for job in expand(plain))
+
+
+def test_a_tournament_refuses_to_purge_a_record_it_has_not_written_yet(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from haggler.cli import app
+
+    spec = tmp_path / "t.yaml"
+    spec.write_text(
+        TOURNAMENT.replace(
+            '{after_round: 2, request: "forget the counterpart of round 1"}',
+            "{after_round: 2, request: {level: environment, counterpart: 'rule:linear', "
+            "purge_record: true}}",
+        )
+    )
+    result = CliRunner().invoke(app, ["tournament", str(spec), "--db", str(tmp_path / "h.db")])
+    assert result.exit_code == 2
+    assert "purge it afterwards with haggler forget --purge-record" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -31,6 +31,7 @@ from haggler.store.records import (
     CritiqueRecord,
     EpisodeRecord,
     EpisodeSummary,
+    ForgettingRecord,
     LineageRecord,
     ModerationRecord,
     OutcomeRecord,
@@ -282,9 +283,13 @@ class Store(MemoryTables, ForgettingTables):
         seed: int,
         games: Sequence[Mapping[str, Any]],
         critiques: Sequence[CritiqueRecord | None] = (),
+        forgetting: Sequence[ForgettingRecord] = (),
     ) -> str | None:
         """Store a whole self-play lineage at once: its record, its rounds' games (in order,
         each with `add_episode`'s fields) and each round's critique (episode_id filled in).
+
+        `forgetting`: the audit rows of the forget requests the lineage carried out while it
+        was played, stored with it (their run and lineage filled in).
 
         Returns the lineage id; or None, storing nothing of it, when a finished round's match
         is already stored as finished (by another process playing the same tournament)."""
@@ -300,6 +305,10 @@ class Store(MemoryTables, ForgettingTables):
                     critique = critiques[number - 1] if number <= len(critiques) else None
                     if critique is not None:
                         self.add_critique(critique.model_copy(update={"episode_id": episode_id}))
+                for record in forgetting:
+                    self.add_forgetting(
+                        record.model_copy(update={"run_id": run_id, "lineage_id": lineage_id})
+                    )
                 failed = any(fields.get("outcome") is None for fields in games)
                 self.update_lineage(
                     lineage_id, rounds_played=len(games), status="failed" if failed else "finished"

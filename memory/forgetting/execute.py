@@ -60,6 +60,9 @@ class ForgetResult:
     # The database file and its WAL no longer hold removed bytes; None without a store.
     erased: bool | None
     owners: list[str] = field(default_factory=list)
+    # The audit row: written to the store when there is one; a tournament, which stores a
+    # lineage only when it ends, writes it then.
+    record: ForgettingRecord | None = None
 
 
 def _target(plan: ForgetPlan) -> str:
@@ -156,7 +159,7 @@ async def carry_out(
         erased = store.erase(vacuum=vacuum)
         if erased:
             store.mark_erased(record.id)
-    return ForgetResult(record.id, counts, erased, record.owners)
+    return ForgetResult(record.id, counts, erased, record.owners, record)
 
 
 async def _rederive(
