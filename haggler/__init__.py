@@ -17,6 +17,7 @@ __all__ = [
     "RoleSpec",
     "SelfPlaySpec",
     "Store",
+    "forget",
     "load_play_spec",
     "load_selfplay_spec",
     "make_game",
@@ -33,6 +34,7 @@ _WHERE = {
     "SelfPlaySpec": "haggler.spec",
     "load_selfplay_spec": "haggler.spec",
     "selfplay": "haggler.experiment",
+    "forget": "haggler.forgetting",
     "PlayedGame": "haggler.runner",
     "play": "haggler.runner",
     "play_sync": "haggler.runner",
@@ -43,6 +45,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from haggler.errors import HagglerError
     from haggler.experiment import selfplay
+    from haggler.forgetting import forget
     from haggler.games import make_game
     from haggler.runner import PlayedGame, play, play_sync
     from haggler.spec import PlaySpec, RoleSpec, SelfPlaySpec, load_play_spec, load_selfplay_spec

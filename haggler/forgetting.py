@@ -24,7 +24,15 @@ from haggler.memory.forgetting import (
 from haggler.memory.forgetting.requests import Scope
 from haggler.store.sqlite import Store
 
-__all__ = ["ReadRequest", "carry_out_for", "memory_table", "memory_tree", "read_request"]
+__all__ = [
+    "Forgotten",
+    "ReadRequest",
+    "carry_out_for",
+    "forget",
+    "memory_table",
+    "memory_tree",
+    "read_request",
+]
 
 
 @dataclass
@@ -83,6 +91,58 @@ def _owners(scope: Scope, memories: Mapping[str, AgentMemory]) -> list[str]:
         for o in memories
         if any(o == a or o.startswith(a.rstrip("/") + "/") for a in scope.agents)
     ]
+
+
+@dataclass
+class Forgotten:
+    """What `forget` did: the plan, as a dry run shows it, and its result (None for a dry run)."""
+
+    plan: ForgetPlan
+    description: str
+    result: ForgetResult | None
+
+
+async def forget(
+    agent: str,
+    request: Any,
+    *,
+    store: Store,
+    level: str | None = None,
+    mode: str = "exact",
+    purge_record: bool = False,
+    dry_run: bool = False,
+    unlearner: str = "rule",
+    vacuum: bool = False,
+) -> Forgotten:
+    """Make `agent` (a name, a prefix of names, or *) forget `request` — words for the
+    unlearner, or a typed request (`haggler.memory.forgetting`) — as `haggler forget` does.
+
+    Planned first; with `dry_run`, only planned. A request that selects nothing is a
+    ConfigError, and nothing changes.
+    """
+    from haggler.memory.forgetting import describe_plan, parse_request
+
+    if isinstance(request, str):
+        read = await read_request(
+            store, agent, request, level=level, mode=mode, purge_record=purge_record,
+            unlearner=unlearner,
+        )  # fmt: skip
+    else:
+        typed = parse_request(request) if isinstance(request, dict) else request
+        memories = load_agents([agent], store=store)
+        typed = typed.model_copy(
+            update={"scope": typed.scope.model_copy(update={"agents": tuple(memories)})}
+        )
+        read = ReadRequest(plan_forget(typed, memories=memories, store=store), memories)
+    if read.plan.is_empty():
+        raise ConfigError(
+            f"the request selects nothing in the memory of {agent!r}; check the words "
+            "(docs/forgetting.md) or name another agent"
+        )
+    description = describe_plan(read.plan, read.memories)
+    if dry_run:
+        return Forgotten(read.plan, description, None)
+    return Forgotten(read.plan, description, await carry_out_for(store, read, vacuum=vacuum))
 
 
 async def carry_out_for(store: Store, read: ReadRequest, *, vacuum: bool = False) -> ForgetResult:

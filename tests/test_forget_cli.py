@@ -139,3 +139,32 @@ def test_rederive_re_makes_the_feedback_with_the_runs_critic(run: tuple[Path, st
         memory = AgentMemory.load(store, agent)
         assert [i.round for i in memory.items(kind="episode")] == [2, 3]
         assert all(i.meta.get("rederived") for i in memory.items(kind="feedback"))
+
+
+def test_the_python_api_forgets_as_the_command_does(run: tuple[Path, str]) -> None:
+    import asyncio
+
+    import haggler
+    from haggler.memory.forgetting import TrajectoryRequest
+
+    db, agent = run
+    with Store(db) as store:
+        memory = AgentMemory.load(store, agent)
+        first, second = (i.episode_id for i in memory.items(kind="episode")[:2])
+        looked = asyncio.run(
+            haggler.forget(agent, f"forget game {first}", store=store, dry_run=True)
+        )
+        assert looked.result is None and "delete" in looked.description
+        assert len(AgentMemory.load(store, agent)) == 6
+
+        done = asyncio.run(haggler.forget(agent, TrajectoryRequest(episode=second), store=store))
+        assert done.result is not None and done.result.counts["deleted"] == 4
+        assert [i.round for i in AgentMemory.load(store, agent).items(kind="episode")] == [1]
+        with pytest.raises(haggler.HagglerError, match="selects nothing"):
+            asyncio.run(
+                haggler.forget(
+                    agent,
+                    {"level": "state", "fact": {"kind": "phrase", "text": "never said"}},
+                    store=store,
+                )
+            )

@@ -650,3 +650,90 @@ def test_a_tournament_refuses_to_purge_a_record_it_has_not_written_yet(tmp_path:
     assert result.exit_code == 2
     assert "purge it afterwards with haggler forget --purge-record" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+# -- every level in every mode ---------------------------------------------------------------
+
+LEVELS = {
+    "state": lambda m: StateRequest(fact=PhraseFact(text=SECRET)),
+    # Round 2's game, where the secret was said (and its counterpart, the conceder).
+    "trajectory": lambda m: TrajectoryRequest(episode=m.items(kind="episode")[1].episode_id),
+    "environment": lambda m: EnvironmentRequest(counterpart="rule:conceder"),
+}
+
+
+def _own_lines(item: MemoryItem) -> list[str]:
+    """The messages of a remembered game past its scripted opening: its own words."""
+    from haggler.memory.transcript import read_transcript
+
+    messages, _ = read_transcript(item.content)
+    return [m.text for m in messages[int(item.meta.get("scripted", 0)) :] if len(m.text) >= 12]
+
+
+@pytest.mark.parametrize("level", sorted(LEVELS))
+@pytest.mark.parametrize("mode", ["redact", "rederive"])
+def test_redact_and_rederive_at_every_level_leave_no_forgotten_words(
+    balloon: Game, store: Store, level: str, mode: str
+) -> None:
+    lineage, setup = asyncio.run(lineage_of(balloon, store, rounds=4, secret_rounds=(2,)))
+    memory = lineage.memories["seller"]
+    request = LEVELS[level](memory).model_copy(update={"mode": mode})
+    plan = plan_forget(request, memories={OWNER: memory}, store=store)
+    hits = [memory.get(i) for o in plan.owners for i in o.hits]
+    gone = [line for item in hits if level != "state" for line in _own_lines(item)]
+    influenced = {item.id for item in memory.descendants([item.id for item in hits])}
+
+    asyncio.run(
+        forget(
+            request,
+            store=store,
+            memories={OWNER: memory},
+            rederive=rederiver(balloon, setup.feedback),
+        )
+    )
+
+    retained = "\n".join(item.content for item in memory)
+    assert SECRET not in retained and SECRET not in str(next_prompt(memory, balloon))
+    # The forgotten games' own words are in nothing made under their influence (an earlier
+    # game may say the same words: rule-based players repeat themselves, uninfluenced).
+    kept_influenced = "\n".join(item.content for item in memory if item.id in influenced)
+    assert influenced and any(item.id in influenced for item in memory)
+    for line in gone:
+        assert line not in kept_influenced, line
+    assert contents(AgentMemory.load(store, OWNER)) == contents(memory)
+    if mode == "rederive":
+        # With the rule-based critic: the agent that never saw it, which remembers the same
+        # (scrubbed) games and had each criticised afresh.
+        never = AgentMemory("never")
+        for episode in memory.items(kind="episode"):
+            game = never.remember_episode(
+                episode.content, episode.env, episode_id=episode.episode_id,
+                round=episode.round, meta=dict(episode.meta),
+            )  # fmt: skip
+            review = review_of(episode, balloon)
+            assert review is not None
+            advice = asyncio.run(RuleCritic().critique(review))
+            never.remember_feedback(advice.text, episode.env, about=[game], round=episode.round)
+        assert next_prompt(memory, balloon) == next_prompt(never, balloon)
+
+
+@pytest.mark.parametrize("level", sorted(LEVELS))
+@pytest.mark.parametrize("mode", ["exact", "redact"])
+def test_a_purge_at_every_level_leaves_no_forgotten_byte_on_disk_or_in_an_export(
+    balloon: Game, tmp_path: Path, level: str, mode: str
+) -> None:
+    path = tmp_path / "h.db"
+    with Store(path) as store:
+        lineage, setup = asyncio.run(lineage_of(balloon, store, rounds=3, secret_rounds=(2,)))
+        memory = lineage.memories["seller"]
+        wal = Path(f"{path}-wal")
+        assert SECRET.encode() in path.read_bytes() + wal.read_bytes()
+        request = LEVELS[level](memory).model_copy(update={"mode": mode, "purge_record": True})
+
+        result = asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+
+        assert result.erased is True
+        on_disk = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        assert SECRET.encode() not in on_disk
+        export_jsonl(store, setup.run_id or "", tmp_path / "after.jsonl")
+        assert SECRET.encode() not in (tmp_path / "after.jsonl").read_bytes()

@@ -25,6 +25,7 @@ def test_the_public_api_is_small_and_deliberate() -> None:
         "RoleSpec",
         "SelfPlaySpec",
         "Store",
+        "forget",
         "load_play_spec",
         "load_selfplay_spec",
         "make_game",
