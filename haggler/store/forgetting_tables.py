@@ -15,24 +15,17 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from haggler.errors import StoreError
-from haggler.store.query import like_prefix
+from haggler.store.memory_tables import chunks as _chunks
 from haggler.store.records import ForgettingRecord
 
 __all__ = ["ForgettingTables", "PLACEHOLDER_TEXT"]
 
 # What a blanked text of the record reads (the same placeholder memory scrubs with).
 PLACEHOLDER_TEXT = "[forgotten]"
-_CHUNK = 500
 _COLUMNS = (
     "id, created_at, level, mode, target, owners_json, purge_record, run_id, lineage_id, "
     "after_round, counts_json, hashes_json, plan_sha256, erased"
 )
-
-
-def _chunks(ids: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
 
 
 class ForgettingTables:
@@ -42,22 +35,14 @@ class ForgettingTables:
     def _transaction(self, begin: str = "BEGIN") -> AbstractContextManager[None]:
         raise NotImplementedError  # pragma: no cover - provided by Store
 
+    def _resolve(self, table: str, ref: str | None, noun: str) -> str:
+        raise NotImplementedError  # pragma: no cover - provided by Store
+
     # -- lineages, as forget requests name them ----------------------------------------------
 
     def resolve_lineage(self, ref: str) -> str:
         """The lineage `ref` names (an id or a unique prefix)."""
-        rows = self._db.execute(
-            "SELECT id FROM lineages WHERE id = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
-            (ref, like_prefix(ref)),
-        ).fetchall()
-        ids = [r[0] for r in rows]
-        if ref in ids:
-            return ref
-        if len(ids) == 1:
-            return str(ids[0])
-        if not ids:
-            raise StoreError(f"store {self.path}: no lineage {ref!r}; see `haggler show --list`")
-        raise StoreError(f"store {self.path}: lineage {ref!r} is ambiguous; give more of its id")
+        return self._resolve("lineages", ref, "lineage")
 
     def lineage_episodes(self, lineage_id: str) -> list[tuple[int, str]]:
         """Every game a lineage played, as (round, game id), failed attempts included."""

@@ -28,7 +28,8 @@ _NAMES = [c.strip() for c in _MEMORY_COLUMNS.split(",")]
 _CHUNK = 500
 
 
-def _chunks(ids: list[str]) -> Iterator[list[str]]:
+def chunks(ids: list[str]) -> Iterator[list[str]]:
+    """`ids` in pieces small enough to bind as one statement's parameters."""
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
 
@@ -83,7 +84,7 @@ class MemoryTables:
             with self._transaction():
                 # Links are checked at COMMIT, so the chunks may come in any order.
                 self._db.execute("PRAGMA defer_foreign_keys=ON")
-                for chunk in _chunks(ids):
+                for chunk in chunks(ids):
                     marks = ",".join("?" * len(chunk))
                     if cut_links:
                         self._db.execute(
@@ -170,7 +171,7 @@ class MemoryTables:
     def memory_sizes(self, owners: Iterable[str]) -> dict[str, tuple[int, int]]:
         """(items, tokens) each of `owners` holds."""
         sizes: dict[str, tuple[int, int]] = {}
-        for chunk in _chunks(list(owners)):
+        for chunk in chunks(list(owners)):
             marks = ",".join("?" * len(chunk))
             for owner, count, tokens in self._db.execute(
                 f"SELECT owner, COUNT(*), SUM(tokens) FROM memory_items WHERE owner IN ({marks}) "
