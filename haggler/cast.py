@@ -22,7 +22,7 @@ from haggler.llm.base import Backend
 from haggler.llm.limits import Limits
 from haggler.llm.providers import open_backend
 from haggler.llm.retry import RetryPolicy
-from haggler.spec import DEFAULT_ROLES, CriticSpec, ModeratorSpec, PlaySpec, RoleSpec
+from haggler.spec import DEFAULT_ROLES, CriticSpec, LocalSpec, ModeratorSpec, PlaySpec, RoleSpec
 
 __all__ = ["Cast"]
 
@@ -54,7 +54,7 @@ class Cast:
         )
         defaults = {r: RoleSpec(model=DEFAULT_ROLES.get(r, "rule:linear")) for r in game.roles}
         self.roles: dict[str, RoleSpec] = defaults | spec.roles
-        self._backends: dict[tuple[str, str | None, str | None], Backend] = {}
+        self._backends: dict[tuple[str, str | None, str | None, LocalSpec | None], Backend] = {}
         try:
             for role_spec in self.roles.values():
                 if not role_spec.is_rule:
@@ -67,13 +67,15 @@ class Cast:
 
     def backend(self, model_spec: ModelSpec) -> Backend:
         """The shared backend for `model_spec`, opened on first use."""
-        key = (model_spec.model, model_spec.api_base, model_spec.api_key_env)
+        local = model_spec.local
+        key = (model_spec.model, model_spec.api_base, model_spec.api_key_env, local)
         if key not in self._backends:
             retry = self.spec.retry
             self._backends[key] = open_backend(
                 model_spec.model,
                 api_base=model_spec.api_base,
                 api_key_env=model_spec.api_key_env,
+                local=local.settings() if local is not None else None,
                 timeout_s=retry.timeout_s,
                 retry_policy=RetryPolicy(
                     attempts=retry.attempts,
