@@ -36,6 +36,7 @@ from haggler.memory.tokens import CharEstimate, TokenCounter
 from haggler.spec import (
     DEFAULT_ROLES,
     CriticSpec,
+    LocalSpec,
     ModeratorSpec,
     PlaySpec,
     RoleSpec,
@@ -108,7 +109,7 @@ class Cast:
         )
         defaults = {r: RoleSpec(model=DEFAULT_ROLES.get(r, "rule:linear")) for r in game.roles}
         self.roles: dict[str, RoleSpec] = defaults | spec.roles
-        self._backends: dict[tuple[str, str | None, str | None], Backend] = {}
+        self._backends: dict[tuple[str, str | None, str | None, LocalSpec | None], Backend] = {}
         try:
             self._open_backends()
             self.moderator = self._moderator()
@@ -144,13 +145,15 @@ class Cast:
 
     def backend(self, model_spec: ModelSpec) -> Backend:
         """The shared backend for `model_spec`, opened on first use."""
-        key = (model_spec.model, model_spec.api_base, model_spec.api_key_env)
+        local = model_spec.local
+        key = (model_spec.model, model_spec.api_base, model_spec.api_key_env, local)
         if key not in self._backends:
             retry = self.spec.retry
             self._backends[key] = open_backend(
                 model_spec.model,
                 api_base=model_spec.api_base,
                 api_key_env=model_spec.api_key_env,
+                local=local.settings() if local is not None else None,
                 timeout_s=retry.timeout_s,
                 retry_policy=RetryPolicy(
                     attempts=retry.attempts,

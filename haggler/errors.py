@@ -9,6 +9,8 @@
         ├── ModelAuthError       the provider refused the credentials (HTTP 401/403): not retried
         ├── ModelRequestError    the provider refused the request (HTTP 400/404/422): not retried
         └── TransientModelError  rate limit, timeout, connection or 5xx: retried, raised when retries run out
+            └── ModelUnreachableError  nothing listens at the server's address, or its host does not
+                                       resolve: retried once, quickly (see haggler.llm.retry)
 
 The CLI prints `str(error)` and exits with status 2 for SpecError, ConfigError and StoreError
 (and RequestError, which is a user's mistake in the same way).
@@ -25,6 +27,7 @@ __all__ = [
     "ModelAuthError",
     "ModelError",
     "ModelRequestError",
+    "ModelUnreachableError",
     "RequestError",
     "SpecError",
     "StoreError",
@@ -91,6 +94,14 @@ class TransientModelError(ModelError):
     ):
         self.retry_after = retry_after
         super().__init__(message, model=model, status=status)
+
+
+class ModelUnreachableError(TransientModelError):
+    """No server could be reached: the connection was refused or the host does not resolve.
+
+    Retried once after a short pause (a server may be restarting), not with the backoff of a
+    busy one: nobody should wait half a minute to learn that nothing listens at an address.
+    """
 
 
 def failure_reason(error: BaseException) -> str:

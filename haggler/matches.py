@@ -26,8 +26,6 @@ from haggler.games.selfplay import (
     critique_record,
     play_lineage,
 )
-from haggler.llm.base import Backend
-from haggler.llm.providers import LOCAL_PREFIX, open_backend
 from haggler.memory import AgentMemory
 from haggler.schedule import MatchJob, current_match_ids, expand
 from haggler.spec import CriticSpec, ForgetStep, PlaySpec, UnlearnerSpec
@@ -70,26 +68,12 @@ class MatchRecord:
         )
 
 
-# Local models this process keeps loaded between matches. Each match's Cast releases its
-# backends when it ends; without a standing holder, a worker would reload the weights for
-# every match it plays.
-_RESIDENT: dict[str, Backend] = {}
-
-
-def _keep_local_models(spec: PlaySpec) -> None:
-    models = [r.model for r in spec.roles.values()] + [spec.moderator.model]
-    for model in models:
-        if model.startswith(LOCAL_PREFIX) and model not in _RESIDENT:
-            _RESIDENT[model] = open_backend(model)
-
-
 async def play_match(job: MatchJob) -> MatchRecord | list[MatchRecord]:
     """Play `job`'s game (or its self-play lineage, one record per round); a model failure
     becomes a failed record, never an exception."""
     if job.lineage is not None:
         return await play_lineage_match(job)
     spec = PlaySpec.model_validate(job.play_spec)
-    _keep_local_models(spec)
     game = make_game(spec.game, spec.rules)
     names = {"seller": job.seller, "buyer": job.buyer}
     turns: list[TurnRecord] = []
@@ -174,7 +158,6 @@ async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
     """
     assert job.lineage is not None
     spec = PlaySpec.model_validate(job.play_spec)
-    _keep_local_models(spec)
     game = make_game(spec.game, spec.rules)
     coached = str(job.lineage["coached"])
     names = {"seller": job.seller, "buyer": job.buyer}

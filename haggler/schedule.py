@@ -50,6 +50,11 @@ def _repetition_seed(seed: int, repetition: int) -> int:
     return random.Random(f"tournament/{seed}/{repetition}").randrange(2**31)
 
 
+# Where and how a model runs (its server, a local model's device and batching) is no part of
+# what a match is: moving a model elsewhere keeps its finished games.
+_WHERE = {"api_base", "local"}
+
+
 def _match_id(content: dict[str, Any]) -> str:
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return "m-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
@@ -90,7 +95,7 @@ def expand(spec: TournamentSpec) -> list[MatchJob]:
                     "rules": rules,
                     "seller": seller.content(),
                     "buyer": buyer.content(),
-                    "moderator": spec.moderator.model_dump(mode="json", exclude={"api_base"}),
+                    "moderator": spec.moderator.model_dump(mode="json", exclude=_WHERE),
                     "invalid_allowance": spec.invalid_allowance,
                     "repetition": repetition,
                     "seed": seed,

@@ -9,8 +9,9 @@ the first call.
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -25,9 +26,13 @@ from pydantic import (
 from haggler.errors import ConfigError, SpecError
 from haggler.llm.providers import LOCAL_PREFIX
 
+if TYPE_CHECKING:
+    from haggler.llm.local_backend import LocalSettings
+
 __all__ = [
     "ForgetStep",
     "GenerationParams",
+    "LocalSpec",
     "ModeratorSpec",
     "PlaySpec",
     "RetrySpec",
@@ -73,6 +78,58 @@ class RetrySpec(BaseModel):
     timeout_s: float = Field(60.0, gt=0)
 
 
+# Devices a local model may name; torch knows more, these are the ones haggler runs on.
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
+
+
+class LocalSpec(BaseModel):
+    """How a `local:/path` model runs in this process: `roles.seller.local: {batch_size: 8}`.
+
+    The weights load once per process for each (path, device, dtype) and are shared by every
+    role and game that names them; `keep_alive_s` is how long they stay loaded after the last
+    game using them ends, so games played one after another do not reload them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The most prompts in one forward pass of the model.
+    batch_size: int = Field(8, ge=1, le=1024)
+    # How long (milliseconds) a call waits for others to share its batch.
+    gather_ms: float = Field(5.0, ge=0, le=10_000)
+    device: str = "auto"
+    # None: bfloat16 on GPUs that have it, float16 on other GPUs, float32 on cpu and mps.
+    dtype: str | None = None
+    keep_alive_s: float = Field(300.0, ge=0, le=7 * 24 * 3600)
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if not _DEVICE.fullmatch(device):
+            raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+        return device
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, dtype: str | None) -> str | None:
+        from haggler.llm.local_weights import DTYPES
+
+        if dtype is not None and dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(DTYPES))}")
+        return dtype
+
+    def settings(self) -> LocalSettings:
+        """These options as the local backend takes them."""
+        from haggler.llm.local_backend import LocalSettings
+
+        return LocalSettings(
+            device=self.device,
+            dtype=self.dtype,
+            max_batch=self.batch_size,
+            batch_window_s=self.gather_ms / 1000,
+            keep_alive_s=self.keep_alive_s,
+        )
+
+
 class _ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -82,6 +139,8 @@ class _ModelSpec(BaseModel):
     api_base: str | None = None
     # The variable holding the key, when not the provider's usual one (never the key itself).
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    # How a local:/path model runs (batch size, gathering window, device, dtype, keep-alive).
+    local: LocalSpec | None = None
 
     @field_validator("model")
     @classmethod
@@ -103,6 +162,17 @@ class _ModelSpec(BaseModel):
             # As a ValueError, pydantic attaches the field path to the message.
             raise ValueError(str(error)) from None
         return model
+
+    @field_validator("local")
+    @classmethod
+    def _local_model_only(cls, local: LocalSpec | None, info: ValidationInfo) -> LocalSpec | None:
+        model = info.data.get("model")
+        if local is not None and isinstance(model, str) and not model.startswith(LOCAL_PREFIX):
+            raise ValueError(
+                f"local options are for local:/path models, not {model!r}; "
+                f"remove them or name a local model"
+            )
+        return local
 
     @property
     def is_rule(self) -> bool:

@@ -59,9 +59,9 @@ class PlayerSpec(RoleSpec):
     name: str = Field(pattern=_NAME)
 
     def content(self) -> dict[str, Any]:
-        """The player as its match ids see it: its name, model, settings and prompt (not its
-        server's address, which may move)."""
-        content = self.model_dump(mode="json", exclude={"api_base"})
+        """The player as its match ids see it: its name, model, settings and prompt (not where
+        it runs: its server's address, which may move, or a local model's device and batching)."""
+        content = self.model_dump(mode="json", exclude={"api_base", "local"})
         if content.get("prompt") is None:
             # Players without a prompt keep the ids they had before prompts existed.
             del content["prompt"]

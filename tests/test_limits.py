@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from haggler.errors import ConfigError, TransientModelError
+from haggler.errors import ConfigError, ModelUnreachableError, TransientModelError
 from haggler.llm.base import Backend, Completion, Message, Usage
 from haggler.llm.limits import Limits, RateLimiter
 from haggler.llm.retry import RetryPolicy
@@ -220,3 +220,63 @@ async def test_a_limited_backend_is_slowed_to_the_providers_rate() -> None:
     )
 
     assert elapsed == pytest.approx(0.3, abs=TOLERANCE)
+
+
+class ScriptedBackend(Backend):
+    """Fails as `script` says, attempt by attempt ("busy": a 503, "gone": nothing listens),
+    then answers."""
+
+    def __init__(self, script: list[str], policy: RetryPolicy | None = None) -> None:
+        super().__init__(
+            "openai/fake", retry_policy=policy or RetryPolicy(initial_wait=0.001, jitter=0)
+        )
+        self.script = list(script)
+        self.attempts = 0
+
+    async def _generate(self, messages: list[Message], **params: Any) -> Completion:
+        self.attempts += 1
+        step = self.script.pop(0) if self.script else "ok"
+        if step == "busy":
+            raise TransientModelError("503 overloaded", model=self.model, status=503)
+        if step == "gone":
+            raise ModelUnreachableError("nothing listens", model=self.model)
+        return Completion("ok", self.model)
+
+
+async def test_a_server_nobody_runs_is_tried_once_more_half_a_second_later_then_reported() -> None:
+    backend = ScriptedBackend(["gone"] * 6, RetryPolicy())  # the default policy
+    started = time.monotonic()
+    with pytest.raises(ModelUnreachableError):
+        await backend.complete([Message("user", "hi")])
+    elapsed = time.monotonic() - started
+    assert backend.attempts == 2
+    assert elapsed == pytest.approx(0.5, abs=TOLERANCE * 2)
+
+
+async def test_a_server_that_comes_up_for_the_re_try_answers_it() -> None:
+    backend = ScriptedBackend(["gone"], RetryPolicy(unreachable_wait=0.01))
+    completion = await backend.complete([Message("user", "hi")])
+    assert (completion.text, completion.retries, backend.attempts) == ("ok", 1, 2)
+
+
+async def test_unreachable_attempts_count_apart_from_a_busy_servers_attempts() -> None:
+    # Busy, busy, then restarting: the two quick tries it gets are its own.
+    backend = ScriptedBackend(["busy", "busy", "gone", "gone", "gone"])
+    with pytest.raises(ModelUnreachableError):
+        await backend.complete([Message("user", "hi")])
+    assert backend.attempts == 4
+
+    once = ScriptedBackend(["gone"], RetryPolicy(unreachable_attempts=1))
+    with pytest.raises(ModelUnreachableError):
+        await once.complete([Message("user", "hi")])
+    assert once.attempts == 1
+
+    capped = ScriptedBackend(["gone"] * 3, RetryPolicy(attempts=1, unreachable_attempts=3))
+    with pytest.raises(ModelUnreachableError):
+        await capped.complete([Message("user", "hi")])
+    assert capped.attempts == 1, "attempts bounds every kind of retry"
+
+
+def test_a_retry_policy_refuses_fewer_than_one_unreachable_attempt() -> None:
+    with pytest.raises(ValueError, match="unreachable_attempts must be at least 1"):
+        RetryPolicy(unreachable_attempts=0)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -20,15 +21,22 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from pathlib import Path
 
 import anthropic
 import openai
 import pytest
 
-from haggler.errors import ConfigError, ModelAuthError, ModelRequestError, TransientModelError
+from haggler.errors import (
+    ConfigError,
+    ModelAuthError,
+    ModelRequestError,
+    ModelUnreachableError,
+    TransientModelError,
+)
 from haggler.llm import Message, RetryPolicy, open_backend
 from haggler.llm.base import Backend
-from haggler.llm.failures import retry_after
+from haggler.llm.failures import Failure, model_error, retry_after
 from haggler.llm.litellm_backend import LiteLLMBackend, litellm_providers
 from haggler.llm.openai_backend import OpenAICompatibleBackend
 from haggler.llm.openai_clients import shared_client
@@ -492,22 +500,140 @@ async def test_prompt_too_long_for_the_context_window_fails_at_once(
 
 
 @pytest.mark.parametrize("provider_name", ["openai", "openai-sdk"])
-@pytest.mark.parametrize("broken", [Cut(), None], ids=["cut", "nobody-listening"])
 async def test_a_lost_connection_is_reported_as_one_not_as_a_timeout(
-    fake_llm_server: FakeLLMServer, provider_name: str, broken: Reply | None
+    fake_llm_server: FakeLLMServer, provider_name: str
 ) -> None:
     provider = PROVIDERS[provider_name]
     backend = backend_for(fake_llm_server, provider, retry_policy=RetryPolicy(attempts=1))
-    if broken is None:
-        fake_llm_server.stop()
-    else:
-        fake_llm_server.script(broken)
+    fake_llm_server.script(Cut())
 
     with pytest.raises(TransientModelError) as lost:
         await backend.complete(CHAT)
 
+    assert not isinstance(lost.value, ModelUnreachableError), "a server answered, then hung up"
     assert "connection to the provider failed" in str(lost.value)
     assert_one_line_about(lost.value, provider.model)
+
+
+# --- a server nobody runs: said at once, with its address -------------------------------------
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: bound, then closed at once."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.bind(("127.0.0.1", 0))
+    port = int(probe.getsockname()[1])
+    probe.close()
+    return port
+
+
+# Each hosted path to a server at an api_base: the openai SDK directly (its aiohttp transport),
+# and litellm for OpenAI's reasoning models, Anthropic, Ollama and vLLM; each with its own key
+# variable set to KEY, which must not reach the message.
+UNREACHABLE = {
+    "openai-sdk": ("openai/gpt-4o-mini", "/v1", "OPENAI_API_KEY"),
+    "litellm-openai": ("openai/o3-mini", "/v1", "OPENAI_API_KEY"),
+    "litellm-anthropic": ("anthropic/claude-3-5-haiku-latest", "", "ANTHROPIC_API_KEY"),
+    "litellm-ollama": ("ollama/llama3.1", "", None),
+}
+
+
+@pytest.mark.parametrize("path", sorted(UNREACHABLE))
+async def test_nothing_listening_is_said_at_once_naming_the_address(
+    path: str, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, suffix, key_env = UNREACHABLE[path]
+    if key_env is not None:
+        monkeypatch.setenv(key_env, KEY)
+    litellm_providers()  # litellm's import (seconds, once per process) is not what is timed
+    # The default retry policy: six attempts a second apart and doubling for a busy server.
+    backend = open_backend(model, api_base=f"http://127.0.0.1:{closed_port}{suffix}")
+    assert isinstance(backend, OpenAICompatibleBackend) == (path == "openai-sdk")
+
+    started = time.monotonic()
+    with pytest.raises(ModelUnreachableError) as refused:
+        await backend.complete(CHAT)
+    elapsed = time.monotonic() - started
+
+    assert str(refused.value) == (
+        f"{model}: nothing listens at http://127.0.0.1:{closed_port} (connection refused); "
+        f"start the server or fix --api-base / api_base"
+    )
+    assert_one_line_about(refused.value, model)
+    # One quick re-try (0.5 s later), where the backoff for a busy server takes over 30 s.
+    assert 0.4 < elapsed < 3.0, f"took {elapsed:.1f}s"
+
+
+@pytest.mark.parametrize("path", sorted(UNREACHABLE))
+async def test_a_host_that_does_not_resolve_is_said_at_once(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = "no-such-host.haggler-test.invalid"  # .invalid never resolves (RFC 6761)
+    started = time.monotonic()
+    with contextlib.suppress(OSError):
+        socket.getaddrinfo(host, 80)
+        pytest.skip(f"this machine's resolver answers for {host}")
+    if time.monotonic() - started > 1.0:
+        pytest.skip("this machine's resolver is too slow to time a lookup that fails")
+    model, suffix, key_env = UNREACHABLE[path]
+    if key_env is not None:
+        monkeypatch.setenv(key_env, KEY)
+    litellm_providers()
+    backend = open_backend(model, api_base=f"http://{host}:8000{suffix}")
+
+    started = time.monotonic()
+    with pytest.raises(ModelUnreachableError) as unresolved:
+        await backend.complete(CHAT)
+    elapsed = time.monotonic() - started
+
+    message = str(unresolved.value)
+    assert message.startswith(f"{model}: cannot find the host {host} ("), message
+    assert message.endswith(
+        "; fix the host name in --api-base / api_base, or check the network and DNS"
+    )
+    assert_one_line_about(unresolved.value, model)
+    assert elapsed < 3.0, f"took {elapsed:.1f}s"
+
+
+def test_a_key_in_the_api_base_never_reaches_the_message(closed_port: int) -> None:
+    # A key pasted into the URL (as user info or a query parameter) is shown to nobody.
+    base = f"http://user:{KEY}@127.0.0.1:{closed_port}/v1?api-key={KEY}#{KEY}"
+    backend = OpenAICompatibleBackend(
+        "openai/gpt-4o-mini", api_base=base, retry_policy=RetryPolicy(attempts=1)
+    )
+    site = backend._site()
+    for kind in ("refused", "unresolved", "timeout", "connection", "not_found", "unreadable"):
+        message = str(model_error(Failure(kind, None, "detail"), site))  # type: ignore[arg-type]
+        assert KEY not in message and "user" not in message, message
+        assert "127.0.0.1" in message, message
+
+
+def test_the_cli_says_at_once_that_nothing_listens(closed_port: int, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from haggler.cli import app
+    from haggler.store import Store
+
+    base = f"http://127.0.0.1:{closed_port}/v1"
+    args = ["play", "--seller", "openai/gpt-4o-mini", "--api-base", base]
+    args += ["--db", str(tmp_path / "h.db"), "--quiet"]
+    started = time.monotonic()
+    result = CliRunner().invoke(app, args, env={"OPENAI_API_KEY": KEY}, catch_exceptions=False)
+    elapsed = time.monotonic() - started
+
+    # A model error that may pass exits 1, as every TransientModelError does in the CLI.
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: openai/gpt-4o-mini: nothing listens at http://127.0.0.1:{closed_port} "
+        f"(connection refused); start the server or fix --api-base / api_base"
+    ]
+    assert KEY not in result.output
+    assert elapsed < 3.0, f"took {elapsed:.1f}s"
+    with Store(tmp_path / "h.db") as store:
+        (episode,) = store.episodes()
+    assert episode.status == "failed"
+    assert "nothing listens" in (episode.error or "")
 
 
 def test_backends_share_one_client_per_loop_and_server_closed_when_the_loop_ends(

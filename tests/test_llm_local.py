@@ -19,7 +19,7 @@ pytest.importorskip("transformers")
 
 from haggler.errors import ConfigError, ModelRequestError  # noqa: E402
 from haggler.llm import Message, open_backend  # noqa: E402
-from haggler.llm.local_backend import LocalBackend, render_prompt  # noqa: E402
+from haggler.llm.local_backend import LocalBackend, LocalSettings, render_prompt  # noqa: E402
 
 SELLER = Message("system", "You sell a red balloon. Your cost is $10.")
 PROMPTS = [
@@ -32,6 +32,12 @@ PROMPTS = [
 
 def chat(user: str) -> list[Message]:
     return [SELLER, Message("user", user)]
+
+
+def hf_model(backend: LocalBackend) -> Any:
+    """The transformers model behind `backend`, to break it on purpose."""
+    assert backend._weights is not None and backend._weights.loaded is not None
+    return backend._weights.loaded.model
 
 
 @pytest.fixture
@@ -111,6 +117,66 @@ async def test_calls_with_different_settings_are_not_mixed(backend: LocalBackend
     )
     assert short.usage.completion_tokens <= 3 < long.usage.completion_tokens
     assert backend.batches_run == 2
+
+
+async def test_batch_sizes_count_the_prompts_of_every_forward_pass(tiny_model_dir: Path):
+    local = LocalBackend(str(tiny_model_dir), device="cpu", max_batch=2, batch_window_s=0.05)
+    try:
+        await asyncio.gather(*(local.complete(chat(p), max_tokens=4) for p in [*PROMPTS, "Hi"]))
+        assert dict(local.batch_sizes) == {2: 2, 1: 1}
+        assert local.batches_run == 3
+    finally:
+        await local.aclose()
+
+
+@pytest.mark.parametrize(("window", "expected"), [(0.6, {2: 1}), (0.0, {1: 2})])
+async def test_a_call_waits_the_gathering_window_for_others_to_share_its_batch(
+    tiny_model_dir: Path, window: float, expected: dict[int, int]
+):
+    local = LocalBackend(str(tiny_model_dir), device="cpu", batch_window_s=window)
+    try:
+        await local.complete(chat("Hi"), max_tokens=2)  # the weights are loaded before timing
+        local.batch_sizes.clear()
+        first = asyncio.create_task(local.complete(chat(PROMPTS[0]), max_tokens=4))
+        await asyncio.sleep(0.2)  # the second call comes 0.2 s after the first
+        await asyncio.gather(first, local.complete(chat(PROMPTS[1]), max_tokens=4))
+        assert dict(local.batch_sizes) == expected
+    finally:
+        await local.aclose()
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.backends.mps.is_available(), reason="auto means a GPU here"
+)
+async def test_auto_and_cpu_name_one_copy_of_the_weights_on_a_machine_without_a_gpu(
+    tiny_model_dir: Path, tmp_path: Path
+):
+    directory = Path(shutil.copytree(tiny_model_dir, tmp_path / "auto"))
+    auto = open_backend(f"local:{directory}")
+    cpu = open_backend(f"local:{directory}", local=LocalSettings(device="cpu", max_batch=2))
+    assert isinstance(auto, LocalBackend) and isinstance(cpu, LocalBackend)
+    assert (auto.device, cpu.device, cpu.max_batch) == ("auto", "cpu", 2)
+    try:
+        await asyncio.gather(auto.complete(chat("Hi"), max_tokens=2), cpu.complete(chat("Hi")))
+        shared = cpu.weights_state
+        assert shared is not None and auto.weights_state == shared
+        assert (shared.device, shared.dtype, shared.loads) == ("cpu", "float32", 1)
+    finally:
+        await auto.aclose()
+        await cpu.aclose()
+
+
+def test_open_backend_passes_the_local_settings_and_device_overrides_theirs(tiny_model_dir: Path):
+    settings = LocalSettings(device="cuda:1", dtype="bf16", batch_window_s=0.02, keep_alive_s=9)
+    local = open_backend(f"local:{tiny_model_dir}", local=settings, device="cpu")
+    assert isinstance(local, LocalBackend)
+    assert (local.device, local.dtype, local.batch_window_s, local.keep_alive_s) == (
+        "cpu",
+        "bf16",
+        0.02,
+        9,
+    )
+    asyncio.run(local.aclose())
 
 
 async def test_generation_ends_at_any_eos_of_the_checkpoint(tiny_model_dir: Path, tmp_path: Path):
@@ -211,9 +277,22 @@ async def test_an_unloadable_model_is_a_config_error_on_first_call(tmp_path: Pat
     await local.aclose()
 
 
-def test_bad_dtype_is_a_config_error(tiny_model_dir: Path):
+def test_bad_settings_are_config_errors(tiny_model_dir: Path):
     with pytest.raises(ConfigError, match="unknown dtype 'float8'"):
         LocalBackend(str(tiny_model_dir), dtype="float8")
+    with pytest.raises(ConfigError, match="max_batch must be at least 1, got 0"):
+        LocalBackend(str(tiny_model_dir), max_batch=0)
+    with pytest.raises(ConfigError, match="batch_window_s must be 0 or more, got -1"):
+        LocalBackend(str(tiny_model_dir), batch_window_s=-1)
+    with pytest.raises(ConfigError, match="keep_alive_s must be 0 or more, got -1"):
+        LocalBackend(str(tiny_model_dir), keep_alive_s=-1)
+
+
+async def test_an_unknown_device_is_a_config_error_on_first_call(tiny_model_dir: Path):
+    local = LocalBackend(str(tiny_model_dir), device="tpu")
+    with pytest.raises(ConfigError, match="unknown device 'tpu'; use auto, cpu, cuda, cuda:N"):
+        await local.complete(chat("Hi"))
+    await local.aclose()
 
 
 async def test_bad_requests_are_model_request_errors(backend: LocalBackend):
@@ -232,7 +311,7 @@ async def test_a_failure_inside_generation_is_one_line_naming_the_model(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("CUDA error: device-side assert triggered\nlong details")
 
-    monkeypatch.setattr(backend._loaded.model, "generate", broken)  # type: ignore[union-attr]
+    monkeypatch.setattr(hf_model(backend), "generate", broken)
     with pytest.raises(ModelRequestError) as caught:
         await backend.complete(chat("Hi"), max_tokens=2)
     message = str(caught.value)
@@ -244,7 +323,7 @@ async def test_out_of_memory_splits_the_batch(
     backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
 ):
     sequential = [await backend.complete(chat(p), max_tokens=8) for p in PROMPTS]
-    model = backend._loaded.model  # type: ignore[union-attr]
+    model = hf_model(backend)
     real_generate = model.generate
 
     def small_batches_only(*args: Any, **kwargs: Any) -> Any:
@@ -257,12 +336,20 @@ async def test_out_of_memory_splits_the_batch(
     assert [c.text for c in concurrent] == [c.text for c in sequential]
 
 
-async def test_aclose_drops_the_weights_and_a_later_call_reloads(backend: LocalBackend):
-    before = await backend.complete(chat("Hi"), max_tokens=6)
-    await backend.aclose()
-    assert not backend.loaded
-    after = await backend.complete(chat("Hi"), max_tokens=6)
+async def test_aclose_lets_go_of_the_weights_and_a_later_call_holds_them_again(
+    tiny_model_dir: Path, tmp_path: Path
+):
+    directory = Path(shutil.copytree(tiny_model_dir, tmp_path / "closed"))
+    local = LocalBackend(str(directory), device="cpu", keep_alive_s=0)
+    before = await local.complete(chat("Hi"), max_tokens=6)
+    assert local.weights_state is not None and local.weights_state.holders == 1
+    await local.aclose()
+    assert not local.loaded, "keep_alive_s=0: released as the last holder lets go"
+    after = await local.complete(chat("Hi"), max_tokens=6)
     assert after.text == before.text
+    assert local.weights_state.loads == 2
+    await local.aclose()
+    assert local.weights_state.holders == 0
 
 
 async def test_open_backend_gives_a_working_local_backend(tiny_model_dir: Path):

@@ -4,21 +4,36 @@ Each backend sorts its SDK's exceptions into a `Failure` (what kind of failure, 
 the provider's own words, how long it asked us to wait); `model_error` turns that into the
 `ModelError` subclass that decides whether `haggler.llm.retry` tries again, with one message
 per kind, redacted and on one line. So the litellm and the OpenAI-SDK backends fail alike.
+
+A server that cannot be reached at all — nothing listens at its address (connection refused),
+or its host name does not resolve — is told apart from a dropped connection or a timeout by
+the operating system's error at the bottom of the SDK's exception chain (`unreachable`): it
+becomes `ModelUnreachableError`, which names the address and is retried once, quickly, not
+for the half minute of backoff a busy server gets.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import re
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
-from haggler.errors import ModelAuthError, ModelError, ModelRequestError, TransientModelError
+from haggler.errors import (
+    ModelAuthError,
+    ModelError,
+    ModelRequestError,
+    ModelUnreachableError,
+    TransientModelError,
+)
 from haggler.llm.secrets import redact
 from haggler.model_text import storable_text, terminal_text
 
@@ -31,6 +46,7 @@ __all__ = [
     "detail_of",
     "model_error",
     "retry_after",
+    "unreachable",
 ]
 
 # The generation parameters every hosted backend accepts; anything else is refused up front.
@@ -44,7 +60,9 @@ FailureKind = Literal[
     "auth",  # 401/403: not retried
     "rate_limit",  # 429: retried, honouring retry-after
     "timeout",  # no reply in time: retried
-    "connection",  # refused or dropped connection: retried
+    "refused",  # nothing listens at the address: retried once, quickly
+    "unresolved",  # the host name does not resolve: retried once, quickly
+    "connection",  # dropped or broken connection: retried
     "unreadable",  # a 2xx reply nobody can read: retried
     "server",  # 5xx, 408, 409: retried
     "not_found",  # 404: not retried
@@ -62,6 +80,8 @@ class Failure:
     detail: str  # the provider's own words, already redacted and on one line
     retry_after: float | None = None
     error_name: str = ""  # the SDK's exception class, for an unexpected failure
+    # Where the client tried to connect (scheme://host:port), for a server it could not reach.
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +107,7 @@ def check_params(model: str, params: Mapping[str, object]) -> None:
 def model_error(failure: Failure, site: CallSite) -> ModelError:
     """The haggler error for `failure`: transient ones are retried, the others fail fast."""
     model, status, detail, kind = site.model, failure.status, failure.detail, failure.kind
-    where = f" at {redact(site.api_base)}" if site.api_base else ""
+    where = f" at {_without_credentials(site.api_base)}" if site.api_base else ""
     if kind == "context_window":
         return ModelRequestError(
             f"{model}: the prompt does not fit the model's context window ({detail}); "
@@ -116,6 +136,21 @@ def model_error(failure: Failure, site: CallSite) -> ModelError:
         return TransientModelError(
             f"{model}: no reply within {site.timeout_s:g}s{where}; "
             f"raise timeout_s for a slow model or check the server",
+            model=model,
+        )
+    if kind == "refused":
+        address = failure.address or _origin(site.api_base) or "the provider's address"
+        return ModelUnreachableError(
+            f"{model}: nothing listens at {address} (connection refused); "
+            f"start the server or fix --api-base / api_base",
+            model=model,
+        )
+    if kind == "unresolved":
+        address = failure.address or _origin(site.api_base)
+        host = urlsplit(address).hostname if address else None
+        return ModelUnreachableError(
+            f"{model}: cannot find the host {host or 'of the provider'} ({detail}); "
+            f"fix the host name in --api-base / api_base, or check the network and DNS",
             model=model,
         )
     if kind == "connection":
@@ -158,6 +193,108 @@ def model_error(failure: Failure, site: CallSite) -> ModelError:
 
 
 # -- reading an SDK exception ----------------------------------------------------------------
+
+
+def unreachable(error: BaseException) -> Failure | None:
+    """A `refused` or `unresolved` failure if `error` comes from a server that could not be
+    reached at all; None for anything else (a timeout, a dropped connection, an HTTP reply).
+
+    The SDKs wrap the operating system's error in their own classes (openai's
+    APIConnectionError, or even APITimeoutError under its aiohttp transport; litellm's
+    InternalServerError), so the chain of causes is searched for it.
+    """
+    chain = list(_chain(error))
+    for cause in chain:
+        if isinstance(cause, socket.gaierror):
+            reason = cause.strerror or str(cause) or "DNS lookup failed"
+            return Failure("unresolved", None, _one_line(reason), address=_target(chain))
+    for cause in chain:
+        if isinstance(cause, ConnectionRefusedError) or (
+            isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
+        ):
+            return Failure("refused", None, "connection refused", address=_target(chain))
+    return None
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    # Causes, contexts and the members of exception groups (anyio tries every address of a
+    # host and reports them together), each once.
+    seen: set[int] = set()
+    found: list[BaseException] = []
+    pending: list[BaseException | None] = [error]
+    while pending:
+        cause = pending.pop(0)
+        if cause is None or id(cause) in seen or len(found) > 50:
+            continue
+        seen.add(id(cause))
+        found.append(cause)
+        pending += [cause.__cause__, cause.__context__]
+        members = getattr(cause, "exceptions", None)
+        if isinstance(members, tuple):
+            pending += [m for m in members if isinstance(m, BaseException)]
+    return found
+
+
+def _target(chain: list[BaseException]) -> str | None:
+    """Where the client tried to connect, as scheme://host:port, read from the transport's own
+    error (aiohttp's connector error, or the URL of httpx's request); None if neither says."""
+    for cause in chain:
+        key = getattr(cause, "_conn_key", None)  # aiohttp's ClientConnectorError
+        host, port = getattr(key, "host", None), getattr(key, "port", None)
+        if isinstance(host, str) and host and isinstance(port, int):
+            scheme = "https" if getattr(key, "is_ssl", False) else "http"
+            return _origin(f"{scheme}://{_bracketed(host)}:{port}")
+    for cause in chain:
+        # Only the transports' own errors: litellm's exceptions carry made-up request URLs.
+        if type(cause).__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore"):
+            continue
+        try:
+            url = str(cause.request.url)  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):  # httpx raises RuntimeError when it has none
+            continue
+        if url:
+            return _origin(url)
+    return None
+
+
+def _origin(url: str | None) -> str | None:
+    """scheme://host:port of `url` with the default port filled in; never its user, password,
+    path or query, any of which may hold a key."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    scheme = parts.scheme or "http"
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return redact(f"{scheme}://{_bracketed(parts.hostname)}:{port}")
+
+
+def _without_credentials(url: str) -> str:
+    """`url` without its user, password, query and fragment: a key can hide in any of them."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "the configured api_base"
+    if not parts.hostname:
+        return redact(url.split("?", 1)[0].split("#", 1)[0].rpartition("@")[2])
+    netloc = _bracketed(parts.hostname) + (f":{port}" if port is not None else "")
+    return redact(f"{parts.scheme}://{netloc}{parts.path}")
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _one_line(text: str) -> str:
+    return " ".join(redact(text).split())[:_DETAIL_CHARS]
+
 
 # litellm prefixes messages with its class names ("litellm.RateLimitError: RateLimitError:
 # OpenAIException - ") and suffixes advice; the provider's own words are what a person needs.

@@ -27,6 +27,7 @@ from haggler.llm.failures import (
     detail_of,
     model_error,
     retry_after,
+    unreachable,
 )
 from haggler.llm.providers import PLACEHOLDER_KEY, _is_loopback, api_key_env_for
 from haggler.llm.retry import RetryPolicy
@@ -182,6 +183,12 @@ def _failure(error: Exception) -> Failure:
     def failure(kind: FailureKind, status: int | None = status) -> Failure:
         return Failure(kind, status, detail, error_name=type(error).__name__)
 
+    if status is None or status >= 500:
+        # No server answered (litellm reports a refused connection as a "500"): say so, and
+        # where, rather than blame the provider. A real HTTP status means something listens.
+        no_server = unreachable(error)
+        if no_server is not None:
+            return no_server
     if isinstance(error, exceptions.ContextWindowExceededError):
         return failure("context_window")
     if isinstance(error, exceptions.AuthenticationError | exceptions.PermissionDeniedError) or (

@@ -1,58 +1,59 @@
 """A transformers model on this machine (`local:/path/to/model`), CPU or GPU, micro-batched.
 
-Weights load on the first call, not at construction, so opening a spec stays cheap; the path is
-checked at construction, so a typo fails before the first game rather than during it.
+The path is checked when the backend is made, so a typo fails before the first game; the weights
+are held from the first call, not at construction, so opening a spec stays cheap. They belong to
+the process, not to the backend (haggler.llm.local_weights): loaded once for each (path, device,
+dtype), shared by every backend that names them, and kept for `keep_alive_s` after the last one
+is closed, so games played one after another do not reload them.
 
-Concurrent games share one model: calls that arrive within `batch_window_s` of each other with
-the same generation settings are generated together as one left-padded batch (up to
-`max_batch`). Greedy text does not depend on the batch a call lands in (exactly so in float32;
-in half precision batched GPU kernels can round differently); seeded sampling runs alone, so that
-a seed reproduces its text whatever else is running. All model and tokenizer work
-happens on one worker thread: the event loop never blocks, and the process-wide torch random
-state and the (not thread-safe) fast tokenizer are only ever touched from that thread.
+Concurrent games share one backend per setting (`LocalBackend.shared`): calls that arrive within
+`batch_window_s` of each other with the same generation settings are generated together as one
+left-padded batch (up to `max_batch`); `batch_sizes` counts the prompts of every forward pass.
+Greedy text does not depend on the batch a call lands in (exactly so in float32; in half
+precision batched GPU kernels can round differently); seeded sampling runs alone, so that a seed
+reproduces its text whatever else is running. All model and tokenizer work happens on the
+weights' one worker thread: the event loop never blocks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from haggler.errors import ConfigError, ModelRequestError
 from haggler.llm.base import Backend, Completion, Message, Usage
+from haggler.llm.local_weights import (
+    DEFAULT_KEEP_ALIVE_S,
+    DTYPES,
+    Loaded,
+    LocalModelState,
+    Weights,
+    WeightsKey,
+    acquire,
+    release,
+    state_of,
+    weights_key,
+)
 from haggler.llm.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
-__all__ = ["LocalBackend", "render_prompt"]
+__all__ = ["LocalBackend", "LocalSettings", "render_prompt"]
 
 DEFAULT_MAX_TOKENS = 256
-_DTYPES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "auto": "auto",
-}
 _PARAMS = ("temperature", "max_tokens", "seed", "stop", "top_p")
 
-# Loading is not thread-safe in transformers (several from_pretrained at once can leave meta
-# tensors behind), and one process should hold one copy of a model's weights: `shared` hands
-# every game of a run the same backend, so its calls batch together.
-_LOAD_LOCK = threading.Lock()
+# `shared` hands every game of a run that asks for the same settings the same backend, so that
+# their calls batch together.
 _POOL_LOCK = threading.Lock()
-_POOL: dict[tuple[str, str, str | None, int], LocalBackend] = {}
+_POOL: dict[tuple[object, ...], LocalBackend] = {}
 
 # The plain template for models without a chat template (base models). Each turn is
 # "<Role>: <content>" separated by a blank line, and the prompt ends with "Assistant:" so the
@@ -160,26 +161,28 @@ class _Request:
     future: asyncio.Future[Completion]
 
 
-@dataclass(slots=True)
-class _Loaded:
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    device: torch.device
-    pad_id: int
-    eos_ids: list[int]
-    chat: bool
-    plain_stops: tuple[str, ...]
-    max_positions: int | None = None
+@dataclass(frozen=True, slots=True)
+class LocalSettings:
+    """How a local model runs: on which device, in which dtype, how its calls are batched, and
+    how long its weights stay loaded once no backend holds them (see LocalBackend)."""
+
+    device: str = "auto"
+    dtype: str | None = None
+    max_batch: int = 8
+    batch_window_s: float = 0.005
+    keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
 
 
 class LocalBackend(Backend):
     """A causal LM saved with `save_pretrained()`, generating on this machine.
 
-    `device`: "auto" (cuda, else mps, else cpu), or any torch device string. `dtype`: None picks
+    `device`: "auto" (cuda, else mps, else cpu), or cpu, cuda, cuda:N, mps. `dtype`: None picks
     bfloat16 on GPUs that support it, float16 on other GPUs and float32 elsewhere; or name one
-    ("float32", "bfloat16", "float16", "auto" = the checkpoint's). Sampling settings other than
-    `temperature` and `top_p` (top_k, repetition penalty) follow the checkpoint's
-    generation_config. Every call costs $0.
+    ("float32", "bfloat16", "float16", "auto" = the checkpoint's). `max_batch`: the most prompts
+    in one forward pass; `batch_window_s`: how long a call waits for others to share its batch.
+    `keep_alive_s`: how long the weights stay loaded after the last backend holding them is
+    closed (0: released at once). Sampling settings other than `temperature` and `top_p` (top_k,
+    repetition penalty) follow the checkpoint's generation_config. Every call costs $0.
     """
 
     def __init__(
@@ -190,6 +193,7 @@ class LocalBackend(Backend):
         dtype: str | None = None,
         max_batch: int = 8,
         batch_window_s: float = 0.005,
+        keep_alive_s: float = DEFAULT_KEEP_ALIVE_S,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__("local:" + path, retry_policy=retry_policy)
@@ -204,51 +208,83 @@ class LocalBackend(Backend):
                 f"local model path {path!r} holds no model (no config.json); point local:PATH at "
                 f"a directory written by save_pretrained(), e.g. a downloaded model snapshot"
             )
-        if dtype is not None and dtype not in _DTYPES:
+        if dtype is not None and dtype not in DTYPES:
             raise ConfigError(
-                f"{self.model}: unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPES))}"
+                f"{self.model}: unknown dtype {dtype!r}; use one of {', '.join(sorted(DTYPES))}"
             )
         if max_batch < 1:
             raise ConfigError(f"{self.model}: max_batch must be at least 1, got {max_batch}")
+        if batch_window_s < 0:
+            raise ConfigError(
+                f"{self.model}: batch_window_s must be 0 or more, got {batch_window_s}"
+            )
+        if keep_alive_s < 0:
+            raise ConfigError(f"{self.model}: keep_alive_s must be 0 or more, got {keep_alive_s}")
         self.device = device
         self.dtype = dtype
         self.max_batch = max_batch
         self.batch_window_s = batch_window_s
-        # model.generate() calls so far, one per batch: how tests and users see batching work.
+        self.keep_alive_s = keep_alive_s
+        # Every forward pass (model.generate call) so far, and how many prompts each held: how
+        # tests and users see batching work.
         self.batches_run = 0
-        self._loaded: _Loaded | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self.batch_sizes: Counter[int] = Counter()
+        self._key: WeightsKey | None = None
+        self._weights: Weights | None = None
+        self._hold_lock = threading.Lock()
         self._queue: list[_Request] = []
         self._server: asyncio.Task[None] | None = None
-        # Holders of a pooled backend (see `shared`); the last one to close it frees it.
+        # Holders of a pooled backend (see `shared`); the last one to close it lets it go.
         self._holders = 0
-        self._pool_key: tuple[str, str, str | None, int] | None = None
+        self._pool_key: tuple[object, ...] | None = None
 
     @classmethod
-    def shared(
-        cls, path: str, *, device: str = "auto", dtype: str | None = None, max_batch: int = 8
-    ) -> LocalBackend:
-        """The process's one backend for this model and setting; close it once per `shared`."""
-        key = (str(Path(path).expanduser().resolve()), device, dtype, max_batch)
+    def shared(cls, path: str, settings: LocalSettings | None = None) -> LocalBackend:
+        """The process's one backend for this model and these settings, so that concurrent games
+        batch together; close it once per `shared`."""
+        settings = settings or LocalSettings()
+        key = (
+            str(Path(path).expanduser().resolve()),
+            settings.device,
+            settings.dtype,
+            settings.max_batch,
+            settings.batch_window_s,
+            settings.keep_alive_s,
+        )
         with _POOL_LOCK:
             backend = _POOL.get(key)
             if backend is None:
-                backend = cls(path, device=device, dtype=dtype, max_batch=max_batch)
+                backend = cls(
+                    path,
+                    device=settings.device,
+                    dtype=settings.dtype,
+                    max_batch=settings.max_batch,
+                    batch_window_s=settings.batch_window_s,
+                    keep_alive_s=settings.keep_alive_s,
+                )
                 backend._pool_key = key
                 _POOL[key] = backend
             backend._holders += 1
         return backend
 
     @property
+    def weights_state(self) -> LocalModelState | None:
+        """What the process holds of this model's weights (loaded, holders, loads so far); None
+        before the first call has found out which device and dtype they load on."""
+        return None if self._key is None else state_of(self._key)
+
+    @property
     def loaded(self) -> bool:
-        """Whether the weights are in memory (they load on the first call)."""
-        return self._loaded is not None
+        """Whether this model's weights are in memory (they load on the first call)."""
+        state = self.weights_state
+        return state is not None and state.loaded
 
     async def _generate(self, messages: list[Message], **params: Any) -> Completion:
         sampling = _Sampling.from_params(params, model=self.model)
         loop = asyncio.get_running_loop()
-        if self._loaded is None:
-            await loop.run_in_executor(self._worker(), self._load)
+        weights = await self._hold()
+        if weights.loaded is None:
+            await asyncio.wrap_future(weights.submit(weights.ensure_loaded, self.model))
         request = _Request(list(messages), sampling, loop.create_future())
         self._queue.append(request)
         server = self._server
@@ -256,8 +292,22 @@ class LocalBackend(Backend):
             self._server = loop.create_task(self._serve())
         return await request.future
 
+    async def _hold(self) -> Weights:
+        """The weights, held by this backend from its first call until it is closed."""
+        if self._weights is None:
+            if self._key is None:
+                # Which device "auto" means needs torch, whose first import takes seconds.
+                self._key = await asyncio.to_thread(
+                    weights_key, self.path, self.device, self.dtype, self.model
+                )
+            with self._hold_lock:
+                if self._weights is None:
+                    self._weights = acquire(self._key)
+        return self._weights
+
     async def aclose(self) -> None:
-        """Drop the weights (they load again on the next call) and stop the worker thread.
+        """Let go of the weights: they stay loaded for `keep_alive_s`, for the next game, unless
+        another backend still holds them. A later call holds them again.
 
         A pooled backend stays open until its last holder closes it.
         """
@@ -268,29 +318,15 @@ class LocalBackend(Backend):
             self._holders = 0
             if self._pool_key is not None and _POOL.get(self._pool_key) is self:
                 del _POOL[self._pool_key]
-        executor, self._executor = self._executor, None
-        loaded, self._loaded = self._loaded, None
-        if executor is not None:
-            # Let a batch in flight finish with its own reference to the weights.
-            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
-        if loaded is not None:
-            on_gpu = loaded.device.type == "cuda"
-            del loaded
-            gc.collect()
-            if on_gpu:
-                import torch
-
-                torch.cuda.empty_cache()
-
-    def _worker(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="haggler-local")
-        return self._executor
+        with self._hold_lock:
+            weights, self._weights = self._weights, None
+        if weights is not None:
+            # A batch in flight finishes with its own reference to the weights.
+            release(weights, self.keep_alive_s)
 
     async def _serve(self) -> None:
         # One server per event loop drains the queue batch by batch. While a batch generates,
         # new calls pile up and form the next batch, so a busy model batches more, not less.
-        loop = asyncio.get_running_loop()
         while self._queue:
             if len(self._queue) < self.max_batch:
                 await asyncio.sleep(self.batch_window_s)
@@ -298,7 +334,8 @@ class LocalBackend(Backend):
             if not batch:
                 continue
             try:
-                results = await loop.run_in_executor(self._worker(), self._run_batch, batch)
+                weights = await self._hold()
+                results = await asyncio.wrap_future(weights.submit(self._run_batch, weights, batch))
             except Exception as error:  # the worker itself failed, e.g. the weights vanished
                 results = [self._failure(error) for _ in batch]
             for request, result in zip(batch, results, strict=True):
@@ -327,86 +364,10 @@ class LocalBackend(Backend):
         self._queue = [r for r in self._queue if id(r) not in taken]
         return batch
 
-    # --- everything below runs on the worker thread ---
+    # --- everything below runs on the weights' worker thread ---
 
-    def _load(self) -> _Loaded:
-        with _LOAD_LOCK:
-            return self._load_unlocked()
-
-    def _load_unlocked(self) -> _Loaded:
-        if self._loaded is not None:
-            return self._loaded
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        device = self._pick_device()
-        dtype = self._pick_dtype(device)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(
-                self.path, dtype=dtype, local_files_only=True
-            )
-            model.to(device)  # type: ignore[arg-type]  # transformers' stubs miss devices
-        except Exception as error:
-            raise ConfigError(
-                f"{self.model}: cannot load the model ({_one_line(error)}); the directory must "
-                f"hold a causal LM and its tokenizer, saved with save_pretrained()"
-            ) from None
-        model.eval()
-        eos_ids = _eos_ids(model, tokenizer)
-        pad_id = tokenizer.pad_token_id
-        if pad_id is None:
-            pad_id = eos_ids[0] if eos_ids else 0
-        chat = bool(getattr(tokenizer, "chat_template", None))
-        self._loaded = _Loaded(
-            model=model,
-            tokenizer=tokenizer,
-            device=device,
-            pad_id=pad_id,
-            eos_ids=eos_ids,
-            chat=chat,
-            plain_stops=() if chat else _PLAIN_STOPS,
-            max_positions=getattr(model.config, "max_position_embeddings", None),
-        )
-        return self._loaded
-
-    def _pick_device(self) -> torch.device:
-        import torch
-
-        if self.device != "auto":
-            try:
-                device = torch.device(self.device)
-            except RuntimeError:
-                raise ConfigError(
-                    f"{self.model}: unknown device {self.device!r}; use auto, cpu, cuda, cuda:N "
-                    f"or mps"
-                ) from None
-            if device.type == "cuda" and not torch.cuda.is_available():
-                raise ConfigError(
-                    f"{self.model}: device {self.device!r} asked for but torch sees no CUDA GPU; "
-                    f"use device='auto' or 'cpu', or install a CUDA build of torch"
-                )
-            return device
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-
-    def _pick_dtype(self, device: torch.device) -> torch.dtype | str:
-        import torch
-
-        if self.dtype is not None:
-            name = _DTYPES[self.dtype]
-            return name if name == "auto" else getattr(torch, name)
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        # float32 on mps and cpu: half precision there is slower (cpu) or fragile (mps); pass
-        # dtype to trade precision for memory.
-        return torch.float32
-
-    def _run_batch(self, batch: list[_Request]) -> list[Completion | Exception]:
-        # aclose() may have dropped the weights while these calls waited; load them again.
-        loaded = self._load()
+    def _run_batch(self, weights: Weights, batch: list[_Request]) -> list[Completion | Exception]:
+        loaded = weights.ensure_loaded(self.model)
         results: list[Completion | Exception | None] = [None] * len(batch)
         prompts: list[tuple[int, list[int]]] = []
         for index, request in enumerate(batch):
@@ -426,7 +387,7 @@ class LocalBackend(Backend):
                 results[index] = outcome
         return [r for r in results if r is not None]
 
-    def _encode(self, loaded: _Loaded, request: _Request) -> list[int]:
+    def _encode(self, loaded: Loaded, request: _Request) -> list[int]:
         prompt = render_prompt(loaded.tokenizer, request.messages)
         # A chat template writes its own bos token; the plain template relies on the tokenizer
         # adding it, as base models were trained with it.
@@ -442,7 +403,7 @@ class LocalBackend(Backend):
         return ids
 
     def _generate_rows(
-        self, loaded: _Loaded, prompts: list[list[int]], sampling: _Sampling
+        self, loaded: Loaded, prompts: list[list[int]], sampling: _Sampling
     ) -> list[Completion | Exception]:
         import torch
 
@@ -462,7 +423,7 @@ class LocalBackend(Backend):
             return [self._failure(error) for _ in prompts]
 
     def _generate_batch(
-        self, loaded: _Loaded, prompts: list[list[int]], sampling: _Sampling
+        self, loaded: Loaded, prompts: list[list[int]], sampling: _Sampling
     ) -> list[Completion | Exception]:
         import torch
 
@@ -475,7 +436,7 @@ class LocalBackend(Backend):
             # first new token is generated.
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, width - len(ids) :] = 1
-        stops = sampling.stop + loaded.plain_stops
+        stops = sampling.stop + (() if loaded.chat else _PLAIN_STOPS)
         options: dict[str, Any] = {
             "max_new_tokens": sampling.max_new_tokens,
             "do_sample": not sampling.greedy,
@@ -509,6 +470,7 @@ class LocalBackend(Backend):
                 **options,
             )
         self.batches_run += 1
+        self.batch_sizes[len(prompts)] += 1
         new_tokens = output[:, width:].tolist()
         latency = time.perf_counter() - started
 
@@ -533,26 +495,11 @@ class LocalBackend(Backend):
     def _failure(self, error: BaseException, what: str = "failed to generate") -> ModelRequestError:
         hint = ""
         if "out of memory" in str(error).lower() or type(error).__name__ == "OutOfMemoryError":
-            hint = "; lower max_batch or max_tokens, or load a smaller dtype"
+            hint = "; lower the batch size (local: {batch_size: N}) or max_tokens, or pick a smaller dtype"
         return ModelRequestError(
             f"{self.model} {what}: {type(error).__name__}: {_one_line(error)}{hint}",
             model=self.model,
         )
-
-
-def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    # Chat checkpoints often end a turn with a token other than the tokenizer's eos (Llama 3's
-    # <|eot_id|>); their generation_config lists all of them.
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    if configured is None:
-        ids: list[int] = []
-    elif isinstance(configured, int):
-        ids = [configured]
-    else:
-        ids = list(configured)
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids.append(tokenizer.eos_token_id)
-    return ids
 
 
 def _cut_at_stop(text: str, stops: Sequence[str]) -> str:

@@ -26,6 +26,7 @@ from haggler.llm.failures import (
     detail_of,
     model_error,
     retry_after,
+    unreachable,
 )
 from haggler.llm.openai_clients import shared_client
 from haggler.llm.pricing import Price, list_price
@@ -195,6 +196,8 @@ def _failure(error: Exception) -> Failure:
     import openai
 
     detail = detail_of(error)
+    if isinstance(error, openai.APIConnectionError) and (no_server := unreachable(error)):
+        return no_server
     if isinstance(error, openai.APITimeoutError) and _timed_out(error):
         return Failure("timeout", None, detail)
     if isinstance(error, openai.APIConnectionError):

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from haggler.errors import ConfigError
 from haggler.llm.base import Backend
 from haggler.llm.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from haggler.llm.local_backend import LocalSettings
 
 __all__ = ["HostedModel", "api_key_env_for", "open_backend", "split_model_name"]
 
@@ -96,16 +100,24 @@ def open_backend(
     api_key_env: str | None = None,
     timeout_s: float = 60.0,
     retry_policy: RetryPolicy | None = None,
-    device: str = "auto",
+    device: str | None = None,
+    local: LocalSettings | None = None,
 ) -> Backend:
-    """A backend for `model`, checked for everything that can be checked offline."""
+    """A backend for `model`, checked for everything that can be checked offline.
+
+    `local` says how a `local:/path` model runs (device, dtype, batching, keep-alive);
+    `device`, when given, overrides its device.
+    """
     if model.startswith(LOCAL_PREFIX):
-        from haggler.llm.local_backend import LocalBackend
+        from haggler.llm.local_backend import LocalBackend, LocalSettings
 
         path = model[len(LOCAL_PREFIX) :]
         if not path:
             raise ConfigError(f"model {model!r}: write local models as local:/path/to/model")
-        return LocalBackend.shared(path, device=device)
+        settings = local or LocalSettings()
+        if device is not None:
+            settings = replace(settings, device=device)
+        return LocalBackend.shared(path, settings)
 
     hosted = split_model_name(model)
     if hosted.provider in _NEEDS_API_BASE and not api_base:

@@ -4,6 +4,17 @@ Only `TransientModelError` is retried (rate limits, timeouts, dropped connection
 jittered exponential backoff; a server's retry-after is honoured when it asks for longer.
 Authentication and bad-request errors go straight through. Provider SDKs have their own retries
 switched off by the backends, so attempts do not multiply.
+
+A server that cannot be reached at all (`ModelUnreachableError`: nothing listens at its
+address, or its host name does not resolve) is tried `unreachable_attempts` times in all (2:
+one re-try), `unreachable_wait` seconds apart (0.5 s), and then reported: under a second, where
+the backoff for a busy server would take half a minute to say the same. Why one quick re-try
+and no more: a refused connection answers at once, so waiting tells us nothing new unless the
+server comes up meanwhile; half a second covers a server that is restarting or rebinding its
+port, while one that is still starting (a vLLM loading its weights takes minutes) cannot be
+waited for within a call, and its user is better told at once to start it or fix the address.
+The same holds for a host name that does not resolve, and one re-try lets a passing resolver
+hiccup (EAI_AGAIN) go by.
 """
 
 from __future__ import annotations
@@ -16,11 +27,10 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_exponential_jitter,
 )
 
-from haggler.errors import TransientModelError
+from haggler.errors import ModelUnreachableError, TransientModelError
 
 __all__ = ["RetryPolicy", "call_with_retries"]
 
@@ -29,16 +39,24 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How hard to try: `attempts` in all, waits from `initial_wait` doubling up to `max_wait`."""
+    """How hard to try: `attempts` in all, waits from `initial_wait` doubling up to `max_wait`;
+    a server that cannot be reached, `unreachable_attempts` in all, `unreachable_wait` apart."""
 
     attempts: int = 6
     initial_wait: float = 1.0
     max_wait: float = 60.0
     jitter: float = 1.0
+    unreachable_attempts: int = 2
+    unreachable_wait: float = 0.5
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError(f"RetryPolicy.attempts must be at least 1, got {self.attempts}")
+        if self.unreachable_attempts < 1:
+            raise ValueError(
+                "RetryPolicy.unreachable_attempts must be at least 1, "
+                f"got {self.unreachable_attempts}"
+            )
 
 
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
@@ -47,8 +65,10 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     )
 
     def wait(state: RetryCallState) -> float:
-        delay = backoff(state)
         error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ModelUnreachableError):
+            return policy.unreachable_wait
+        delay = backoff(state)
         if isinstance(error, TransientModelError) and error.retry_after is not None:
             # The server knows its own window better than our backoff does, but a huge
             # retry-after must not park a tournament for an hour.
@@ -62,8 +82,18 @@ async def call_with_retries(
     attempt: Callable[[], Awaitable[T]], policy: RetryPolicy
 ) -> tuple[T, int]:
     """Await `attempt()` until it succeeds or the policy gives up; return (result, attempts)."""
+    unreachable = 0  # attempts that found no server, counted against unreachable_attempts
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= policy.attempts:
+            return True
+        error = state.outcome.exception() if state.outcome else None
+        return isinstance(error, ModelUnreachableError) and (
+            unreachable >= policy.unreachable_attempts
+        )
+
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.attempts),
+        stop=stop,
         wait=_wait(policy),
         retry=retry_if_exception_type(TransientModelError),
         reraise=True,
@@ -72,5 +102,9 @@ async def call_with_retries(
     async for trial in retrying:
         with trial:
             attempts += 1
-            result = await attempt()
+            try:
+                result = await attempt()
+            except ModelUnreachableError:
+                unreachable += 1
+                raise
     return result, attempts
