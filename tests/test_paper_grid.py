@@ -571,3 +571,66 @@ def test_the_hosted_example_is_a_valid_grid_and_its_estimate_needs_no_key(
     assert "22400 of 22400 lineages to play in 16 of 16 cells" in text
     assert "What the grid will cost" in text and "No list price" not in text
     assert not (tmp_path / "h.db").exists(), "a dry run writes nothing"
+
+
+def test_every_missing_key_of_every_cell_is_named_in_one_line(
+    tmp_path: Path, fake_llm_server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in KEYS:
+        monkeypatch.delenv(name)
+    spec = hosted_spec(fake_llm_server)
+    spec["pairs"] = [
+        {"name": "gpt", "seller": "openai/gpt-4o-mini", "buyer": "rule:linear"},
+        {"name": "claude", "seller": "anthropic/claude-haiku-4-5", "buyer": "rule:linear"},
+    ]
+    spec["moderator"] = "rule"
+    path = write(tmp_path / "grid.yaml", spec)
+    result = runner.invoke(app, ["selfplay-grid", str(path), "--db", str(tmp_path / "h.db")])
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert "\n" not in message
+    assert "set OPENAI_API_KEY for seller (openai/gpt-4o-mini)" in message
+    assert "set ANTHROPIC_API_KEY for seller (anthropic/claude-haiku-4-5)" in message
+
+
+def test_a_refused_key_midway_stops_the_grid_with_1_and_says_how_to_continue(
+    tmp_path: Path, fake_llm_server: FakeLLMServer
+) -> None:
+    def answer(request: RecordedRequest) -> Text | Status:
+        if request.api == "anthropic":
+            return Status(401, "invalid x-api-key")
+        return negotiate(request)
+
+    fake_llm_server.responder = answer
+    spec = write(tmp_path / "grid.yaml", hosted_spec(fake_llm_server, coached=["seller"]))
+    db = tmp_path / "h.db"
+    result = runner.invoke(app, ["selfplay-grid", str(spec), "--db", str(db), "--yes"])
+    assert result.exit_code == 1, result.output
+    text = flat(result.stderr)
+    assert "error:" in text and "Traceback" not in result.output
+    assert f"once that is fixed, continue with: haggler selfplay-grid {spec} --db {db}" in text
+    assert KEYS["ANTHROPIC_API_KEY"] not in result.output
+
+
+def test_report_prints_the_paired_effect_of_any_selfplay_run_with_a_none_arm(
+    tmp_path: Path,
+) -> None:
+    spec = write(
+        tmp_path / "selfplay.yaml",
+        {
+            "roles": {"seller": "rule:linear"},
+            "rounds": 2,
+            "lineages": 4,
+            "feedback": ["ai", "none"],
+        },
+    )
+    db = tmp_path / "h.db"
+    played = runner.invoke(app, ["selfplay", str(spec), "--db", str(db)])
+    assert played.exit_code == 0, played.output
+    assert "seller coached: each arm minus none, paired by lineage seed" in flat(played.output)
+    reported = runner.invoke(app, ["report", "--db", str(db)])
+    assert reported.exit_code == 0
+    assert "each arm minus none, paired by lineage seed" in flat(reported.output)
+    only_ai = write(tmp_path / "ai.yaml", {"roles": {"seller": "rule:linear"}, "lineages": 2})
+    alone = runner.invoke(app, ["selfplay", str(only_ai), "--db", str(db)])
+    assert alone.exit_code == 0 and "paired by lineage seed" not in alone.output

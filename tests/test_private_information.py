@@ -347,27 +347,39 @@ async def test_the_grid_keeps_briefs_and_advice_to_their_role_in_every_cell(
     assert_advice_remembered(requests, secrets, "buyer")
 
 
-async def test_what_a_model_says_aloud_is_public(fake_llm_server: FakeLLMServer) -> None:
+async def test_what_a_model_says_aloud_is_public(
+    tmp_path: Any, fake_llm_server: FakeLLMServer
+) -> None:
     # The guarantee covers briefs, not words: a seller whose model states its cost has told
-    # the buyer, as a person saying it across the table would.
+    # the buyer, the moderator and the buyer's critic, as saying it across the table would.
+    from haggler.experiment import selfplay
+    from haggler.store import Store
+
     cost = 7.137
+    untagged = random.Random(8)
 
     def loud(request: RecordedRequest) -> Text:
-        reply = negotiate(request)
+        reply = negotiate(request, tagged=untagged.random() < 0.5)
         if purpose_of(request) == "seller":
             return Text(f"It cost me {cost:g}. {reply.text}")
         return reply
 
     fake_llm_server.responder = loud
-    await play(
-        {
-            "rules": {"seller_cost": cost},
-            "roles": {
-                "seller": {"model": "openai/seller-model", "api_base": fake_llm_server.openai_base},
-                "buyer": {"model": "openai/buyer-model", "api_base": fake_llm_server.openai_base},
-            },
-        }
-    )
-    buyer = [json.dumps(r.json) for r in fake_llm_server.requests if purpose_of(r) == "buyer"]
-    assert any(f"It cost me {cost:g}" in body for body in buyer)
-    assert not any("It cost you" in body for body in buyer), "the brief itself stays private"
+    spec = {
+        "rules": {"seller_cost": cost},
+        "roles": {
+            "seller": {"model": "openai/seller-model", "api_base": fake_llm_server.openai_base},
+            "buyer": {"model": "openai/buyer-model", "api_base": fake_llm_server.openai_base},
+        },
+        "moderator": {"model": "openai/moderator-model", "api_base": fake_llm_server.openai_base},
+        "coached": "both",
+        "rounds": 2,
+        "lineages": 1,
+    }
+    with Store(tmp_path / "h.db") as store:
+        await selfplay(spec, store=store)
+    said = f"It cost me {cost:g}"
+    for purpose in ("buyer", "critic:buyer", "moderator"):
+        bodies = [json.dumps(r.json) for r in fake_llm_server.requests if purpose_of(r) == purpose]
+        assert any(said in body for body in bodies), purpose
+        assert not any("It cost you" in body for body in bodies), "the brief itself stays private"
