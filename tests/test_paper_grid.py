@@ -634,3 +634,35 @@ def test_report_prints_the_paired_effect_of_any_selfplay_run_with_a_none_arm(
     only_ai = write(tmp_path / "ai.yaml", {"roles": {"seller": "rule:linear"}, "lineages": 2})
     alone = runner.invoke(app, ["selfplay", str(only_ai), "--db", str(db)])
     assert alone.exit_code == 0 and "paired by lineage seed" not in alone.output
+
+
+async def test_the_hosted_example_plays_through_the_fake_server(
+    tmp_path: Path, fake_llm_server: FakeLLMServer
+) -> None:
+    # The example as written (its models, params, moderator, human suggestions, both phases,
+    # every arm), its first pair with the buyer coached, one lineage per arm, on the fake server.
+    from haggler.grid import grid_results, run_grid
+
+    fake_llm_server.responder = partly_untagged
+    data = yaml.safe_load((EXAMPLES / "paper_grid.yaml").read_text())
+    data["pairs"] = data["pairs"][:1]
+    for side in ("seller", "buyer"):
+        model = data["pairs"][0][side]["model"]
+        data["pairs"][0][side]["api_base"] = (
+            fake_llm_server.openai_base if model.startswith("openai/") else fake_llm_server.url
+        )
+    data["moderator"]["api_base"] = fake_llm_server.openai_base
+    data["main"]["lineages"] = data["unrolled"]["lineages"] = 1
+    data["coached"] = ["buyer"]
+    data["retry"] = FAST_RETRY
+    grid = check_grid_spec(data, base=EXAMPLES)
+    cells = grid_cells(grid)
+    with Store(tmp_path / "h.db") as store:
+        played = await run_grid(cells, store=store)
+        results = grid_results(store, cells)
+    assert played.complete and len(cells) == 2
+    assert all(result.done == result.planned == 4 for result in results)
+    arms = {(e.arm, e.round) for result in results for e in result.effects}
+    assert {("ai", 2), ("constant", 2), ("human", 2)} <= arms
+    models = {r.model for r in fake_llm_server.requests}
+    assert models == {"gpt-4o-mini", "claude-haiku-4-5"}

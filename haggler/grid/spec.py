@@ -338,10 +338,13 @@ def check_grid_spec(
 
     grid = _with_paths_from(grid, base or Path())
     game = make_game(grid.game, grid.rules, source=source)
-    if not {"seller", "buyer"} <= set(game.roles):
+    if not {"seller", "buyer"} <= set(game.roles) or not {
+        "seller_opening",
+        "buyer_opening",
+    } <= set(game.facts):
         raise SpecError(
-            f"{grid.game} has roles {', '.join(game.roles)}; a grid plays bargaining games "
-            "(a seller and a buyer)",
+            f"{grid.game} is not a bargaining game; a grid plays games of a seller and a buyer "
+            "with opening prices (balloon, diamond)",
             source=source,
             field="game",
         )
