@@ -3,6 +3,7 @@
 rows = round_metrics(store, run_id)       # one RoundMetrics per (arm, round)
 console.print(render_report(rows))        # the paper-style table, then one per arm
 plot_rounds(rows, "rounds.svg")           # price and deal rate by round
+effects = paired_effects(store, run_id)   # each arm minus no feedback, paired by seed
 
 board = leaderboard(store, run_id)        # tournament players, best OpenSkill ordinal first
 console.print(render_leaderboard(board))  # with Bradley–Terry strengths, deals and spend
@@ -18,6 +19,7 @@ from haggler.evals.leaderboard import (
     render_leaderboard,
     write_leaderboard_csv,
 )
+from haggler.evals.paired import PairedEffect, paired_effects
 from haggler.evals.plot import plot_rounds, rounds_svg
 from haggler.evals.ratings import (
     Bout,
@@ -42,6 +44,7 @@ __all__ = [
     "spend_by_game_and_role",
     "Interval",
     "LeaderboardRow",
+    "PairedEffect",
     "Rating",
     "RoundMetrics",
     "Strength",
@@ -56,6 +59,7 @@ __all__ = [
     "mean_ci",
     "mean_difference",
     "openskill_ratings",
+    "paired_effects",
     "plot_rounds",
     "read_csv",
     "read_leaderboard_csv",

@@ -31,7 +31,14 @@ from haggler.evals.stats import Interval, mean_ci, mean_difference, wilson
 from haggler.store.records import EpisodeRecord, LineageRecord, SpeakerTotals
 from haggler.store.sqlite import Store
 
-__all__ = ["RoundMetrics", "arm_labels", "games_of", "improvement", "round_metrics"]
+__all__ = [
+    "GameNames",
+    "RoundMetrics",
+    "arm_labels",
+    "games_of",
+    "improvement",
+    "round_metrics",
+]
 
 _SELLER = "seller"
 
@@ -137,7 +144,7 @@ def round_metrics(
             cost + critique.cost_usd,
         )
 
-    games = _GameNames([e for lineage in lineages for e in played_by.get(lineage.id, [])])
+    games = GameNames([e for lineage in lineages for e in played_by.get(lineage.id, [])])
     kept, superseded = standing_attempts(lineages, played_by)
     groups: dict[tuple[str, str, str, str], tuple[list[LineageRecord], list[LineageRecord]]] = {}
     for lineage in lineages:
@@ -239,7 +246,7 @@ def coached_player(lineage: LineageRecord, played: Sequence[EpisodeRecord]) -> s
     return (record.player or "") if record is not None else ""
 
 
-class _GameNames:
+class GameNames:
     """A name per game played in a run: the game's name, and the rules that tell apart games
     of one name played with different rules ("balloon (max_exchanges=8)")."""
 

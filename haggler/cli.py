@@ -416,6 +416,7 @@ def _report(store: Any, run_id: str, *, plot: Path | None, csv: Path | None) -> 
     # narrow terminal wraps the wide lines instead, which stays readable.
     wide = Console(width=max(out.width, 150), highlight=False)
     wide.print(render_report(rows))
+    _paired_report(store, run_id, wide)
     if plot is not None:
         # One plot per game: their prices do not share an axis, let alone a mean.
         by_game = games_of(rows)
@@ -429,6 +430,16 @@ def _report(store: Any, run_id: str, *, plot: Path | None, csv: Path | None) -> 
     if csv is not None:
         write_csv(rows, csv)
         out.print(f"[dim]table written to {csv} (a row per game, series and round)[/]")
+
+
+def _paired_report(store: Any, run_id: str, console: Console) -> None:
+    # Arms share lineage seeds: each against no feedback, seed by seed, when there is one.
+    from haggler.evals.grid_report import render_effects
+    from haggler.evals.paired import paired_effects
+
+    effects = paired_effects(store, run_id, match_ids=_current_matches(store, run_id))
+    if effects:
+        console.print(render_effects(effects))
 
 
 def _per_game(path: Path, game: str) -> Path:
@@ -1028,6 +1039,187 @@ def memory_command(
             out.print(memory_tree(memory))
         finally:
             store.close()
+
+
+@app.command("selfplay-grid")
+def selfplay_grid(
+    spec: Annotated[Path, typer.Argument(help="A YAML grid spec (examples/paper_grid.yaml).")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Play without asking (the estimate is printed).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the cells and the cost estimate; play nothing.")
+    ] = False,
+    report_only: Annotated[
+        bool, typer.Option("--report-only", help="Report what the store holds; play nothing.")
+    ] = False,
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="A folder to write the curves (SVG) and tables (CSV) into: per cell, and the "
+            "paired effects per pair and coached role.",
+        ),
+    ] = None,
+    db: DbOption = Path("haggler.db"),
+) -> None:
+    """The paper's experiment in full: self-play over model pairs, coached roles and phases
+    (main, and unrolled to the first failure), every feedback arm in each; prints what it will
+    cost and asks before it starts, then the paper's tables and the paired effects.
+
+    Exit status: 0 every cell is played; 1 some lineages are not (failed, or you declined:
+    run the same command again to play them); 2 a mistake to fix, found before anything was
+    played (or --yes missing with no terminal to ask on); 130 interrupted (143 by SIGTERM)."""
+    with _user_errors():
+        from haggler.errors import ConfigError
+        from haggler.grid import estimate_cells, grid_cells, load_grid_spec
+        from haggler.grid.render import render_estimate
+
+        grid = load_grid_spec(spec)
+        cells = grid_cells(grid, source=str(spec))
+        if folder is not None and not folder.is_dir():
+            raise ConfigError(f"--out {folder}: no such folder; create it first")
+        again = _again("selfplay-grid", spec, db)
+        if report_only:
+            store = _require_store(db)
+            try:
+                _grid_report(store, cells, grid.name, folder)
+            finally:
+                store.close()
+            return
+        if dry_run:
+            store = _require_store(db) if db.exists() else None
+            try:
+                estimate = _run(estimate_cells(cells, grid.estimate, store=store))
+            finally:
+                if store is not None:
+                    store.close()
+            _print_cells(cells)
+            _show(render_estimate(estimate))
+            return
+        store = _open_store(db)
+        try:
+            estimate = _run(estimate_cells(cells, grid.estimate, store=store))
+            _show(render_estimate(estimate))
+            if estimate.calls():
+                from haggler.grid import check_keys
+
+                _run(check_keys([c.cell for c in estimate.cells if c.lineages_left]))
+                if not yes and not _confirm_spend():
+                    err.print(f"nothing was played; to play it: {_escape(again)}", soft_wrap=True)
+                    raise typer.Exit(1)
+            played = _play_grid(cells, store, again)
+            _grid_report(store, cells, grid.name, folder)
+            if estimate.calls():
+                spent = sum(store.run_cost(c.run_id) for c in cells if _run_exists(store, c.run_id))
+                out.print(
+                    f"[dim]${spent:.4f} spent on this grid's cells in all (estimated "
+                    f"${estimate.usd():.4f} for what was left before this session)[/]"
+                )
+        finally:
+            store.close()
+        if not played.complete:
+            err.print(
+                f"{played.failed} lineage(s) failed; play them again with: {_escape(again)}",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
+
+
+def _show(renderable: Any) -> None:
+    # Wide tables (a column a round) wrap rather than squeeze in a narrow terminal.
+    Console(width=max(out.width, 170), highlight=False).print(renderable)
+
+
+def _confirm_spend() -> bool:
+    import sys
+
+    from haggler.errors import ConfigError
+
+    if not sys.stdin.isatty():
+        raise ConfigError("pass --yes to play it (no terminal to ask on); see the estimate above")
+    return typer.confirm("Play it?", default=False)
+
+
+def _run_exists(store: Any, run_id: str) -> bool:
+    return any(run.id == run_id for run in store.runs())
+
+
+def _print_cells(cells: Any) -> None:
+    for cell in cells:
+        spec = cell.spec
+        out.print(
+            f"[dim]cell {_escape(cell.describe())}: {len(spec.feedback)} arms x "
+            f"{spec.lineages} lineages x {spec.rounds} rounds"
+            f"{', stopping at the first failure' if spec.stop_at_first_failure else ''} "
+            f"-> run {_escape(cell.run_id)}[/]",
+            soft_wrap=True,
+        )
+
+
+def _play_grid(cells: Any, store: Any, again: str) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from haggler.errors import HagglerError
+    from haggler.grid import cell_progress, run_grid
+
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+    def stored() -> str:
+        finished = sum(cell_progress(store, cell).done for cell in cells)
+        planned = sum(len(c.spec.feedback) * c.spec.lineages for c in cells)
+        return f"the store holds {finished} of {planned} lineages of the grid finished"
+
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("grid", total=None)
+
+            def on_cell(index: int, count: int, cell: Any, left: int) -> None:
+                progress.update(
+                    task,
+                    description=f"cell {index + 1}/{count} ({_escape(cell.describe())}): games",
+                    completed=0,
+                    total=None,
+                )
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            played = _run(run_grid(cells, store=store, on_cell=on_cell, progress=advance))
+    except KeyboardInterrupt:
+        err.print(
+            f"{_interruption()}: {stored()}; lineages in flight are marked failed "
+            f"(interrupted). Continue with: {_escape(again)}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(_interrupted_status()) from None
+    except HagglerError as error:
+        if not any(_run_exists(store, c.run_id) and store.lineages(c.run_id) for c in cells):
+            raise  # nothing was played: a mistake to fix
+        err.print(f"[bold red]error:[/] {_escape(_redact(str(error)))}", soft_wrap=True)
+        err.print(
+            f"{stored()}; once that is fixed, continue with: {_escape(again)}", soft_wrap=True
+        )
+        raise typer.Exit(1) from None
+    for done in played.cells:
+        if done.failed:
+            err.print(
+                f"[yellow]{done.failed} lineage(s) of cell {_escape(done.cell.describe())} "
+                f"failed:[/] {_escape(_redact(done.first_error or ''))}",
+                soft_wrap=True,
+            )
+    return played
+
+
+def _grid_report(store: Any, cells: Any, name: str, folder: Path | None) -> None:
+    from haggler.evals.grid_report import render_grid_report
+    from haggler.grid import grid_results, write_grid_files
+
+    results = grid_results(store, cells)
+    _show(render_grid_report(results, name=name))
+    if folder is not None:
+        written = write_grid_files(results, folder)
+        out.print(f"[dim]{len(written)} files written to {_escape(str(folder))}[/]")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -55,6 +55,10 @@ def test_every_example_spec_is_valid(spec: Path) -> None:
         from haggler.tournament_spec import load_tournament_spec
 
         load_tournament_spec(spec)
+    elif spec.name.startswith("paper_grid"):
+        from haggler.grid import load_grid_spec
+
+        load_grid_spec(spec)
     else:
         load_play_spec(spec)
 
