@@ -314,7 +314,7 @@ def selfplay(
         }
         data |= {key: value for key, value in overrides.items() if value is not None}
         checked = check_selfplay_spec(data, source=str(spec), base=spec.parent)
-        store = _require_store(db) if resume is not None else _open_store(db)
+        store = _existing_store(db) if resume is not None else _open_store(db)
         try:
             run = _selfplay(checked, store, resume=resume, command=_again("selfplay", spec, db))
             _report(store, run.run_id, plot=plot, csv=None)
@@ -795,6 +795,16 @@ def _no_games(run: str, where: Any = None) -> HagglerError:
     return StoreError(f"run {run!r} holds no games")
 
 
+def _existing_store(db: Path) -> Any:
+    # For commands that write to a store that must already be there (resuming a run, making
+    # agents forget): a missing one is not created.
+    if not db.exists():
+        from haggler.errors import StoreError
+
+        raise StoreError(f"store {db}: no such file; pass the store that holds it with --db")
+    return _open_store(db)
+
+
 def _require_store(db: Path) -> Any:
     # For commands that only read: a missing store is not created, a read-only one is read.
     return _open_store(db, read_only=True)
@@ -952,12 +962,8 @@ def forget_command(
             raise ConfigError(f"--level {level}: choose one of {', '.join(LEVELS)}")
         if mode not in MODES:
             raise ConfigError(f"--mode {mode}: choose one of {', '.join(MODES)}")
-        if not db.exists():
-            from haggler.errors import StoreError
-
-            raise StoreError(f"store {db}: no such file; pass the store that holds the agent")
         # A dry run only reads; forgetting writes (and refuses a store it cannot write).
-        store = _open_store(db, read_only=dry_run)
+        store = _require_store(db) if dry_run else _existing_store(db)
         try:
             read = asyncio.run(
                 read_request(

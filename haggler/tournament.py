@@ -144,7 +144,7 @@ async def run_tournament(
             return False
         if spec.budget_usd is not None and run.spent_usd >= spec.budget_usd:
             run.stopped = (
-                f"budget reached: ${run.spent_usd:.2f} spent of ${spec.budget_usd:.2f}; "
+                f"budget reached: ${run.spent_usd:.4f} spent of ${spec.budget_usd:.4f}; "
                 f"raise budget_usd and run again to play the rest"
             )
             return False

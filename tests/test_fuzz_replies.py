@@ -632,7 +632,7 @@ def test_a_budget_holds_when_the_provider_reports_negative_usage(
     )
     db = tmp_path / "budget.db"
     result = haggler("tournament", spec, "--db", str(db))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # work left undone: the budget stopped it
     assert "budget reached" in result.output + (result.stderr or ""), result.output
     spent = re.search(r"\$(-?[\d.]+)\s+spent in all", result.output)
     assert spent is not None and float(spent.group(1)) > 0, result.output

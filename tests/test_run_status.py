@@ -353,10 +353,12 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what
 
 
 def rows(db: Path, query: str) -> list[tuple[Any, ...]]:
+    # Read-only, so that polling never creates the file the command is about to make (an
+    # empty file is refused as no store).
     try:
-        with sqlite3.connect(db) as con:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
             return con.execute(query).fetchall()
-    except sqlite3.OperationalError:  # the store is still being created
+    except sqlite3.OperationalError:  # the store is not there yet, or still being created
         return []
 
 
