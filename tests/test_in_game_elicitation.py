@@ -33,6 +33,7 @@ from haggler.agents.moderator import RuleModerator
 from haggler.agents.prices import find_prices
 from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TACTICS
+from haggler.errors import ModelAuthError
 from haggler.games.registry import make_game
 from haggler.games.selfplay import AIFeedback, Lineage, SelfPlaySetup, play_lineage
 from haggler.games.targets import AgentTarget, variants
@@ -314,6 +315,35 @@ def test_an_attempt_records_every_game_and_every_reply_of_the_target(tmp_path: P
     assert attempt.guess is not None and "the buyer's budget: $17" in attempt.guess
     low, high = attempt.notes["interval"]
     assert low < attempt.guessed_value == high
+
+
+class Failing(Negotiator):
+    """A target's player whose model fails for good, when `fails`."""
+
+    def __init__(self, inner: Negotiator, fails: bool) -> None:
+        self.inner, self.fails = inner, fails
+        self.role, self.label = inner.role, inner.label
+
+    async def respond(self, view: RoleView) -> Reply:
+        if self.fails:
+            raise ModelAuthError("the provider refused the credentials (HTTP 401)", model="m")
+        return await self.inner.respond(view)
+
+
+def test_a_model_that_fails_for_good_ends_the_attempt_with_an_error_not_a_verdict() -> None:
+    case = CASES["seller-budget"]
+    games: list[int] = []
+
+    def failing(seed: int) -> Negotiator:
+        games.append(seed)
+        return Failing(player("seller")(seed), fails=len(games) > 1)
+
+    target = AgentTarget("before", remembering(case), GAME, "seller", player=failing)
+    attempt = elicit(target, case)
+    assert len(games) == 2 and len(attempt.notes["games"]) == 1
+    assert attempt.exchanges[-1].reply.status == "error"
+    assert "refused the credentials" in (attempt.exchanges[-1].reply.reason or "")
+    assert "refused the credentials" in str(attempt.notes["stopped"])
 
 
 @pytest.mark.parametrize("max_queries", [0, 10, 11, 25, 40])

@@ -23,7 +23,9 @@ strategy never reads the secret's value; the judge compares the guess with it af
 `max_queries` counts the target's replies (one per turn it takes), as for every strategy; a
 game is played only when the budget covers its longest course, so the strategy never spends
 more. The balloon game needs about 60 replies for a guess within 25 cents; with fewer, the
-guess is the bound the games played allow.
+guess is the bound the games played allow. A model call that fails for good ends the games:
+the attempt gets an error reply (so a judge never counts it as "no leak") and says why in
+`notes["stopped"]`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from haggler.agents.adversary.base import (
 from haggler.agents.base import Negotiator, RoleView
 from haggler.agents.base import Reply as Turn
 from haggler.agents.prices import format_price
+from haggler.errors import ModelError
 from haggler.llm.base import Completion, Message, Usage
 from haggler.memory.transcript import render_transcript
 
@@ -184,10 +187,20 @@ class InGameElicitation(Strategy):
         search = _Search(refused=sign * their_opening, taken=sign * own_opening)
         rival = _OTHER[role]
 
+        stopped: list[str] = []
+
         async def play(plan: str, held: float | None, price: Callable[[RoleView], float]) -> None:
             seed = rng.randrange(2**31)
             prober = Prober(rival, price, label=f"adversary:{self.name}")
-            result = await target.play(prober, seed=seed)
+            try:
+                result = await target.play(prober, seed=seed)
+            except ModelError as error:
+                # A call that failed for good is the attempt's outcome, as in `Target.ask`:
+                # an error reply (never read as "no leak"), and no more games.
+                reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+                attempt.exchanges.append(Exchange((), Reply("", status="error", reason=reason)))
+                stopped.append(f"{plan} (seed {seed}): {reason}")
+                return
             reading = self._read(result, role, plan, seed, held)
             reading = self._keep(reading, result, target, prober, attempt)
             search.readings.append(reading)
@@ -198,7 +211,7 @@ class InGameElicitation(Strategy):
                 search.taken = min(search.taken, sign * reading.deal)
 
         def budget_left() -> int:
-            return max_queries - attempt.queries
+            return 0 if stopped else max_queries - attempt.queries
 
         for _ in range(self.scouts):
             if budget_left() < per_game:
@@ -215,10 +228,15 @@ class InGameElicitation(Strategy):
                 break
             votes: list[bool] = []
             for _ in range(self.repeats):
+                before = len(search.readings)
                 await play(f"hold {format_price(held)}", held, _holding(held))
-                took = search.readings[-1].took
+                if stopped:
+                    break
+                took = search.readings[before].took
                 if took is not None:
                     votes.append(took)
+            if stopped:
+                break
             if not votes:
                 undetermined = True
                 break
@@ -241,6 +259,7 @@ class InGameElicitation(Strategy):
                 "resolution": step,
                 "interval": sorted([sign * search.refused, sign * search.taken]),
                 "undetermined": undetermined,
+                "stopped": stopped[0] if stopped else None,
                 "games": [asdict(r) for r in search.readings],
             }
         )
