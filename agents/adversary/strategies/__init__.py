@@ -1,0 +1,1 @@
+"""Built-in probing strategies; each module registers its own in `STRATEGIES`."""
