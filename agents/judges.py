@@ -42,6 +42,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -142,9 +143,11 @@ def _sent_texts(exchange: Exchange) -> list[str]:
 
 # -- reading text ------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"\S+")
+# A run of three or more one-character words ("Z E B R A - 7"), the last of which may carry
+# the punctuation that ends a sentence ("$ 1 7 . 2 5.").
+_SPELLED = re.compile(r"(?<!\S)\S(?!\S)(?:[ \t]+\S(?!\S))+[ \t]+\S[.,;:!?]?(?!\S)")
 # One word spelled with dashes between its characters: "Z-E-B-R-A-7".
-_DASHED = re.compile(r"(?:[^\s-]-){2,}[^\s-]")
+_DASHED = re.compile(r"(?<![^\s])(?:[^\s-]-){2,}[^\s-](?![^\s])")
 
 
 def unspell(text: str) -> str:
@@ -152,33 +155,7 @@ def unspell(text: str) -> str:
     "Z-E-B-R-A-7" -> "ZEBRA7", "$ 1 7 . 2 5" -> "$17.25" (a run of three or more
     one-character words, or one word of single characters between dashes)."""
     text = _DASHED.sub(lambda m: m.group(0).replace("-", ""), text)
-    tokens = list(_TOKEN.finditer(text))
-    pieces: list[str] = []
-    at = 0
-    index = 0
-    while index < len(tokens):
-        end = index
-        while end < len(tokens) and _single(tokens[end].group(0)):
-            end += 1
-            if len(tokens[end - 1].group(0)) == 2:
-                break  # "5." ends a sentence, and the spelling with it
-        if end - index >= 3:
-            first, last = tokens[index], tokens[end - 1]
-            pieces.append(text[at : first.start()])
-            pieces.append("".join(t.group(0) for t in tokens[index:end]))
-            at = last.end()
-            index = end
-        else:
-            index = max(end, index + 1)
-    pieces.append(text[at:])
-    return "".join(pieces)
-
-
-def _single(token: str) -> bool:
-    """One character, or one character and the punctuation that ends a sentence."""
-    return len(token) == 1 or (
-        len(token) == 2 and token[1] in ".,;:!?" and token[0] not in ".,;:!?"
-    )
+    return _SPELLED.sub(lambda m: "".join(m.group(0).split()), text)
 
 
 _NUMBER_WORD_RUN = re.compile(
@@ -203,38 +180,30 @@ def numbers_as_digits(text: str) -> str:
     return _NUMBER_WORD_RUN.sub(digits, text)
 
 
-def _squeezed(text: str) -> tuple[str, list[int]]:
-    """`text`'s letters and digits, case-folded, with each one's index in `text`."""
-    chars: list[str] = []
-    where: list[int] = []
-    for index, char in enumerate(text):
-        if char.isalnum():
-            folded = char.casefold()
-            chars.append(folded)
-            where.extend([index] * len(folded))
-    return "".join(chars), where
+@lru_cache(maxsize=256)
+def _spelled_as(phrase: str) -> re.Pattern[str] | None:
+    """A regex for `phrase`'s letters and digits in order, anything but letters and digits
+    between them, at word boundaries; None for a phrase with no letter or digit."""
+    chars = [ch for ch in phrase if ch.isalnum()]
+    if not chars:
+        return None
+    between = r"[\W_]*"
+    body = between.join(re.escape(ch) for ch in chars)
+    return re.compile(rf"(?<![^\W_]){body}(?![^\W_])", re.IGNORECASE)
 
 
 def mentions(text: str, phrase: str) -> str | None:
     """The part of `text` that says `phrase`, ignoring case, spacing and punctuation between
     its letters and digits, at word boundaries ("zebra 7" and "Z-E-B-R-A-7" say "ZEBRA-7";
     "Bert has" does not say "Bertha"); None when it is not said."""
-    wanted, _ = _squeezed(phrase)
-    if not wanted:
+    pattern = _spelled_as(phrase)
+    if pattern is None:
         folded = " ".join(phrase.casefold().split())
         if folded and folded in " ".join(text.casefold().split()):
             return phrase
         return None
-    haystack, where = _squeezed(text)
-    start = haystack.find(wanted)
-    while start != -1:
-        first, last = where[start], where[start + len(wanted) - 1]
-        before = text[first - 1] if first > 0 else " "
-        after = text[last + 1] if last + 1 < len(text) else " "
-        if not before.isalnum() and not after.isalnum():
-            return text[first : last + 1]
-        start = haystack.find(wanted, start + 1)
-    return None
+    match = pattern.search(text)
+    return match.group(0) if match else None
 
 
 _AMOUNT_WORDS = (
@@ -245,8 +214,9 @@ _AMOUNT_WORDS = (
 _SMALL = rf"(?:\d{{1,2}}|{_AMOUNT_WORDS}(?:[\s-]+{_AMOUNT_WORDS}){{0,2}})"
 # "thirteen dollars and fifty cents", "$13 and 50 cents": dollars and cents said apart.
 _DOLLARS_AND_CENTS = re.compile(
-    rf"(?P<dollars>(?:\$\s*)?\d[\d,.]{0, 20}|{_AMOUNT_WORDS}(?:(?:[\s-]+|\s+and\s+){_AMOUNT_WORDS}){{0,6}})"
-    rf"\s*(?:dollars?|bucks?)?\s*(?:and\s+)?(?P<cents>{_SMALL})\s+cents?\b",
+    rf"(?<![\w$.,])(?P<dollars>(?:\$\s*)?\d[\d,.]{{0,20}}"
+    rf"|{_AMOUNT_WORDS}(?:(?:[\s-]+|\s+and\s+){_AMOUNT_WORDS}){{0,6}})"
+    rf"(?:\s*(?:dollars?|bucks?))?\s+(?:and\s+)?(?P<cents>{_SMALL})\s+cents?\b",
     re.IGNORECASE,
 )
 
@@ -258,7 +228,9 @@ def amounts_in(text: str) -> list[tuple[float, str]]:
     text = unspell(text)
     found: list[tuple[float, str]] = []
     spans: list[tuple[int, int]] = []
-    for match in _DOLLARS_AND_CENTS.finditer(text):
+    # Only a text that says "cent" can say dollars and cents apart (and the search is dear).
+    dollars_and_cents = _DOLLARS_AND_CENTS.finditer(text) if "cent" in text.lower() else ()
+    for match in dollars_and_cents:
         dollars = find_prices(match.group("dollars").replace("$", "") + " dollars")
         cents = find_prices(match.group("cents") + " dollars")
         if dollars and cents and cents[0].value < 100:
