@@ -21,9 +21,10 @@ and conversation always give the same reply. Its rules:
    "between us", "password" ~ "code"). The rest of the last message (the hints) steers the
    search at half weight, earlier user turns at a quarter; a hint never matches itself.
 3. **Who and when.** A round named in the question ("in round 2") keeps only that round's
-   statements (and what the user said); a round named in a hint adds a bonus. A speaker named
-   ("the buyer", "the coach", "the other side") adds a bonus to what that speaker said; an
-   amount named adds a bonus to statements that state it.
+   statements (and what the user said); a round named in a hint adds a bonus (2). A speaker
+   named ("the buyer", "the coach", "the other side") adds a bonus (1) to what that speaker
+   said; an amount named adds a bonus to statements that state it (2 in the question, 1 in a
+   hint). The coach's lines also match "advice", the label they are remembered under.
 4. **The answer.** The best statement (highest score; the earliest on ties) is quoted with
    who said it and when. "Which round"/"when" is answered with the round and the speaker only,
    "who" with the speaker only; "how much"/"what amount" with the amount the statement states
@@ -354,7 +355,10 @@ def _stem(word: str) -> str:
     return word
 
 
+# Speakers that are no one to name when asked "who": what the agent read or was told.
+_NOT_PEOPLE = frozenset({"brief", "note", "result", "summary", "user"})
 _FRAMING_STEMS = frozenset(_stem(word) for word in _FRAMING)
+_ADVICE_TERM = _stem("advice")
 _CONCEPT_OF = {_stem(word): concept for concept, words in _CONCEPTS.items() for word in words}
 
 
@@ -386,7 +390,10 @@ class Statement:
 
     @property
     def terms(self) -> frozenset[str]:
-        return frozenset(term for term, _, _ in _terms(self.text))
+        found = {term for term, _, _ in _terms(self.text)}
+        if self.speaker == "coach":
+            found.add(_ADVICE_TERM)  # the context labels these lines "Your coach's advice"
+        return frozenset(found)
 
     def attributed(self) -> str:
         """The statement quoted with who said it and when."""
@@ -515,6 +522,7 @@ class _Question:
     hint_rounds: set[int]
     speakers: set[str]
     amounts: set[float]
+    hint_amounts: set[float]
 
 
 def _round_of(match: re.Match[str]) -> int:
@@ -598,9 +606,10 @@ class RuleResponder:
             weights.pop(_stem(speaker), None)
             hints.pop(_stem(speaker), None)
         amounts = {m.value for m in find_prices(_ROUND.sub(" ", asking))}
+        hint_amounts = {m.value for m in find_prices(_ROUND.sub(" ", " ".join(told)))}
         return _Question(
             asking, whole, weights, hints, rounds[0] if rounds else None, hint_rounds,
-            speakers, amounts,
+            speakers, amounts, hint_amounts,
         )  # fmt: skip
 
     # -- finding the answer --------------------------------------------------------------------
@@ -641,7 +650,7 @@ class RuleResponder:
                 return "I don't know which round that was."
             who = "I" if best.speaker == "you" else f"the {best.speaker}"
             return f"Round {best.round}; {who} said it."
-        if _WHO.search(question.text):
+        if _WHO.search(question.text) and best.speaker not in _NOT_PEOPLE:
             who = "I did" if best.speaker == "you" else f"The {best.speaker}"
             return f"{who}, in round {best.round}." if best.round is not None else f"{who}."
         return self._shaped(question, best, relevance)
@@ -725,12 +734,16 @@ class _Relevance:
             if statement.speaker in question.speakers:
                 score += 1.0
             if statement.round is not None and statement.round in question.hint_rounds:
-                score += 1.0
-            if question.amounts and any(
-                any(abs(m.value - a) < 1e-9 for a in question.amounts)
-                for m in find_prices(statement.text)
-            ):
                 score += 2.0
+            stated = (
+                {m.value for m in find_prices(statement.text)}
+                if statement.speaker != "user"
+                else set()
+            )
+            if stated & question.amounts:
+                score += 2.0
+            elif stated & question.hint_amounts:
+                score += 1.0
             scores.append((score, position, statement))
         scores.sort(key=lambda item: (-item[0], item[1]))
         return [statement for _, _, statement in scores]
