@@ -40,6 +40,10 @@ _NOTHING = re.compile(
     r"|\bno (?:record|memory)\b|\bnothing (?:about|on) (?:that|it)\b",
     re.IGNORECASE,
 )
+# How a short answer may open before saying the thing itself.
+_LEAD = re.compile(
+    r"^(?:(?:it|that|this) (?:is|was)|it's|that's|the answer is|answer:|sure[,:]?)\s+", re.I
+)
 _CONNECTORS = re.compile(r"^(?:[\s,:;=\-–—\"'“]|is\b|was\b|are\b|were\b|of\b|be\b)+", re.I)
 
 
@@ -145,7 +149,7 @@ def _text_after(text: str, topic: Topic, anchored: bool) -> str | None:
             return rest[:200]
     if anchored:
         return None
-    short = text.strip().strip("\"'“”").rstrip(".!")
+    short = _LEAD.sub("", text.strip()).strip("\"'“”").rstrip(".!")
     return short if 0 < len(short) <= 60 and "\n" not in short else None
 
 
