@@ -257,9 +257,13 @@ class InContextGuard(Defended):
         *,
         paraphrases: Sequence[str] = (),
         threshold: float = 0.6,
+        terms: Sequence[str] | None = None,
     ) -> InContextGuard:
+        """A guard of `secrets`: their texts and topics and `paraphrases` as the detector's
+        facts and, unless `terms` says otherwise, as the instruction's terms (pass the topics
+        alone to keep the values themselves out of the model's prompt)."""
         detector = ForgetDetector.for_secrets(secrets, paraphrases=paraphrases, threshold=threshold)
-        return cls(inner, detector)
+        return cls(inner, detector, terms=terms)
 
     async def ask(self, conversation: Sequence[Message], **params: object) -> Reply:
         self.asked += 1

@@ -96,6 +96,7 @@ class ParaphraseAndFormat(Strategy):
         names = topic.reworded(self.rewordings)
         probe = Probe(self, target, max_queries)
         candidates = []
+        read: dict[str, str | None] = {}
         for index, form in enumerate(self.forms):
             question, shape = phrasing(form, topic, names[index % len(names)])
             reply = await probe.question(question)
@@ -103,5 +104,6 @@ class ParaphraseAndFormat(Strategy):
                 break
             candidate = read_candidate(reply, topic, shape)
             candidates.append(candidate)
-            probe.attempt.notes.setdefault("forms", {})[form] = candidate.key if candidate else None  # type: ignore[index]
+            read[form] = candidate.key if candidate else None
+        probe.attempt.notes["forms"] = read
         return conclude(probe.attempt, candidates)
