@@ -232,6 +232,7 @@ async def test_the_output_filter_blocks_what_the_guard_lets_through(name: str, k
     assert any(e.reply.status == "blocked" for e in stopped.exchanges)
     assert stopped.guess is None
     assert stacked.defences == ("in-context-guard", "output-filter")
+    assert stopped.notes["defences"] == ["in-context-guard", "output-filter"]
 
 
 async def test_the_output_filter_reads_spelled_forms() -> None:

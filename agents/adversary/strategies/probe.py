@@ -24,6 +24,10 @@ class Probe:
         self.target = target
         self.max_queries = max_queries
         self.attempt = Attempt(strategy=strategy.name, target=target.label)
+        # A defended target keeps its agent's label; say which defences stood in front of it.
+        defences = getattr(target, "defences", ())
+        if defences:
+            self.attempt.notes["defences"] = list(defences)
 
     @property
     def left(self) -> int:
