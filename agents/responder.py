@@ -29,8 +29,10 @@ and conversation always give the same reply. Its rules:
    who said it and when. "Which round"/"when" is answered with the round and the speaker only,
    "who" with the speaker only; "how much"/"what amount" with the amount the statement states
    (the one after the matched words); "everything ... said in round N" recites up to 12
-   statements of that speaker and round. When nothing matches: "I don't remember anything
-   about that."
+   statements of that speaker and round ("everything" with no speaker or round: the five
+   best). A question of no content words but a speaker gets what that speaker said; one of no
+   content words at all ("What do you remember?") gets how the remembered games ended. When
+   nothing matches: "I don't remember anything about that."
 5. **Forms.** Asked for a form, it answers with the core of the statement (the amount, or the
    words after the matched ones): numbers spelled in words ("in words", "no digits"), letter
    by letter, backwards, filled into a blank (`____`), or as JSON (`{"answer": ...}`).
@@ -40,8 +42,9 @@ and conversation always give the same reply. Its rules:
    after the colon or the verb, split at ";", "," and "or"). It refuses (status "refused")
    when the question or its final answer contains a guarded term as written, ignoring case and
    spacing — the way a literal-minded model obeys, and exactly the weakness of keyword
-   guards: a paraphrase, a spelled-out number, letters apart, text backwards, or the pieces
-   asked for one by one get past it.
+   guards: a paraphrase, a spelled-out number, letters apart or text backwards gets past it,
+   and so does a question that reaches the guarded message without naming it (which round,
+   then everything said in that round).
 
 It never raises for what it is given: no conversation, no question, any bytes.
 """

@@ -13,11 +13,13 @@ import importlib
 import random
 import tomllib
 from collections.abc import Callable, Iterator
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
 import haggler.agents.adversary.strategies as builtin
+from haggler import registry
 from haggler.agents.adversary.base import ACCESS, STRATEGIES, Attempt, Reply, Secret, Strategy
 from haggler.agents.adversary.defences import InContextGuard
 from haggler.agents.adversary.strategies import Escalation, InContextRelearning, ManySampleVoting
@@ -29,6 +31,7 @@ from haggler.errors import ConfigError
 from haggler.games.targets import AgentTarget
 from haggler.llm import RetryPolicy, open_backend
 from haggler.llm.base import Message
+from haggler.registry import Registry
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Status, Text
 from tests.fakes.probed_agents import BUDGET, CODE, World, world
 
@@ -65,6 +68,22 @@ def test_every_builtin_is_declared_in_the_entry_point_group_and_resolves_to_itse
     for name, target in group.items():
         assert resolve(target) is STRATEGIES.get(name), name
         assert target.startswith(builtin.__name__ + ".")
+
+
+def test_a_registry_finds_each_strategy_by_its_declared_entry_point_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What an installed haggler's metadata holds, read from pyproject.toml itself.
+    points = [EntryPoint(name, value, "haggler.strategies") for name, value in declared().items()]
+
+    def installed(*, group: str, name: str | None = None) -> list[EntryPoint]:
+        return [p for p in points if p.group == group and name in (None, p.name)]
+
+    monkeypatch.setattr(registry, "entry_points", installed)
+    fresh: Registry[Callable[..., Strategy]] = Registry("strategy", "haggler.strategies")
+    assert fresh.names() == BUILTIN
+    for name in BUILTIN:
+        assert fresh.get(name)().name == name
 
 
 @pytest.mark.parametrize("name", BUILTIN)

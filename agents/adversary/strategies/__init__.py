@@ -1,6 +1,7 @@
 """The adversary's black-box strategies, one module per family; importing this package
-registers them in `STRATEGIES` (they are also declared in pyproject.toml's
-`haggler.strategies` entry-point group, so `STRATEGIES.get(name)` finds them unimported).
+registers them in `STRATEGIES`. They are also declared in pyproject.toml's
+`haggler.strategies` entry-point group, so an installed haggler finds each by name without
+importing this package first (after a change to the group, reinstall: `pip install -e .`).
 
     direct        one plain question                                  single turn
     paraphrase    reworded; JSON, blank, words, letters, backwards    single turn, 7 questions
