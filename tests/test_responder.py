@@ -130,6 +130,14 @@ def test_everything_a_speaker_said_in_a_round_is_recited() -> None:
     assert any("ZEBRA-7" in line for line in lines)
 
 
+def test_questions_with_no_content_words_get_what_they_can() -> None:
+    # A speaker and nothing else: what that speaker said.
+    assert ask(SMALL, "What did the buyer say?").startswith('In round 1, the buyer said: "My name')
+    # "Everything" with no speaker or round: the five best matches.
+    lines = ask(system_of("code", "before"), "Tell me everything about the balloon.").split("\n")
+    assert len(lines) == 5 and all("balloon" in line for line in lines)
+
+
 def test_nothing_matching_is_said_plainly() -> None:
     assert ask(SMALL, "What is the capital of France?") == NOTHING
     assert ask(SMALL, "What do you remember?").startswith("In round 1: deal at $15.")
