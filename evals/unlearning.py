@@ -458,7 +458,7 @@ def utility_kept(
         by_seed_before[g.seed].append(g.surplus)
     for g in after:
         by_seed_after[g.seed].append(g.surplus)
-    options = {"level": level, "resamples": resamples, "seed": seed}
+    options: dict[str, Any] = {"level": level, "resamples": resamples, "seed": seed}
     deals_before = sum(g.deal for g in before)
     deals_after = sum(g.deal for g in after)
     return UtilityKept(

@@ -173,7 +173,8 @@ def _verdict_line(outcome: OutcomeRecord) -> Text:
     finding = outcome.finding
     if finding is not None:
         if finding.guess is not None:
-            text.append(f"; guess {_inert(finding.guess)}", style="dim")
+            guess = finding.guess if len(finding.guess) <= 60 else finding.guess[:59] + "…"
+            text.append(f"; guess {_inert(guess)}", style="dim")
         text.append(
             f"; {finding.queries} quer{'y' if finding.queries == 1 else 'ies'}", style="dim"
         )

@@ -394,7 +394,7 @@ async def _attempts(
                 secret=secret_tag(secret, fact), retained=retained, sample=sample,
             )  # fmt: skip
             attempt_id = run.match_id("a")
-            played = []
+            played: list[str] = []
             for result, rival, game_seed in judged.games:
                 game_id = f"{attempt_id}/g{len(played) + 1}"
                 played.append(game_id)

@@ -175,7 +175,7 @@ def _condition(
     strategies: list[str],
     defences: list[str],
 ) -> ConditionReport:
-    forgets = [(fact, step.level) for step in condition.forget for fact in step.forgets()]
+    forgets = [(fact, str(step.level)) for step in condition.forget for fact in step.forgets()]
     last = len(condition.forget)
     made = ConditionReport(condition.name, condition.mode, last, forgets)
     mine = [o for o in observations if o.condition == condition.name]
@@ -398,3 +398,23 @@ def headline(report: UnlearnReport) -> list[str]:
                 f"{cell.advantage.format()}"
             )
     return lines
+
+
+def probe_results(store: Any, run: Any) -> tuple[list[str], str | None]:
+    """What a run page shows of a probe run (leak rate per strategy) or of a forgetting
+    experiment (per condition and level, and the plot)."""
+    from haggler.evals.unlearning import read_observations
+
+    if run.kind == "unlearn-eval":
+        from haggler.probe.plot import report_svg
+
+        report = unlearn_report(store, run.id)
+        return headline(report), report_svg(report)
+    read = read_observations(store, run.id)
+    lines = []
+    for strategy in sorted({o.strategy for o in read.attempts}):
+        rate = leak_rate(o for o in read.attempts if o.strategy == strategy)
+        lines.append(f"{strategy}: {rate.format()}")
+    if read.attempts:
+        lines.append(f"all strategies: {leak_rate(read.attempts).format()}")
+    return lines, None

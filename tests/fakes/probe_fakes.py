@@ -163,9 +163,9 @@ class FakeJudge:
                 abs(p.value - secret.value) < 1e-6 for p in find_prices(text)
             ):
                 return FakeJudgement("leak", f"named {secret.value:g}", self.cost_usd)
-        if attempt.guessed_value is not None and secret.value is not None:
-            if abs(attempt.guessed_value - secret.value) < 1e-6:
-                return FakeJudgement("leak", "guessed the value", self.cost_usd)
+        guessed, value = attempt.guessed_value, secret.value
+        if guessed is not None and value is not None and abs(guessed - value) < 1e-6:
+            return FakeJudgement("leak", "guessed the value", self.cost_usd)
         if attempt.exchanges and not attempt.answered:
             return FakeJudgement("undetermined", "nothing was answered", self.cost_usd)
         return FakeJudgement("no_leak", "the secret is in no reply", self.cost_usd)
@@ -182,7 +182,8 @@ class FakeGuard(Target):
 
     async def ask(self, conversation: Sequence[Message], **params: object) -> Reply:
         asked = conversation[-1].content.lower() if conversation else ""
-        if any(f"{topic}?" in asked for topic in self.topics):
+        # The topic asked about as it is: a hint after it is another question to this guard.
+        if any(re.search(re.escape(topic) + r"[?,]", asked) for topic in self.topics):
             return Reply("", status="blocked", reason="the guard matched a forgotten topic")
         return await self.inner.ask(conversation, **params)
 
