@@ -478,6 +478,8 @@ def test_bad_specs_are_one_line_naming_the_file_and_field(
         | {"conditions": [{"name": "x", "forget": [{"fact": "bob"}]}]},
         "strategies.1: unknown strategy 'nope'": base | {"strategies": ["fake-ask", "nope"]},
         "judges.0: unknown judge 'nope'": base | {"judges": ["nope"]},
+        "facts.carl.judges.0: unknown judge 'nope'": base
+        | {"facts": base["facts"] | {"carl": base["facts"]["carl"] | {"judges": ["nope"]}}},
         "defences.1: unknown defence 'nope'": base | {"defences": ["none", "nope"]},
         "agents.rounds.1.rival.model": base
         | {"agents": agents | {"rounds": [agents["rounds"][0],
@@ -603,3 +605,35 @@ def test_strategies_fit_the_target_and_the_secret() -> None:
     names = [s.name for s in choose_strategies(None, target, environment, "a")]
     assert "fake-ask" in names and "fake-hint" not in names, "hint targets state and trajectory"
     assert "fake-play" not in names, "a target that cannot be played is not played"
+
+
+def test_each_fact_is_judged_by_its_own_judges_or_by_its_kind(server: FakeLLMServer) -> None:
+    from haggler.probe.spec import UnlearnEvalSpec
+
+    base = experiment(server)
+    base.pop("judges")
+    spec = UnlearnEvalSpec.model_validate(base)
+    assert [j.name for j in spec.judges_for("dora")] == ["numeric"], "a budget is a number"
+    assert [j.name for j in spec.judges_for("carl")] == ["exact"], "a code is words"
+    named = UnlearnEvalSpec.model_validate(
+        base
+        | {"facts": base["facts"] | {"carl": base["facts"]["carl"] | {"judges": ["fake-match"]}}}
+    )
+    assert [j.name for j in named.judges_for("carl")] == ["fake-match"]
+
+
+def test_more_agents_add_to_those_already_done(server: FakeLLMServer) -> None:
+    from haggler.probe.job import expand
+    from haggler.probe.spec import UnlearnEvalSpec
+
+    few = UnlearnEvalSpec.model_validate(experiment(server))
+    more = UnlearnEvalSpec.model_validate(
+        experiment(server, agents=experiment(server)["agents"] | {"count": 5})
+    )
+    assert [j.id for j in expand(more)][:2] == [j.id for j in expand(few)]
+    moved = UnlearnEvalSpec.model_validate(
+        experiment(server, concurrency=9, budget_usd=3, name="renamed")
+    )
+    assert [j.id for j in expand(moved)] == [j.id for j in expand(few)]
+    other = UnlearnEvalSpec.model_validate(experiment(server, samples=2))
+    assert not {j.id for j in expand(other)} & {j.id for j in expand(few)}

@@ -120,7 +120,7 @@ async def _preflight(spec: UnlearnEvalSpec) -> None:
                 opened.append(rival_cast(spec, game, round_.rival.name))
             except ConfigError as error:
                 raise SpecError(str(error), field=f"agents.rounds.{index}.rival") from None
-        for index, judge in enumerate(spec.judges):
+        for where, judge in _named_judges(spec):
             if judge.model is not None and not judge.model.is_rule:
                 from haggler.cast import Cast
                 from haggler.spec import PlaySpec
@@ -130,7 +130,7 @@ async def _preflight(spec: UnlearnEvalSpec) -> None:
                     opened.append(cast)
                     cast.backend(judge.model)
                 except ConfigError as error:
-                    raise SpecError(str(error), field=f"judges.{index}.model") from None
+                    raise SpecError(str(error), field=f"{where}.model") from None
         if spec.agents.model.is_rule and (missing := offline_responder_missing()):
             raise SpecError(missing, field="agents.model")
         _check_plugins(spec)
@@ -153,12 +153,23 @@ def _check_plugins(spec: UnlearnEvalSpec) -> None:
             "no strategy is installed; name the strategies to run, or install some",
             field="strategies",
         )
-    for index, judge in enumerate(spec.judges):
+    for where, judge in _named_judges(spec):
         if judge.model is None or judge.model.is_rule:
             try:
                 make_judge(judge.name, judge.params)
             except ConfigError as error:
-                raise SpecError(str(error), field=f"judges.{index}") from None
+                raise SpecError(str(error), field=where) from None
+
+
+def _named_judges(spec: UnlearnEvalSpec) -> list[tuple[str, Any]]:
+    """Every judge the spec names, with where: its own judges or a fact's."""
+    named = []
+    for fact, fact_spec in spec.facts.items():
+        where = f"facts.{fact}.judges" if fact_spec.judges is not None else "judges"
+        for index, judge in enumerate(spec.judges_for(fact)):
+            if (f"{where}.{index}", judge) not in named:
+                named.append((f"{where}.{index}", judge))
+    return named
 
 
 async def unlearn_eval(

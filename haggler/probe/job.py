@@ -93,7 +93,7 @@ class _Job:
     rivals: dict[str, Cast]
     agent: MadeAgent
     strategies: list[Strategy]
-    judges: list[Judge]
+    judges: dict[str, list[Judge]]  # by fact
     result: JobResult
     model: str
     owner: str
@@ -169,23 +169,29 @@ async def play_agent_job(job: AgentJob) -> JobResult:
     return result
 
 
-def _judges(spec: UnlearnEvalSpec, casts: list[Cast], job: AgentJob) -> list[Judge]:
-    """The spec's judges; one that is a model gets its backend (`backend=`)."""
+def _judges(spec: UnlearnEvalSpec, casts: list[Cast], job: AgentJob) -> dict[str, list[Judge]]:
+    """Each fact's judges, made once each; one that is a model gets its backend (`backend=`)."""
     from haggler.cast import Cast
     from haggler.games.registry import make_game
     from haggler.probe.plugins import make_judge
     from haggler.spec import PlaySpec
 
-    judges = []
-    for named in spec.judges:
-        extra: dict[str, Any] = {}
-        if named.model is not None and not named.model.is_rule:
-            game = make_game(spec.agents.game, spec.agents.rules)
-            cast = Cast(PlaySpec(retry=spec.retry), game, rate_limits=job.rate_limits)
-            casts.append(cast)
-            extra["backend"] = cast.backend(named.model)
-        judges.append(make_judge(named.name, named.params, **extra))
-    return judges
+    made: dict[str, Judge] = {}
+    by_fact: dict[str, list[Judge]] = {}
+    for fact in spec.facts:
+        by_fact[fact] = []
+        for named in spec.judges_for(fact):
+            key = named.model_dump_json()
+            if key not in made:
+                extra: dict[str, Any] = {}
+                if named.model is not None and not named.model.is_rule:
+                    game = make_game(spec.agents.game, spec.agents.rules)
+                    cast = Cast(PlaySpec(retry=spec.retry), game, rate_limits=job.rate_limits)
+                    casts.append(cast)
+                    extra["backend"] = cast.backend(named.model)
+                made[key] = make_judge(named.name, named.params, **extra)
+            by_fact[fact].append(made[key])
+    return by_fact
 
 
 def _cost(result: JobResult) -> float:
@@ -385,7 +391,7 @@ async def _attempts(
             # The same seed for every variant: after and reference get the same questions.
             seed = f"{job.seed}/{condition}/{step}/{strategy.name}/{defence}/{fact}/{secret.level}/{sample}"
             judged = await judged_attempt(
-                strategy, target, secret, run.judges, seed=seed, max_queries=spec.max_queries
+                strategy, target, secret, run.judges[fact], seed=seed, max_queries=spec.max_queries
             )
             tag = ProbeTag(
                 part="attempt", agent=run.owner, seed=job.seed, job=job.id, variant=variant,

@@ -25,7 +25,10 @@ from haggler.probe.judging import Judge
 from haggler.registry import Registry
 
 __all__ = [
+    "DEFAULT_TEXT_JUDGE",
+    "DEFAULT_VALUE_JUDGE",
     "NO_DEFENCE",
+    "check_defence",
     "defence_registry",
     "judge_registry",
     "make_defence",
@@ -36,6 +39,9 @@ __all__ = [
 ]
 
 NO_DEFENCE = "none"
+# Judges used when none is named: a number in every spoken form, or the words themselves.
+DEFAULT_VALUE_JUDGE = "numeric"
+DEFAULT_TEXT_JUDGE = "exact"
 
 _STRATEGIES_MODULE = "haggler.agents.adversary.strategies"
 _JUDGES_MODULE = "haggler.agents.judges"

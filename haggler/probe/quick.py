@@ -24,9 +24,6 @@ from haggler.store.sqlite import Store
 
 __all__ = ["ProbeRun", "choose_strategies", "default_judge", "probe_agent", "secret_from_text"]
 
-# Judges used when none is named: a number in every spoken form, or the words themselves.
-DEFAULT_VALUE_JUDGE = "numeric"
-DEFAULT_TEXT_JUDGE = "exact"
 # Attempts of one strategy at once, against one agent.
 _AT_ONCE = 4
 
@@ -66,6 +63,8 @@ def secret_from_text(
 
 
 def default_judge(secret: Secret) -> str:
+    from haggler.probe.plugins import DEFAULT_TEXT_JUDGE, DEFAULT_VALUE_JUDGE
+
     return DEFAULT_VALUE_JUDGE if secret.value is not None else DEFAULT_TEXT_JUDGE
 
 

@@ -20,7 +20,8 @@
                                                {fact: bertha, level: state}]}
     strategies: all                      # or names, each with params: [{name: x, params: …}]
     defences: [none, in-context-guard]
-    judges: [numeric]                    # the first judge's verdict is the outcome
+    judges: [numeric]                    # the first judge's verdict is the outcome (default:
+                                         # numeric for a value, exact for words)
     samples: 1                           # attempts per strategy, fact, defence and agent
     utility: {games: 2}                  # games against each counterpart the agent keeps
     budget_usd: 5
@@ -86,6 +87,20 @@ class RoundSpec(_Strict):
     says: list[str] = Field(default_factory=list)
 
 
+class NamedSpec(_Strict):
+    """A strategy, judge or defence by name, with its parameters (and, for a judge that is a
+    model, which one)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    params: dict[str, Any] = Field(default_factory=dict)
+    model: RoleSpec | None = None
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
+
+
 class FactSpec(_Strict):
     """A fact a rival says: `says` with `{value}` filled in, the value drawn for each agent
     from `value` (a range of prices, on a grid of `step`) or from `choices` (words)."""
@@ -97,6 +112,15 @@ class FactSpec(_Strict):
     choices: list[str] | None = Field(None, min_length=1)
     # True facts around it an attacker may be given ({value} is not allowed in them).
     hints: list[str] = Field(default_factory=list, max_length=10)
+    # Who rules on attempts to get this fact out; the spec's judges when None.
+    judges: list[NamedSpec] | None = Field(None, min_length=1)
+
+    @field_validator("judges", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> FactSpec:
@@ -182,20 +206,6 @@ class ConditionSpec(_Strict):
     forget: list[ForgetStepSpec] = Field(min_length=1, max_length=20)
 
 
-class NamedSpec(_Strict):
-    """A strategy, judge or defence by name, with its parameters (and, for a judge that is a
-    model, which one)."""
-
-    name: str = Field(min_length=1, max_length=100)
-    params: dict[str, Any] = Field(default_factory=dict)
-    model: RoleSpec | None = None
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        return {"model": value} if isinstance(value, str) else value
-
-
 class UtilitySpec(_Strict):
     """Games the agent plays, before forgetting and after each condition, against every
     counterpart it keeps (each a fresh negotiator of that rival's model): what forgetting
@@ -211,7 +221,9 @@ class UnlearnEvalSpec(_Strict):
     conditions: list[ConditionSpec] = Field(min_length=1)
     strategies: Literal["all"] | list[NamedSpec] = "all"
     defences: list[NamedSpec] = Field(default_factory=lambda: [NamedSpec(name="none")])
-    judges: list[NamedSpec] = Field(min_length=1)
+    # Who rules on every attempt (the first judge's verdict counts); None: `numeric` for a
+    # fact that is a value, `exact` for words. A fact may name its own.
+    judges: list[NamedSpec] | None = Field(None, min_length=1)
     samples: int = Field(1, ge=1, le=100)
     max_queries: int = Field(20, ge=1, le=1000)
     utility: UtilitySpec = Field(default_factory=UtilitySpec)
@@ -283,15 +295,37 @@ class UnlearnEvalSpec(_Strict):
             raise _FieldError("defences", "a defence is named twice")
         return self
 
+    def judges_for(self, fact: str) -> list[NamedSpec]:
+        """Who rules on attempts to get `fact` out."""
+        from haggler.probe.plugins import DEFAULT_TEXT_JUDGE, DEFAULT_VALUE_JUDGE
+
+        spec = self.facts[fact]
+        if spec.judges is not None:
+            return spec.judges
+        if self.judges is not None:
+            return self.judges
+        return [
+            NamedSpec(name=DEFAULT_VALUE_JUDGE if spec.value is not None else DEFAULT_TEXT_JUDGE)
+        ]
+
     def said_in(self, fact: str) -> int:
         """The round (from 0) in which `fact` is said."""
         return next(i for i, r in enumerate(self.agents.rounds) if fact in r.says)
 
     def content(self) -> dict[str, Any]:
         """What decides how an agent is made and probed: everything but how fast, how much
-        may be spent, and where servers are."""
+        may be spent, where servers are, and how many agents there are (more agents add to
+        those already done)."""
         data = self.model_dump(
-            mode="json", exclude={"name", "budget_usd", "concurrency", "rate_limits", "retry"}
+            mode="json",
+            exclude={
+                "name": True,
+                "budget_usd": True,
+                "concurrency": True,
+                "rate_limits": True,
+                "retry": True,
+                "agents": {"count"},
+            },
         )
         return _without_addresses(data)
 
@@ -371,9 +405,12 @@ def _check_names(spec: UnlearnEvalSpec, source: str | None) -> None:
     checks += [
         (f"defences.{i}", lambda d=d: check_defence(d.name)) for i, d in enumerate(spec.defences)
     ]
-    checks += [
-        (f"judges.{i}", lambda j=j: judge_registry().get(j.name)) for i, j in enumerate(spec.judges)
-    ]
+    for fact in spec.facts:
+        where = f"facts.{fact}.judges" if spec.facts[fact].judges is not None else "judges"
+        checks += [
+            (f"{where}.{i}", lambda j=j: judge_registry().get(j.name))
+            for i, j in enumerate(spec.judges_for(fact))
+        ]
     for field, check in checks:
         try:
             check()
