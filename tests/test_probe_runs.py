@@ -637,3 +637,39 @@ def test_more_agents_add_to_those_already_done(server: FakeLLMServer) -> None:
     assert [j.id for j in expand(moved)] == [j.id for j in expand(few)]
     other = UnlearnEvalSpec.model_validate(experiment(server, samples=2))
     assert not {j.id for j in expand(other)} & {j.id for j in expand(few)}
+
+
+async def test_ray_runs_the_same_experiment(tmp_path: Path, server: FakeLLMServer) -> None:
+    ray = pytest.importorskip("ray")
+    try:
+        # The workers learn the test fakes as they start, as an installed plug-in would be.
+        ray.init(
+            num_cpus=2, include_dashboard=False, log_to_driver=False,
+            runtime_env={
+                "worker_process_setup_hook": "tests.fakes.probe_fakes.register_fakes",
+                "env_vars": {"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": KEY},
+            },
+        )  # fmt: skip
+    except Exception as error:  # pragma: no cover - depends on the machine
+        pytest.skip(f"Ray cannot start here: {error}")
+    try:
+        spec = experiment(server, agents=experiment(server)["agents"] | {"count": 1})
+        with Store(tmp_path / "ray.db") as store:
+            on_ray = await unlearn_eval(spec, store=store, executor="ray")
+            ray_report = unlearn_report(store, on_ray.run_id)
+        with Store(tmp_path / "local.db") as store:
+            local = await unlearn_eval(spec, store=store)
+            local_report = unlearn_report(store, local.run_id)
+    finally:
+        ray.shutdown()
+    assert on_ray.complete and on_ray.finished == 1
+    assert ray_report.attempts == local_report.attempts
+    cells = [
+        (c.strategy, c.defence, c.before.leaks, c.after.leaks, c.reference.leaks)
+        for report in (ray_report, local_report)
+        for condition in report.conditions
+        for level in condition.levels
+        for c in level.cells
+    ]
+    half = len(cells) // 2
+    assert cells[:half] == cells[half:], "the same agents, forgetting and probes either way"

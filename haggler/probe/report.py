@@ -249,8 +249,8 @@ def render_report(report: UnlearnReport) -> Group:
     parts: list[Any] = [
         Text(
             f"Forgetting experiment {terminal_text(report.run_id)}: {report.agents} agents, "
-            f"{report.attempts} attempts judged ({report.undetermined} undetermined, left out "
-            f"of every rate), {report.failed} failed, ${report.cost_usd:.4f} on probes",
+            f"{report.attempts} attempts ({report.undetermined} undetermined, left out of every "
+            f"rate), {report.failed} failed agent records, ${report.cost_usd:.4f} on probes",
             style="bold",
         ),
         Text(
