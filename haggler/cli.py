@@ -459,7 +459,13 @@ def report(
         _output(csv, "--csv", (".csv",))
         store = _require_store(db)
         try:
-            _report(store, store.resolve_run(run), plot=plot, csv=csv)
+            run_id = store.resolve_run(run)
+            if _probe_kind(store, run_id):
+                # A forgetting experiment or a probe has its own report.
+                _output(plot, "--plot", (".svg",))
+                _probe_report(store, run_id, plot)
+                return
+            _report(store, run_id, plot=plot, csv=csv)
         finally:
             store.close()
 
@@ -577,6 +583,14 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None, required: bool = 
         write_leaderboard_csv,
     )
 
+    if kind := _probe_kind(store, run_id):
+        from haggler.errors import StoreError
+
+        what = "forgetting experiment" if kind == "unlearn-eval" else "probe run"
+        raise StoreError(
+            f"run {run_id} is a {what}, which ranks no players; its leak rates: "
+            f"haggler report {run_id}"
+        )
     current = _current_matches(store, run_id)
     rows = leaderboard(store, run_id, match_ids=current)
     if not rows and not required:
@@ -1182,6 +1196,28 @@ def unlearn_eval_command(
             store.close()
         if not run.complete:
             raise typer.Exit(1)
+
+
+def _probe_kind(store: Any, run_id: str) -> str | None:
+    """The kind of `run_id` when it is a probe or a forgetting experiment."""
+    kind = next((r.kind for r in store.runs() if r.id == run_id), None)
+    return kind if kind in ("probe", "unlearn-eval") else None
+
+
+def _probe_report(store: Any, run_id: str, plot: Path | None) -> None:
+    if _probe_kind(store, run_id) == "unlearn-eval":
+        _unlearn_report(store, run_id, plot)
+        return
+    from haggler.probe.report import probe_results
+
+    if plot is not None:
+        from haggler.errors import ConfigError
+
+        raise ConfigError(f"--plot: a probe run ({run_id}) has no plot; an experiment has")
+    run = next(r for r in store.runs() if r.id == run_id)
+    lines, _ = probe_results(store, run)
+    for line in lines or ["no attempt stored"]:
+        out.print(_escape(line), soft_wrap=True)
 
 
 def _unlearn_report(store: Any, run_id: str, plot: Path | None) -> None:

@@ -309,6 +309,10 @@ def test_runs_and_the_viewer_read_a_probe_run(probe_store: tuple[Path, str]) -> 
     (run,) = json.loads(listed.stdout)
     assert run["kind"] == "probe" and run["status"] == "finished"
     assert run["outcomes"] == {"leak": 1, "no_leak": 1, "undetermined": 1}
+    reported = haggler("report", run_id, "--db", str(db))
+    assert reported.exit_code == 0, reported.output
+    assert "fake-ask: 0.50" in reported.output and "all strategies: 0.50" in reported.output
+    assert "ranks no players" in one_line_error(haggler("leaderboard", run_id, "--db", str(db)))
     viewer = make_server(db, port=0, results_wait_s=60)
     viewer.start_in_background()
     try:
@@ -398,7 +402,7 @@ def experiment(server: FakeLLMServer, **overrides: Any) -> dict[str, Any]:
             {"name": "state", "forget": [{"fact": "dora", "level": "state"}]},
             {"name": "environment", "forget": [{"fact": "dora", "level": "environment"}]},
         ],
-        "strategies": ["fake-ask", "fake-hint"],
+        "strategies": [{"name": "fake-ask", "params": {"asks": 1}}, "fake-hint"],
         "defences": ["none", "fake-guard"],
         "judges": ["fake-match"],
         "utility": {"games": 1},
@@ -428,6 +432,12 @@ def test_unlearn_eval_reports_forgetting_against_the_reference_and_resumes_for_f
     with Store(db, read_only=True) as store:
         report = unlearn_report(store, "unlearn-shop-forgets")
         count = len(store.episodes("unlearn-shop-forgets"))
+        asked = [
+            e.outcome.finding.queries
+            for e in store.run_episodes("unlearn-shop-forgets", transcripts=False)
+            if e.outcome and e.outcome.finding and e.rules["probe"]["strategy"] == "fake-ask"
+        ]
+    assert asked and max(asked) == 1, "a strategy is made with its spec's parameters"
         assert len(store.lineages("unlearn-shop-forgets")) == 2, "the agents' making is stored"
     state = next(c for c in report.conditions if c.name == "state")
     (level,) = state.levels
@@ -447,6 +457,12 @@ def test_unlearn_eval_reports_forgetting_against_the_reference_and_resumes_for_f
     assert "2 agents: 2 already done, 0 done now" in again.output
     with Store(db, read_only=True) as store:
         assert len(store.episodes("unlearn-shop-forgets")) == count
+    reported = haggler("report", "unlearn-shop-forgets", "--db", str(db))
+    assert reported.exit_code == 0, reported.output
+    assert "condition environment: exact mode, forgets dora (environment)" in reported.output
+    assert "forgetting experiment" in one_line_error(
+        haggler("leaderboard", "unlearn-shop-forgets", "--db", str(db))
+    )
     runs = json.loads(haggler("runs", "--json", "--db", str(db)).stdout)
     assert runs[0]["kind"] == "unlearn-eval" and runs[0]["status"] == "finished"
     assert runs[0]["matches"] == 2 and runs[0]["matches_planned"] == 2
@@ -477,6 +493,8 @@ def test_bad_specs_are_one_line_naming_the_file_and_field(
         "conditions.0.forget.0: no fact 'bob'": base
         | {"conditions": [{"name": "x", "forget": [{"fact": "bob"}]}]},
         "strategies.1: unknown strategy 'nope'": base | {"strategies": ["fake-ask", "nope"]},
+        "strategies.0: strategy 'fake-ask': ": base
+        | {"strategies": [{"name": "fake-ask", "params": {"loud": True}}]},
         "judges.0: unknown judge 'nope'": base | {"judges": ["nope"]},
         "facts.carl.judges.0: unknown judge 'nope'": base
         | {"facts": base["facts"] | {"carl": base["facts"]["carl"] | {"judges": ["nope"]}}},
@@ -537,14 +555,17 @@ def test_failed_agents_are_recorded_and_played_again(tmp_path: Path, server: Fak
     assert "2 done now" in mended.output
 
 
-def test_kill_9_loses_only_the_agents_in_flight(tmp_path: Path, server: FakeLLMServer) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_killed_run_loses_only_the_agents_in_flight(
+    tmp_path: Path, server: FakeLLMServer, stop: signal.Signals
+) -> None:
     def slow(request: RecordedRequest) -> Text:
         time.sleep(0.01)
         return respond(request)
 
     server.responder = slow
     spec = experiment(server, concurrency=1)
-    spec["agents"] = spec["agents"] | {"count": 4}
+    spec["agents"] = spec["agents"] | {"count": 3}
     path = write_spec(tmp_path / "exp.yaml", spec)
     db = tmp_path / "h.db"
     code = (
@@ -557,7 +578,7 @@ def test_kill_9_loses_only_the_agents_in_flight(tmp_path: Path, server: FakeLLMS
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -570,25 +591,31 @@ def test_kill_9_loses_only_the_agents_in_flight(tmp_path: Path, server: FakeLLMS
             time.sleep(0.05)
         else:
             pytest.fail("the first agent was never stored")
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        process.send_signal(stop)
+        _, said = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
+    if stop == signal.SIGTERM:
+        # Stopped as Ctrl-C stops it: the agents in flight dropped, and how to go on.
+        assert process.returncode == 143, said
+        assert "interrupted by SIGTERM" in said and "haggler unlearn-eval" in said
+    else:
+        assert process.returncode == -signal.SIGKILL
     with Store(db, read_only=True) as store:
         done_first = len(store.lineages("unlearn-shop-forgets"))
-    assert 1 <= done_first < 4
+    assert 1 <= done_first < 3
     resumed = haggler("unlearn-eval", str(path), "--db", str(db))
     assert resumed.exit_code == 0, resumed.output
-    assert f"4 agents: {done_first} already done, {4 - done_first} done now" in resumed.output
+    assert f"3 agents: {done_first} already done, {3 - done_first} done now" in resumed.output
     with Store(db, read_only=True) as store:
         episodes = store.run_episodes("unlearn-shop-forgets", transcripts=False)
-        assert len(store.lineages("unlearn-shop-forgets")) == 4
+        assert len(store.lineages("unlearn-shop-forgets")) == 3
     assert all(e.status == "finished" for e in episodes), "nothing half-stored"
     by_job: dict[str, int] = {}
     for episode in episodes:
         by_job[episode.rules["probe"]["job"]] = by_job.get(episode.rules["probe"]["job"], 0) + 1
-    assert len(by_job) == 4 and len(set(by_job.values())) == 1, by_job
+    assert len(by_job) == 3 and len(set(by_job.values())) == 1, by_job
     matches = [e.match_id for e in episodes]
     assert len(matches) == len(set(matches)), "no game stored twice"
 

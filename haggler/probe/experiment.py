@@ -140,14 +140,17 @@ async def _preflight(spec: UnlearnEvalSpec) -> None:
 
 
 def _check_plugins(spec: UnlearnEvalSpec) -> None:
-    from haggler.probe.plugins import make_judge, make_strategies
+    from haggler.probe.plugins import make_judge, make_strategies, make_strategy
 
-    try:
-        strategies = make_strategies(
-            None if spec.strategies == "all" else [s.name for s in spec.strategies]
-        )
-    except ConfigError as error:
-        raise SpecError(str(error), field="strategies") from None
+    if spec.strategies == "all":
+        strategies = make_strategies()
+    else:
+        strategies = []
+        for index, named in enumerate(spec.strategies):
+            try:
+                strategies.append(make_strategy(named.name, named.params))
+            except ConfigError as error:
+                raise SpecError(str(error), field=f"strategies.{index}") from None
     if not strategies:
         raise SpecError(
             "no strategy is installed; name the strategies to run, or install some",

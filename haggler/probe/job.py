@@ -128,8 +128,9 @@ async def play_agent_job(job: AgentJob) -> JobResult:
     """Make, probe and measure the agent of `job`; everything it produced, never raising for
     a model's failure."""
     from haggler.games.registry import make_game
+    from haggler.probe.agents import model_of
     from haggler.probe.making import agent_cast, make_agent, rival_cast
-    from haggler.probe.plugins import make_strategies
+    from haggler.probe.plugins import make_strategies, make_strategy
 
     spec = UnlearnEvalSpec.model_validate(job.spec)
     game = make_game(spec.agents.game, spec.agents.rules)
@@ -148,10 +149,11 @@ async def play_agent_job(job: AgentJob) -> JobResult:
             spec, owner=owner, seed=job.seed, prefix=f"{job.id}/make", game=game, cast=cast,
             rivals=rivals,
         )  # fmt: skip
-        names = None if spec.strategies == "all" else [s.name for s in spec.strategies]
-        strategies = make_strategies(names) if names is not None else make_strategies()
-        from haggler.probe.agents import model_of
-
+        strategies = (
+            make_strategies()
+            if spec.strategies == "all"
+            else [make_strategy(s.name, s.params) for s in spec.strategies]
+        )
         run = _Job(
             job, spec, game, cast, rivals, agent, strategies, judges, result,
             model_of(cast.roles[spec.agents.role]), owner,
@@ -204,7 +206,8 @@ def _cost(result: JobResult) -> float:
 
 
 def _keep_making(run: _Job) -> None:
-    spec, job = run.spec, run.job
+    """The games that made the agent, ready to be stored as a lineage of the run."""
+    job = run.job
     tag = ProbeTag(part="making", agent=run.owner, seed=job.seed, job=job.id, variant="before")
     for made in run.agent.games:
         run.result.making.append(
@@ -222,7 +225,6 @@ def _keep_making(run: _Job) -> None:
             }
         )
         run.result.critiques.append(made.critique)
-    del spec
 
 
 # -- probing ---------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ __all__ = [
     "make_defence",
     "make_judge",
     "make_strategies",
+    "make_strategy",
     "offline_responder_missing",
     "strategy_names",
 ]
@@ -85,17 +86,23 @@ def strategy_names() -> list[str]:
     return STRATEGIES.names()
 
 
+def make_strategy(name: str, params: dict[str, Any] | None = None) -> Strategy:
+    """The strategy `name`, made with `params`."""
+    _builtin(_STRATEGIES_MODULE)
+    factory = STRATEGIES.get(name)
+    try:
+        strategy = factory(**(params or {}))
+    except TypeError as error:
+        raise ConfigError(f"strategy {name!r}: {error}; check its parameters") from None
+    if not isinstance(strategy, Strategy):
+        raise ConfigError(f"strategy {name!r} made a {type(strategy).__name__}, not a Strategy")
+    return strategy
+
+
 def make_strategies(names: Sequence[str] | None = None) -> list[Strategy]:
     """The strategies `names` (every known one when None), made with their defaults."""
     _builtin(_STRATEGIES_MODULE)
-    chosen = list(names) if names is not None else STRATEGIES.names()
-    made = []
-    for name in chosen:
-        strategy = STRATEGIES.get(name)()
-        if not isinstance(strategy, Strategy):
-            raise ConfigError(f"strategy {name!r} made a {type(strategy).__name__}, not a Strategy")
-        made.append(strategy)
-    return made
+    return [make_strategy(name) for name in (STRATEGIES.names() if names is None else names)]
 
 
 def make_judge(name: str, params: dict[str, Any] | None = None, **extra: Any) -> Judge:

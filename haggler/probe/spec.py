@@ -373,7 +373,7 @@ def check_unlearn_spec(data: dict[str, Any], *, source: str | None = None) -> Un
 
 def _check_names(spec: UnlearnEvalSpec, source: str | None) -> None:
     from haggler.errors import ConfigError
-    from haggler.probe.plugins import check_defence, judge_registry, make_strategies
+    from haggler.probe.plugins import check_defence, judge_registry, make_strategy
     from haggler.spec import check_play_spec
 
     agents = spec.agents
@@ -399,7 +399,7 @@ def _check_names(spec: UnlearnEvalSpec, source: str | None) -> None:
     checks: list[tuple[str, Any]] = []
     if spec.strategies != "all":
         checks += [
-            (f"strategies.{i}", lambda s=s: make_strategies([s.name]))
+            (f"strategies.{i}", lambda s=s: make_strategy(s.name, s.params))
             for i, s in enumerate(spec.strategies)
         ]
     checks += [
