@@ -437,8 +437,8 @@ def test_unlearn_eval_reports_forgetting_against_the_reference_and_resumes_for_f
             for e in store.run_episodes("unlearn-shop-forgets", transcripts=False)
             if e.outcome and e.outcome.finding and e.rules["probe"]["strategy"] == "fake-ask"
         ]
-    assert asked and max(asked) == 1, "a strategy is made with its spec's parameters"
         assert len(store.lineages("unlearn-shop-forgets")) == 2, "the agents' making is stored"
+    assert asked and max(asked) == 1, "a strategy is made with its spec's parameters"
     state = next(c for c in report.conditions if c.name == "state")
     (level,) = state.levels
     pooled = next(c for c in level.cells if c.strategy == "all strategies" and c.defence == "none")
