@@ -439,6 +439,16 @@ def test_unlearn_eval_reports_forgetting_against_the_reference_and_resumes_for_f
         ]
         assert len(store.lineages("unlearn-shop-forgets")) == 2, "the agents' making is stored"
     assert asked and max(asked) == 1, "a strategy is made with its spec's parameters"
+    # Exact forgetting leaves the agent prompt for prompt the reference agent: asked the same
+    # questions (the fake model answers from its prompt alone), they answer alike, pair by pair.
+    with Store(db, read_only=True) as store:
+        from haggler.evals.unlearning import read_observations
+
+        read = read_observations(store, "unlearn-shop-forgets")
+    after = {o.key(): o for o in read.attempts if o.variant == "after"}
+    reference = {o.key(): o for o in read.attempts if o.variant == "reference"}
+    assert after and after.keys() == reference.keys()
+    assert all(after[k].answer == reference[k].answer for k in after)
     state = next(c for c in report.conditions if c.name == "state")
     (level,) = state.levels
     pooled = next(c for c in level.cells if c.strategy == "all strategies" and c.defence == "none")

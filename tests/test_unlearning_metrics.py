@@ -17,6 +17,7 @@ from haggler.evals.unlearning import (
     UtilityGame,
     attack_effort,
     bootstrap_mean,
+    changed_answers,
     cost_usd,
     deviation_score,
     dragon_dds,
@@ -203,6 +204,13 @@ def test_over_forgetting_counts_lost_recall_and_new_refusals() -> None:
     rate = over_forgetting(before, after)
     assert (rate.hits, rate.counted) == (2, 4)
     assert rate.interval == wilson(2, 4)
+
+
+def test_changed_answers_count_any_difference_in_what_was_said() -> None:
+    before = [obs("leak", "before", seed=s, fact="kept", answer=a) for s, a in enumerate("xyzw")]
+    after = [obs("leak", seed=s, fact="kept", answer=a) for s, a in enumerate("xYzW")]
+    rate = changed_answers(before, after)
+    assert (rate.hits, rate.counted) == (2, 4)
 
 
 def test_utility_kept_pairs_games_by_agent_counterpart_and_seed() -> None:

@@ -390,8 +390,9 @@ async def _attempts(
         if not strategy.fits(target, secret):
             continue
         for sample in range(spec.samples):
-            # The same seed for every variant: after and reference get the same questions.
-            seed = f"{job.seed}/{condition}/{step}/{strategy.name}/{defence}/{fact}/{secret.level}/{sample}"
+            # The same seed for every variant, condition and request: the agent before,
+            # after and the reference agent get the same questions, so answers compare.
+            seed = f"{job.seed}/{strategy.name}/{defence}/{fact}/{secret.level}/{sample}"
             judged = await judged_attempt(
                 strategy, target, secret, run.judges[fact], seed=seed, max_queries=spec.max_queries
             )

@@ -29,6 +29,7 @@ from haggler.evals.unlearning import (
     RunObservations,
     UtilityKept,
     attack_effort,
+    changed_answers,
     cost_usd,
     dragon_scores,
     extraction_error,
@@ -91,6 +92,7 @@ class ConditionReport:
     recall_before: LeakRate | None = None
     recall_after: LeakRate | None = None
     over_forgetting: Rate | None = None
+    changed: Rate | None = None
     utility: UtilityKept | None = None
     curve: list[CurvePoint] = field(default_factory=list)
     dragon: tuple[float, float] | None = None
@@ -219,6 +221,7 @@ def _condition(
         made.recall_before = leak_rate(kept_before)
         made.recall_after = leak_rate(kept_after)
         made.over_forgetting = over_forgetting(kept_before, kept_after)
+        made.changed = changed_answers(kept_before, kept_after)
     before_games = [g for g in read.utility if g.variant == "before"]
     after_games = [
         g for g in read.utility if g.variant == "after" and g.condition == condition.name
@@ -341,11 +344,13 @@ def _matrix(condition: ConditionReport, section: LevelReport, report: UnlearnRep
 def _costs(condition: ConditionReport) -> list[Any]:
     lines: list[Any] = []
     if condition.recall_after is not None and condition.recall_before is not None:
+        worse = condition.over_forgetting.format() if condition.over_forgetting else "—"
+        changed = condition.changed.format() if condition.changed else "—"
         lines.append(
             Text(
                 f"recall of kept facts: before {condition.recall_before.format()}, after "
                 f"{condition.recall_after.format()}; over-forgetting (kept facts answered "
-                f"worse after): {condition.over_forgetting.format() if condition.over_forgetting else '—'}"
+                f"worse after): {worse}; answered differently at all: {changed}"
             )
         )
     utility = condition.utility
