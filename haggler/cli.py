@@ -453,7 +453,8 @@ def report(
     csv: Annotated[Path | None, typer.Option(help="Write the per-round table as CSV.")] = None,
     db: DbOption = Path("haggler.db"),
 ) -> None:
-    """The paper-style table of a self-play run: price and deal rate by round and arm."""
+    """The paper-style table of a self-play run: price and deal rate by round and arm (of a
+    probe run or a forgetting experiment: its leak rates)."""
     with _user_errors():
         _output(plot, "--plot", (".svg", ".png"))
         _output(csv, "--csv", (".csv",))

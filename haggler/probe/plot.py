@@ -18,7 +18,7 @@ __all__ = ["plot_report", "report_svg"]
 
 # Colour-blind safe (Okabe & Ito): before, after, reference.
 _SERIES = (("before", "#D55E00"), ("after", "#0072B2"), ("reference", "#009E73"))
-_PANEL_W, _PANEL_H = 460, 260
+_PANEL_W, _PANEL_H = 460, 225
 _MARGIN_L, _MARGIN_T, _GAP = 60, 60, 40
 _PLOT_TOP, _PLOT_BOTTOM = 40, 190  # within a panel
 
