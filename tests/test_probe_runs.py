@@ -473,6 +473,17 @@ def test_unlearn_eval_reports_forgetting_against_the_reference_and_resumes_for_f
     assert "forgetting experiment" in one_line_error(
         haggler("leaderboard", "unlearn-shop-forgets", "--db", str(db))
     )
+    from haggler.view import make_server
+
+    viewer = make_server(db, port=0, results_wait_s=60)
+    viewer.start_in_background()
+    try:
+        with urllib.request.urlopen(f"{viewer.url.rstrip('/')}/run/unlearn-shop-forgets") as r:
+            page = r.read().decode()
+    finally:
+        viewer.shutdown()
+        viewer.server_close()
+    assert "Leak rates" in page and "state (state): before" in page and "<svg" in page
     runs = json.loads(haggler("runs", "--json", "--db", str(db)).stdout)
     assert runs[0]["kind"] == "unlearn-eval" and runs[0]["status"] == "finished"
     assert runs[0]["matches"] == 2 and runs[0]["matches_planned"] == 2
@@ -513,6 +524,17 @@ def test_bad_specs_are_one_line_naming_the_file_and_field(
         | {"agents": agents | {"rounds": [agents["rounds"][0],
                                           {"rival": {"name": "Dora", "model": "rule:nope"}}]}},
         "budget: unknown field": base | {"budget": 3},
+        "facts.erin: no round says it": base
+        | {"facts": base["facts"] | {"erin": base["facts"]["dora"]}},
+        "agents.rounds.1.says: fact 'carl' is said in round 1 already": base
+        | {"agents": agents | {"rounds": [agents["rounds"][0],
+                                          agents["rounds"][1] | {"says": ["carl", "dora"]}]}},
+        "agents.rounds.1.rival.name: rival 'Carl' is met twice": base
+        | {"agents": agents | {"rounds": [agents["rounds"][0],
+                                          {"rival": {"name": "Carl", "model": "rule:linear"},
+                                           "says": ["dora"]}]}},
+        "facts.dora: a hint may not give the value away": base
+        | {"facts": base["facts"] | {"dora": base["facts"]["dora"] | {"hints": ["{value}!"]}}},
         "ANTHROPIC_API_KEY": base
         | {"agents": agents | {"model": "anthropic/claude-3-5-haiku-latest"}},
     }  # fmt: skip
