@@ -732,3 +732,12 @@ async def test_ray_runs_the_same_experiment(tmp_path: Path, server: FakeLLMServe
     ]
     half = len(cells) // 2
     assert cells[:half] == cells[half:], "the same agents, forgetting and probes either way"
+
+
+def test_an_experiment_whose_spec_this_haggler_cannot_read_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with Store(db) as store:
+        store.ensure_run("unlearn-future", "unlearn-eval", {"name": "future", "warp": 9})
+    assert "cannot be read by this haggler" in one_line_error(
+        haggler("report", "unlearn-future", "--db", str(db))
+    )

@@ -143,10 +143,19 @@ def _cell(
 def unlearn_report(store: Any, run_id: str) -> UnlearnReport:
     """The report of the experiment `run_id` (an `unlearn-eval` run), over the agents of the
     spec it was last run with."""
+    from pydantic import ValidationError
+
+    from haggler.errors import ConfigError
     from haggler.probe.experiment import current_jobs
 
     run = next(r for r in store.runs() if r.id == run_id)
-    spec = UnlearnEvalSpec.model_validate(run.spec)
+    try:
+        spec = UnlearnEvalSpec.model_validate(run.spec)
+    except ValidationError:
+        raise ConfigError(
+            f"run {run_id}: its spec cannot be read by this haggler (made by haggler "
+            f"{run.haggler_version}); report it with that version"
+        ) from None
     read = read_observations(store, run_id, jobs=current_jobs(run.spec), role=spec.agents.role)
     return build_report(run_id, spec, read)
 
