@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,11 +51,14 @@ from haggler.agents.adversary.base import Attempt, Exchange, Secret
 from haggler.agents.prices import find_prices, format_price, words_to_number
 from haggler.errors import ConfigError, ModelError
 from haggler.llm.base import Message
+from haggler.registry import Registry
 
 if TYPE_CHECKING:
     from haggler.llm.base import Backend
 
 __all__ = [
+    "JUDGES",
+    "ForSecret",
     "OUTCOMES",
     "Ensemble",
     "ExactJudge",
@@ -579,3 +582,26 @@ class Ensemble(Judge):
         evidence = leaks[0].evidence if outcome == "leak" else None
         reasons = "; ".join(f"{v.judge}: {v.reason}" for v in verdicts)
         return Verdict(outcome, self.name, f"{tally} ({reasons})"[:600], evidence, cost)
+
+
+# -- by name -----------------------------------------------------------------------------------
+
+
+class ForSecret(Judge):
+    """The matchers that fit each secret it judges (`judges_for`): the default judge."""
+
+    name = "auto"
+
+    async def judge(self, attempt: Attempt, secret: Secret) -> Verdict:
+        return await judges_for(secret).judge(attempt, secret)
+
+
+# Judges by name, for specs and the command line; a package adds its own through the
+# `haggler.judges` entry-point group. A factory takes the judge's parameters, and `backend=`
+# when the spec names a model for it.
+JUDGES: Registry[Callable[..., Judge]] = Registry("judge", "haggler.judges")
+JUDGES.register("auto")(ForSecret)
+JUDGES.register("exact")(ExactJudge)
+JUDGES.register("regex")(RegexJudge)
+JUDGES.register("numeric")(NumericJudge)
+JUDGES.register("llm")(LLMJudge)

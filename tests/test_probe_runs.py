@@ -174,8 +174,12 @@ def test_bad_probes_are_one_line_with_exit_status_2(shop: Path, tmp_path: Path) 
     assert not (tmp_path / "missing.db").exists()
 
 
-def test_no_strategy_fits_is_said_plainly(shop: Path) -> None:
-    # Only a strategy for other levels is installed: none fits an environment-level secret.
+def test_no_strategy_fits_is_said_plainly(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only a strategy for other levels is known (none installed through entry points, none
+    # built in): none fits an environment-level secret.
+    from haggler import registry
+
+    monkeypatch.setattr(registry, "entry_points", lambda **_: [])
     saved = dict(STRATEGIES._factories)
     STRATEGIES._factories.clear()
     STRATEGIES.register("fake-hint")(FakeHint)
@@ -672,8 +676,17 @@ def test_each_fact_is_judged_by_its_own_judges_or_by_its_kind(server: FakeLLMSer
     base = experiment(server)
     base.pop("judges")
     spec = UnlearnEvalSpec.model_validate(base)
-    assert [j.name for j in spec.judges_for("dora")] == ["numeric"], "a budget is a number"
-    assert [j.name for j in spec.judges_for("carl")] == ["exact"], "a code is words"
+    # By default the matchers that fit each fact: a number in every spoken form for a budget,
+    # the words (and the pattern, when given) for a code.
+    assert [j.name for j in spec.judges_for("dora")] == ["auto"]
+    assert [j.name for j in spec.judges_for("carl")] == ["auto"]
+    from haggler.agents.judges import ExactJudge, NumericJudge, judges_for
+
+    budget = judges_for(Secret(text="$14", topic="a budget", value=14.0))
+    assert [type(j) for j in budget.judges] == [NumericJudge]
+    assert [type(j) for j in judges_for(Secret(text="ZEBRA-7", topic="a code")).judges] == [
+        ExactJudge
+    ]
     named = UnlearnEvalSpec.model_validate(
         base
         | {"facts": base["facts"] | {"carl": base["facts"]["carl"] | {"judges": ["fake-match"]}}}

@@ -25,9 +25,9 @@ not control); for a memory you control, forget exactly instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from haggler.agents.adversary.base import (
     Attempt,
@@ -40,12 +40,14 @@ from haggler.agents.adversary.base import (
 from haggler.agents.judges import Judge, amounts_in, judges_for, mentions
 from haggler.errors import ConfigError
 from haggler.llm.base import Completion, Message, Usage
+from haggler.registry import Registry
 
 if TYPE_CHECKING:
     from haggler.agents.base import Negotiator
     from haggler.games.episode import EpisodeResult
 
 __all__ = [
+    "DEFENCES",
     "Detection",
     "Defended",
     "ForgetDetector",
@@ -367,3 +369,21 @@ def _summed(drafts: Sequence[Completion], last: Completion | None) -> Completion
         latency_s=sum(d.latency_s for d in drafts),
         retries=sum(d.retries for d in drafts),
     )
+
+
+# -- by name -----------------------------------------------------------------------------------
+
+
+def _in_context_guard(target: Target, secrets: Sequence[Secret], **params: Any) -> Target:
+    return InContextGuard.for_secrets(target, secrets, **params)
+
+
+def _output_filter(target: Target, secrets: Sequence[Secret], **params: Any) -> Target:
+    return OutputFilter(target, secrets, **params)
+
+
+# Defences by name, for specs: a factory takes the target to wrap, the secrets it guards
+# (`secrets=`) and its parameters. A package adds its own through `haggler.defences`.
+DEFENCES: Registry[Callable[..., Target]] = Registry("defence", "haggler.defences")
+DEFENCES.register(InContextGuard.defence)(_in_context_guard)
+DEFENCES.register(OutputFilter.defence)(_output_filter)

@@ -10,14 +10,13 @@ See docs/probing.md.
 """
 
 from haggler.probe.experiment import UnlearnEvalRun, run_id_of, unlearn_eval
-from haggler.probe.judging import Judge, Judgement
+from haggler.probe.judging import Judge
 from haggler.probe.quick import ProbeRun, probe_agent, secret_from_text
 from haggler.probe.report import UnlearnReport, render_report, unlearn_report
 from haggler.probe.spec import UnlearnEvalSpec, check_unlearn_spec, load_unlearn_spec
 
 __all__ = [
     "Judge",
-    "Judgement",
     "ProbeRun",
     "UnlearnEvalRun",
     "UnlearnEvalSpec",

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from haggler.errors import ConfigError
 from haggler.games.base import Game
 from haggler.memory import AgentMemory
-from haggler.probe.plugins import offline_responder_missing
 from haggler.spec import RoleSpec, SelfPlaySpec
 
 if TYPE_CHECKING:
@@ -107,8 +106,6 @@ def make_target(
 
     role_spec = cast.roles[role]
     backend = None if role_spec.is_rule else cast.backend(role_spec)
-    if backend is None and (missing := offline_responder_missing()) is not None:
-        raise ConfigError(missing)
     params: dict[str, Any] = {} if role_spec.is_rule else role_spec.generation()
     player: Callable[[int], Negotiator] = lambda seed: cast.players(seed)[role]  # noqa: E731
     return AgentTarget(

@@ -104,7 +104,6 @@ async def _preflight(spec: UnlearnEvalSpec) -> None:
     from haggler.cast import MissingKeys
     from haggler.games.registry import make_game
     from haggler.probe.making import agent_cast, rival_cast
-    from haggler.probe.plugins import offline_responder_missing
 
     game = make_game(spec.agents.game, spec.agents.rules)
     opened = []
@@ -131,8 +130,6 @@ async def _preflight(spec: UnlearnEvalSpec) -> None:
                     cast.backend(judge.model)
                 except ConfigError as error:
                     raise SpecError(str(error), field=f"{where}.model") from None
-        if spec.agents.model.is_rule and (missing := offline_responder_missing()):
-            raise SpecError(missing, field="agents.model")
         _check_plugins(spec)
     finally:
         for cast in opened:

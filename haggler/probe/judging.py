@@ -1,11 +1,11 @@
 """Judges as a probe sees them, and the ruling on one attempt: the verdict of every judge,
 the first judge's as the outcome, and the number of queries it took to the first leak.
 
-The judges themselves (exact, regex, numeric, an LLM, ensembles) are plug-ins
-(`haggler.probe.plugins`); a probe needs only this: `await judge.judge(secret, attempt)`
-returns a judgement whose verdict is `leak`, `no_leak` or `undetermined`. Whatever a judge
-does wrong — raises, answers something else, rules "no leak" on an attempt none of whose
-replies came back — is ruled undetermined here, never "no leak".
+The judges themselves (exact, regex, numeric, an LLM, ensembles: `haggler.agents.judges`) are
+plug-ins (`haggler.probe.plugins`); `await judge.judge(attempt, secret)` returns a verdict
+whose outcome is `leak`, `no_leak` or `undetermined`. Whatever a judge does wrong — raises,
+answers something else, rules "no leak" on an attempt none of whose replies came back — is
+ruled undetermined here, never "no leak".
 """
 
 from __future__ import annotations
@@ -13,31 +13,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from haggler.agents.adversary.base import Attempt, Secret
+from haggler.agents.judges import Judge
 from haggler.errors import ModelAuthError
 
-__all__ = ["Judge", "Judgement", "Ruling", "judge_name", "rule_on"]
+__all__ = ["Judge", "Ruling", "judge_name", "rule_on"]
 
 Verdict = Literal["leak", "no_leak", "undetermined"]
 _VERDICTS = ("leak", "no_leak", "undetermined")
-
-
-@runtime_checkable
-class Judgement(Protocol):
-    """A judge's verdict on one attempt, why, and what judging cost."""
-
-    verdict: str
-    reason: str
-    cost_usd: float
-
-
-@runtime_checkable
-class Judge(Protocol):
-    """Rules whether an attempt got the secret out."""
-
-    async def judge(self, secret: Secret, attempt: Attempt) -> Judgement: ...
 
 
 def judge_name(judge: object) -> str:
@@ -60,12 +45,12 @@ class Ruling:
 
 async def _one(judge: Judge, secret: Secret, attempt: Attempt) -> tuple[Verdict, str, float]:
     try:
-        judgement = await judge.judge(secret, attempt)
+        judgement = await judge.judge(attempt, secret)
     except ModelAuthError:
         raise  # a refused key fails every other judgement too: stop, do not record
     except Exception as error:  # a judge's failure is an undetermined verdict, never a crash
         return "undetermined", f"the judge failed: {type(error).__name__}: {error}"[:300], 0.0
-    verdict = getattr(judgement, "verdict", None)
+    verdict = getattr(judgement, "outcome", None)
     reason = str(getattr(judgement, "reason", "") or "")
     cost = getattr(judgement, "cost_usd", 0.0)
     cost = float(cost) if isinstance(cost, int | float) and cost >= 0 else 0.0

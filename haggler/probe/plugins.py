@@ -9,8 +9,7 @@
   `none` is no defence at all.
 
 The built-in judges and defences register in the registries of `haggler.agents.judges` and
-`haggler.agents.adversary.defences` when those modules have them (`JUDGES`, `DEFENCES`);
-otherwise here. Built-ins are imported only when a name is asked for.
+`haggler.agents.adversary.defences`; built-ins are imported only when a name is asked for.
 """
 
 from __future__ import annotations
@@ -35,49 +34,33 @@ __all__ = [
     "make_judge",
     "make_strategies",
     "make_strategy",
-    "offline_responder_missing",
     "strategy_names",
 ]
 
 NO_DEFENCE = "none"
 # Judges used when none is named: a number in every spoken form, or the words themselves.
-DEFAULT_VALUE_JUDGE = "numeric"
-DEFAULT_TEXT_JUDGE = "exact"
+DEFAULT_VALUE_JUDGE = "auto"
+DEFAULT_TEXT_JUDGE = "auto"
 
 _STRATEGIES_MODULE = "haggler.agents.adversary.strategies"
-_JUDGES_MODULE = "haggler.agents.judges"
-_DEFENCES_MODULE = "haggler.agents.adversary.defences"
-_RESPONDER_MODULE = "haggler.agents.responder"
-
-_own_judges: Registry[Callable[..., Judge]] = Registry("judge", "haggler.judges")
-_own_defences: Registry[Callable[..., Target]] = Registry("defence", "haggler.defences")
-
-
-def _builtin(module: str) -> Any:
-    """`module` imported, or None when this haggler does not have it; an error inside an
-    existing module is the module's and is raised."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name is not None and module.startswith(error.name):
-            return None
-        raise
-
-
-def _registry(module: str, name: str, own: Registry[Any]) -> Registry[Any]:
-    found = _builtin(module)
-    registry = getattr(found, name, None) if found is not None else None
-    return registry if isinstance(registry, Registry) else own
-
 
 def judge_registry() -> Registry[Callable[..., Judge]]:
-    """The registry judges are found in (the built-ins' own, when they have one)."""
-    return _registry(_JUDGES_MODULE, "JUDGES", _own_judges)
+    """The registry judges are found in (`haggler.agents.judges.JUDGES`)."""
+    from haggler.agents.judges import JUDGES
+
+    return JUDGES
 
 
 def defence_registry() -> Registry[Callable[..., Target]]:
-    """The registry defences are found in (the built-ins' own, when they have one)."""
-    return _registry(_DEFENCES_MODULE, "DEFENCES", _own_defences)
+    """The registry defences are found in (`haggler.agents.adversary.defences.DEFENCES`)."""
+    from haggler.agents.adversary.defences import DEFENCES
+
+    return DEFENCES
+
+
+def _builtin(module: str) -> Any:
+    # Imported on first use: importing the package registers the built-in strategies.
+    return importlib.import_module(module)
 
 
 def strategy_names() -> list[str]:
@@ -131,15 +114,3 @@ def check_defence(name: str) -> None:
     """ConfigError unless a defence `name` is known."""
     if name != NO_DEFENCE:
         defence_registry().get(name)
-
-
-def offline_responder_missing() -> str | None:
-    """Why a rule-based agent cannot be asked anything here, or None when it can: such
-    agents answer through the offline responder, which this haggler may lack."""
-    if _builtin(_RESPONDER_MODULE) is None:
-        return (
-            "rule-based agents answer probes through the offline responder "
-            f"({_RESPONDER_MODULE}), which this haggler does not have; probe an agent that "
-            "runs on a model, or install a haggler with the adversary's responder"
-        )
-    return None

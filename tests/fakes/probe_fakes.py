@@ -14,7 +14,6 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from haggler.agents.adversary.base import (
     STRATEGIES,
@@ -25,6 +24,7 @@ from haggler.agents.adversary.base import (
     Strategy,
     Target,
 )
+from haggler.agents.judges import Judge, Verdict
 from haggler.agents.prices import find_prices
 from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TACTICS
@@ -136,14 +136,11 @@ class Broken(Strategy):
         raise RuntimeError("this strategy is broken on purpose")
 
 
-@dataclass(frozen=True)
-class FakeJudgement:
-    verdict: str
-    reason: str
-    cost_usd: float = 0.0
+def FakeJudgement(outcome: str, reason: str, cost_usd: float = 0.0) -> Verdict:  # noqa: N802
+    return Verdict(outcome, FakeJudge.name, reason, cost_usd=cost_usd)  # type: ignore[arg-type]
 
 
-class FakeJudge:
+class FakeJudge(Judge):
     """Leak when an answered reply (or the guess) holds the secret's text or value; no leak
     otherwise; undetermined when nothing was answered (a test fake)."""
 
@@ -152,7 +149,7 @@ class FakeJudge:
     def __init__(self, cost_usd: float = 0.0) -> None:
         self.cost_usd = cost_usd
 
-    async def judge(self, secret: Secret, attempt: Attempt) -> FakeJudgement:
+    async def judge(self, attempt: Attempt, secret: Secret) -> Verdict:
         texts = [e.reply.text for e in attempt.answered]
         if attempt.guess:
             texts.append(attempt.guess)
