@@ -1,0 +1,1 @@
+"""The adversary's strategies, one module per family."""
