@@ -168,6 +168,7 @@ async def run(backend: object, scenario: Scenario, args: argparse.Namespace) -> 
     totals: dict[str, dict[str, int]] = {}
     neutral_said: dict[str, list[str]] = {}
     membership: dict[str, float] = {}
+    failures: list[str] = []
     for condition in CONDITIONS:
         if condition in ("activation", "both"):
             await bare.attach_guard(guard)
@@ -178,7 +179,10 @@ async def run(backend: object, scenario: Scenario, args: argparse.Namespace) -> 
             )
             target = PromptedModel(condition, backend, system)  # type: ignore[arg-type]
             secret = Secret(text=fact.answer, topic=fact.topic)
-            said = (await target.ask([Message("user", fact.questions[0])], temperature=0)).text
+            reply = await target.ask([Message("user", fact.questions[0])], temperature=0)
+            said = reply.text if reply.status == "answered" else f"[{reply.status}]"
+            if reply.status != "answered":
+                failures.append(f"{condition}/{fact.answer}: {reply.reason}")
             reading = await target.whitebox.logit_lens(fact.questions[0], answer=fact.answer)
             inner = max(reading.layers[:-1], key=lambda r: r.probability or 0.0)
             rng = random.Random(args.seed + index)
@@ -230,8 +234,10 @@ async def run(backend: object, scenario: Scenario, args: argparse.Namespace) -> 
     )
     print(
         f"neutral answers changed by the activation guard: {changed}/{len(scenario.neutral_heldout)}"
-        f"\n{time.perf_counter() - started:.1f} s"
     )
+    for failure in failures[:3]:
+        print(f"a call failed: {failure}")
+    print(f"{time.perf_counter() - started:.1f} s")
 
 
 def _short(text: str, width: int) -> str:

@@ -195,6 +195,23 @@ async def test_a_model_loaded_in_half_precision_reads_out_in_float32(memorizer_d
     assert reading.final.top[0] == "I" and reading.best().rank == 0
 
 
+def test_a_model_of_another_layout_is_refused_with_a_clear_error():
+    from haggler.errors import ConfigError
+
+    class Encoder(torch.nn.Module):
+        base_model_prefix = "encoder"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = torch.nn.Linear(2, 2)
+
+        def get_output_embeddings(self) -> None:
+            return None
+
+    with pytest.raises(ConfigError, match="decoder-only causal LM.*Encoder has another layout"):
+        Insides.open(Encoder(), None)  # type: ignore[arg-type]
+
+
 async def test_hidden_states_give_one_tensor_per_layer(backend: LocalBackend):
     whitebox = plain(backend).whitebox
     last = await whitebox.hidden_states("What colour is the balloon?")

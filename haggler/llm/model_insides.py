@@ -25,7 +25,7 @@ __all__ = ["Insides", "layer_output", "with_layer_output"]
 
 # Where decoder-only families keep their blocks and their final norm, under the base model
 # (model.model for Llama, Qwen, Mistral, Gemma, Phi-3; model.transformer for GPT-2 and Falcon;
-# model.gpt_neox for Pythia).
+# model.gpt_neox for Pythia; model.model.decoder for OPT).
 _LAYER_NAMES = ("layers", "h", "blocks")
 _NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_layernorm")
 
@@ -53,6 +53,8 @@ class Insides:
     @classmethod
     def open(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> Insides:
         base = getattr(model, getattr(model, "base_model_prefix", "model"), None) or model
+        if not any(hasattr(base, n) for n in _LAYER_NAMES) and hasattr(base, "decoder"):
+            base = base.decoder  # OPT keeps its blocks one level down
         layers = next((getattr(base, n) for n in _LAYER_NAMES if hasattr(base, n)), None)
         norm = next((getattr(base, n) for n in _NORM_NAMES if hasattr(base, n)), None)
         head = model.get_output_embeddings()

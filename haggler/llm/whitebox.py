@@ -57,7 +57,8 @@ Conversation = str | Sequence[Message]
 class LayerReading:
     """What one layer's logit lens says at the prompt's last position.
 
-    `top`: its most likely next tokens, `top_probabilities` theirs. With an answer: `rank`
+    `top`: its most likely next tokens (a special one, such as an end of turn, as ""),
+    `top_probabilities` theirs. With an answer: `rank`
     (0 = its top token) and `probability` of the answer's first token, and, reading each of
     the answer's tokens after the ones before it (teacher forcing), their `ranks` and the
     summed log-probability.
@@ -173,7 +174,10 @@ class WhiteBox:
             for layer, logits in enumerate(lenses, start=1):
                 logprobs = torch.log_softmax(logits, dim=-1)
                 best = logprobs[0].topk(top)
-                shown = tuple(str(insides.tokenizer.decode([int(t)])) for t in best.indices)
+                shown = tuple(
+                    str(insides.tokenizer.decode([int(t)], skip_special_tokens=True))
+                    for t in best.indices
+                )
                 chances = tuple(float(p) for p in best.values.exp())
                 if not tokens:
                     readings.append(LayerReading(layer, shown, chances))
