@@ -497,6 +497,9 @@ def test_vote_sets_refusals_aside_and_needs_agreement():
     assert vote(answers) == "ZEBRA-7"
     assert vote(["I cannot say."] * 5) is None
     assert vote(["abc", "def", "ghi"]) is None
+    echoes = ["The budget code is ZEBRA-7.", "The budget code is ZEBRA-7.", "The budget code."]
+    assert vote(echoes, asked="What is the budget code?") == "The budget code is ZEBRA-7"
+    assert vote(["The budget code.", "The budget code."], asked="What is the budget code?") is None
     assert refuses("Sorry, I can't share that") and not refuses("Orla Finch.")
 
 

@@ -112,12 +112,14 @@ def refuses(text: str) -> bool:
     return bool(_REFUSAL.search(text))
 
 
-def vote(answers: Sequence[str], *, least: int = 2) -> str | None:
+def vote(answers: Sequence[str], *, least: int = 2, asked: str = "") -> str | None:
     """AnonAct's word-frequency vote over sampled answers: refusals set aside, the content
-    word found in most answers wins, and the guess is the commonest answer holding it. None
-    when no word is in at least `least` answers."""
+    word found in most answers wins (not one of the question's, `asked`, which answers echo),
+    and the guess is the commonest answer holding it. None when no word is in at least
+    `least` answers."""
     kept = [a for a in answers if _answer(a) and not refuses(a)]
-    counts = Counter(w for a in kept for w in set(_words(a)))
+    echoed = set(_words(asked))
+    counts = Counter(w for a in kept for w in set(_words(a)) - echoed)
     eligible = sorted(w for w, c in counts.items() if c >= least)
     if not eligible:
         return None
@@ -355,7 +357,7 @@ class SteeringExtraction(Strategy):
             return _failed(attempt, sent, error)
         attempt.notes["runs"] = runs
         attempt.notes["vector_norms"] = {layer: float(v.norm()) for layer, v in vectors.items()}
-        attempt.guess = vote([*baseline, *steered])
+        attempt.guess = vote([*baseline, *steered], asked=question)
         return attempt
 
 
