@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from haggler.agents.adversary.base import Reply, Target
+from haggler.agents.adversary.base import Reply, Target, WhiteBox
 from haggler.agents.base import Negotiator, RoleView
 from haggler.agents.llm_negotiator import negotiator_prompt
 from haggler.errors import ModelError
@@ -96,6 +96,14 @@ class AgentTarget(Target):
         except ModelError as error:
             return Reply("", status="error", reason=str(error).splitlines()[0][:300])
         return Reply(completion.text, completion=completion)
+
+    @property
+    def whitebox(self) -> WhiteBox | None:
+        """Its model's insides, read with its own system message, when its backend is a local
+        model (`haggler.llm.whitebox`); None otherwise."""
+        from haggler.llm.whitebox import whitebox_of
+
+        return whitebox_of(self.backend, system=self.system_prompt)
 
     @property
     def can_play(self) -> bool:

@@ -20,7 +20,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from haggler.llm.base import Completion, Message
 from haggler.registry import Registry
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from haggler.agents.base import Negotiator
     from haggler.games.base import Game
     from haggler.games.episode import EpisodeResult
+    from haggler.llm.whitebox import LensReading
 
 __all__ = [
     "ACCESS",
@@ -130,10 +131,73 @@ class Attempt:
 
 @runtime_checkable
 class WhiteBox(Protocol):
-    """A local model's insides, for white-box strategies (see `haggler.llm.whitebox`)."""
+    """A local model's insides, read in the target agent's own context (its system message goes
+    before every prompt): what white-box strategies use. `haggler.llm.whitebox.WhiteBox` is
+    the implementation; a conversation is a user question or user and assistant turns."""
 
-    def hidden_states(self, text: str) -> Sequence[object]:
-        """Per layer, the hidden states of `text`'s tokens."""
+    def extended(self, suffix: str) -> WhiteBox:
+        """The same insides with `suffix` added to the system message (a defence's guard)."""
+        ...
+
+    async def depth(self) -> int:
+        """The number of decoder layers."""
+        ...
+
+    async def hidden_states(self, conversation: Any, *, last_only: bool = True) -> list[Any]:
+        """Per decoder layer, its output for the prompt (tensors on the CPU)."""
+        ...
+
+    async def logit_lens(
+        self, conversation: Any, *, answer: str | None = None, top: int = 5
+    ) -> LensReading:
+        """Each layer's read-out at the prompt's last position, and where `answer` ranks."""
+        ...
+
+    async def generate(
+        self,
+        conversation: Any,
+        *,
+        prefix: str = "",
+        samples: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int = 32,
+        seed: int = 0,
+    ) -> list[str]:
+        """Answers as the model writes them, each forced to begin with `prefix`."""
+        ...
+
+    async def steering_vector(
+        self, conversation: Any, anonymised: Sequence[Any], *, layer: int
+    ) -> Any:
+        """The question's activations minus those of anonymised versions of it, at `layer`."""
+        ...
+
+    async def steer(
+        self,
+        conversation: Any,
+        vector: Any,
+        *,
+        layer: int,
+        scale: float,
+        samples: int = 8,
+        temperature: float = 1.0,
+        max_tokens: int = 16,
+        seed: int = 0,
+    ) -> list[str]:
+        """Answers sampled with `scale * vector` added at the first generated token."""
+        ...
+
+    async def scored_tokens(
+        self, texts: Sequence[str], *, after: Any = None
+    ) -> list[list[tuple[int, float]]]:
+        """Each text's tokens and their log-probabilities, alone or as the answer `after` a
+        question."""
+        ...
+
+    async def min_k(
+        self, texts: Sequence[str], *, k: float = 0.2, after: Any = None
+    ) -> list[float]:
+        """Each text's min-k% membership score, alone or as the answer `after` a question."""
         ...
 
 

@@ -18,11 +18,11 @@ import asyncio
 import gc
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from haggler.errors import ConfigError, ModelRequestError
 from haggler.llm.base import Backend, Completion, Message, Usage
@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["LocalBackend", "render_prompt"]
+__all__ = ["LocalBackend", "encode_prompt", "render_prompt"]
+
+T = TypeVar("T")
 
 DEFAULT_MAX_TOKENS = 256
 _DTYPES = {
@@ -89,6 +91,16 @@ def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message
         return str(rendered)
     turns = [f"{_PLAIN_ROLES[message.role]}: {message.content}" for message in messages]
     return "\n\n".join([*turns, "Assistant:"])
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> list[int]:
+    """The prompt's tokens: a chat template writes its own bos token; the plain template relies
+    on the tokenizer adding it, as base models were trained with it."""
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    ids: list[int] = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=not chat)[
+        "input_ids"
+    ]
+    return ids
 
 
 def _merge_system(conversation: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -238,6 +250,17 @@ class LocalBackend(Backend):
                 _POOL[key] = backend
             backend._holders += 1
         return backend
+
+    async def on_model(self, work: Callable[[PreTrainedModel, PreTrainedTokenizerBase], T]) -> T:
+        """`work(model, tokenizer)` run on the worker thread that owns the weights (loading them
+        first if needed), between batches: white-box access (`haggler.llm.whitebox`) to the
+        very copy that games generate with."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker(), self._on_loaded, work)
+
+    def _on_loaded(self, work: Callable[[PreTrainedModel, PreTrainedTokenizerBase], T]) -> T:
+        loaded = self._load()
+        return work(loaded.model, loaded.tokenizer)
 
     @property
     def loaded(self) -> bool:
@@ -427,10 +450,7 @@ class LocalBackend(Backend):
         return [r for r in results if r is not None]
 
     def _encode(self, loaded: _Loaded, request: _Request) -> list[int]:
-        prompt = render_prompt(loaded.tokenizer, request.messages)
-        # A chat template writes its own bos token; the plain template relies on the tokenizer
-        # adding it, as base models were trained with it.
-        ids: list[int] = loaded.tokenizer(prompt, add_special_tokens=not loaded.chat)["input_ids"]
+        ids = encode_prompt(loaded.tokenizer, request.messages)
         limit = loaded.max_positions
         if limit is not None and len(ids) + request.sampling.max_new_tokens > limit:
             raise ModelRequestError(

@@ -13,8 +13,12 @@ importing this package first (after a change to the group, reinstall: `pip insta
     voting        N samples in N phrasings, the majority answer       single turn, N questions
     in-game       plays the counterpart and reads the remembered      multi-turn, games
                   limit off the target's offers
+    logit-lens    each layer's read-out of the answer (local models)  white box
+    steering      AnonAct: the question's activations minus           white box
+                  anonymised ones, added at the first token
+    min-k         min-k% membership of candidate answers              log-probs
 
-Every black-box strategy works against any `Target` (the offline responder, hosted models, local ones)
+Every black-box strategy works against any `Target`; the white-box ones need a local model (the offline responder, hosted models, local ones)
 and sets the attempt's guess from the replies alone.
 """
 
@@ -27,6 +31,11 @@ from haggler.agents.adversary.strategies.paraphrase import ParaphraseAndFormat
 from haggler.agents.adversary.strategies.relearning import InContextRelearning
 from haggler.agents.adversary.strategies.roleplay import RolePlay
 from haggler.agents.adversary.strategies.voting import ManySampleVoting
+from haggler.agents.adversary.strategies.whitebox import (
+    LogitLensReadout,
+    MinKMembership,
+    SteeringExtraction,
+)
 
 __all__ = [
     "DirectQuestion",
@@ -34,8 +43,11 @@ __all__ = [
     "InGameElicitation",
     "InContextRelearning",
     "KeywordEmphasis",
+    "LogitLensReadout",
     "ManySampleVoting",
+    "MinKMembership",
     "MultiHop",
     "ParaphraseAndFormat",
     "RolePlay",
+    "SteeringExtraction",
 ]
