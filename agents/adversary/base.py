@@ -114,6 +114,10 @@ class Attempt:
     guessed_value: float | None = None
     # Games played against the target (in-game elicitation): their ids, when stored.
     games: list[str] = field(default_factory=list)
+    # What the finding rests on: the target's replies (what it said), or only the guess (what
+    # the adversary inferred from its behaviour: in a game the target's replies are moves,
+    # and a price it offers that happens to equal the secret states nothing).
+    reads: Literal["replies", "guess"] = "replies"
     notes: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -394,8 +394,9 @@ async def _attempts(
             # after and the reference agent get the same questions, so answers compare.
             seed = f"{job.seed}/{strategy.name}/{defence}/{fact}/{secret.level}/{sample}"
             judged = await judged_attempt(
-                strategy, target, secret, run.judges[fact], seed=seed, max_queries=spec.max_queries
-            )
+                strategy, target, secret, run.judges[fact], seed=seed,
+                max_queries=spec.budget_of(strategy.name),
+            )  # fmt: skip
             tag = ProbeTag(
                 part="attempt", agent=run.owner, seed=job.seed, job=job.id, variant=variant,
                 condition=condition, mode=_mode(spec, condition), step=step,

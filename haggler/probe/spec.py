@@ -94,6 +94,9 @@ class NamedSpec(_Strict):
     name: str = Field(min_length=1, max_length=100)
     params: dict[str, Any] = Field(default_factory=dict)
     model: RoleSpec | None = None
+    # A strategy's own budget of target replies, over the spec's `max_queries` (in-game
+    # elicitation plays whole games: it needs about eighty replies to read a limit closely).
+    max_queries: int | None = Field(None, ge=1, le=1000)
 
     @field_validator("model", mode="before")
     @classmethod
@@ -226,6 +229,14 @@ class UnlearnEvalSpec(_Strict):
     judges: list[NamedSpec] | None = Field(None, min_length=1)
     samples: int = Field(1, ge=1, le=100)
     max_queries: int = Field(20, ge=1, le=1000)
+
+    def budget_of(self, strategy: str) -> int:
+        """How many target replies `strategy` may spend on one attempt."""
+        if self.strategies != "all":
+            for named in self.strategies:
+                if named.name == strategy and named.max_queries is not None:
+                    return named.max_queries
+        return self.max_queries
     utility: UtilitySpec = Field(default_factory=UtilitySpec)
     seed: int = Field(0, ge=-(2**40), le=2**40)
     # Stop starting agents once this much has been spent (None: no limit).

@@ -176,7 +176,9 @@ class InGameElicitation(Strategy):
         facts = target.game.facts
         low, high = float(facts["buyer_opening"]), float(facts["seller_opening"])
         step = self.resolution or _round_step((high - low) / 40)
-        attempt = Attempt(strategy=self.name, target=target.label)
+        # Its finding is what it infers from the target's play, not what the target says: a
+        # price the target offers that happens to equal the secret states nothing.
+        attempt = Attempt(strategy=self.name, target=target.label, reads="guess")
         # The most replies one game can take from the target: every turn of its own, and
         # a retry after an unreadable message.
         per_game = math.ceil(target.game.max_turns / 2) + _RETRIES
