@@ -15,6 +15,7 @@ from haggler.agents.actions import Action, ActionKind, format_action
 from haggler.agents.advice import read_advice
 from haggler.agents.base import Negotiator, Reply, RoleView
 from haggler.agents.phrasing import sentence
+from haggler.agents.recollection import RivalLimit, remembered_limit
 from haggler.agents.tactics import Position, Tactic
 
 __all__ = ["RuleNegotiator"]
@@ -30,6 +31,11 @@ class RuleNegotiator(Negotiator):
     from the buyer's opening (the buyer, mirrored); `jitter` moves it by up to that much per
     seed, and makes the tactic up to about 20% more or less patient (with the default 0.05). `plain_text` drops the action tags, so the free-text parser (or an LLM moderator)
     has to read the prose.
+
+    It learns from what its memory recalls, afresh each turn: the coach's advice moves its
+    tactic (`haggler.agents.advice`), and a rival's limit stated in a remembered game ("my
+    budget is $14") sets its walk-away price (`haggler.agents.recollection`), unless
+    `remembered_limits` is False (then it learns from advice alone).
     """
 
     def __init__(
@@ -42,6 +48,7 @@ class RuleNegotiator(Negotiator):
         jitter: float = 0.05,
         plain_text: bool = False,
         label: str | None = None,
+        remembered_limits: bool = True,
     ) -> None:
         if role not in ("seller", "buyer"):
             raise ValueError(f"rule-based negotiators play seller or buyer, not {role!r}")
@@ -51,6 +58,9 @@ class RuleNegotiator(Negotiator):
             raise ValueError(f"jitter must be a number within [0, 0.5], got {jitter!r}")
         if not isinstance(plain_text, bool):
             raise ValueError(f"plain_text must be true or false, got {plain_text!r}")
+        if not isinstance(remembered_limits, bool):
+            raise ValueError(f"remembered_limits must be true or false, got {remembered_limits!r}")
+        self.remembered_limits = remembered_limits
         self.role = role
         self.tactic = tactic
         self.plain_text = plain_text
@@ -90,6 +100,12 @@ class RuleNegotiator(Negotiator):
             tactic = tactic.firmer(adjustment.firmness)
             share = min(0.95, max(0.0, share + adjustment.ambition))
         reserve = self._reserve(view.brief.private, share, low, high, tick)
+        if self.remembered_limits and view.memory is not None and view.memory.history:
+            # Learning from remembered games: what a rival like the next one said it could
+            # pay (or take) moves the walk-away price, and the offers made towards it.
+            limit = remembered_limit(view.memory.history, self.role, view.memory.advice)
+            if limit is not None:
+                reserve = self._informed(reserve, limit, view.brief.private, low, high, tick)
         own = [
             m.action.price for m in view.public if m.speaker == self.role and _is_offer(m.action)
         ]
@@ -135,6 +151,42 @@ class RuleNegotiator(Negotiator):
         if budget is not None:
             ceiling = min(ceiling, float(budget))
         return math.floor(round(ceiling / tick, 6)) * tick
+
+    def _informed(
+        self,
+        reserve: float,
+        limit: RivalLimit,
+        private: Mapping[str, Any],
+        low: float,
+        high: float,
+        tick: float,
+    ) -> float:
+        """The walk-away price given a rival's remembered limit (see the recollection module):
+        a stated limit becomes it, a price the rival could never meet bounds it; always on the
+        price grid, inside the openings, and never past the negotiator's own cost or budget."""
+        inside_low, inside_high = low + tick, high - tick
+        if self.role == SELLER:
+            if limit.value is not None:
+                # A price such buyers can pay: rounded down to the grid.
+                reserve = math.floor(round(limit.value / tick, 6)) * tick
+            if limit.beyond is not None:
+                # The highest grid price below what they could never pay.
+                reserve = min(reserve, (math.ceil(round(limit.beyond / tick, 6)) - 1) * tick)
+            reserve = min(max(reserve, inside_low), inside_high)
+            cost = private.get("cost")
+            if cost is not None:
+                reserve = max(reserve, math.ceil(round((float(cost) + tick) / tick, 6)) * tick)
+            return round(reserve, 6)
+        if limit.value is not None:
+            # A price such sellers take: rounded up to the grid.
+            reserve = math.ceil(round(limit.value / tick, 6)) * tick
+        if limit.beyond is not None:
+            reserve = max(reserve, (math.floor(round(limit.beyond / tick, 6)) + 1) * tick)
+        reserve = min(max(reserve, inside_low), inside_high)
+        budget = private.get("budget")
+        if budget is not None:
+            reserve = min(reserve, math.floor(round(float(budget) / tick, 6)) * tick)
+        return round(reserve, 6)
 
     def _tidy(
         self, price: float, last: float, reserve: float, low: float, high: float, tick: float

@@ -29,6 +29,7 @@ from rich.text import Text
 from haggler.agents.prices import format_price
 from haggler.model_text import terminal_text
 from haggler.store.records import (
+    PROBE_VERDICTS,
     CritiqueRecord,
     EpisodeRecord,
     EpisodeSummary,
@@ -116,26 +117,31 @@ def _action_label(turn: TurnRecord) -> str:
     return f"{turn.action.kind.replace('_', ' ')}{price}"
 
 
-def turn_line(turn: TurnRecord) -> Text:
-    """One turn: speaker, text, the action the moderator read, and what it cost."""
+def turn_line(turn: TurnRecord, *, actions: bool = True) -> Text:
+    """One turn: speaker, text, the action the moderator read (`actions`: a game's turn, not
+    a probe's), and what it cost."""
     style = _SPEAKER_STYLE.get(turn.speaker, "bold")
     line = _Transcript()
     line.append(f"{_inert(turn.speaker):>7} ", style=style)
     line.append(_inert(turn.text), style="dim" if not turn.accepted else "")
-    line.append(f"  ⟨{_action_label(turn)}⟩", style="green" if turn.accepted else "red")
+    if actions:
+        line.append(f"  ⟨{_action_label(turn)}⟩", style="green" if turn.accepted else "red")
     if turn.completion_tokens or turn.latency_s:
         line.append(
             f"  {turn.prompt_tokens}+{turn.completion_tokens} tok, {turn.latency_s:.2f}s",
             style="dim",
         )
     if not turn.accepted and turn.error:
-        line.append(f"\n{'':>8}rejected: {_inert(turn.error)}", style="red dim")
+        said = "rejected" if actions else "not answered"
+        line.append(f"\n{'':>8}{said}: {_inert(turn.error)}", style="red dim")
     return line
 
 
 def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Text:
     if outcome is None:
         return Text("no outcome (the game did not finish)", style="yellow")
+    if outcome.kind in PROBE_VERDICTS:
+        return _verdict_line(outcome)
     if outcome.kind == "deal":
         text = _Transcript(f"Deal at {format_price(outcome.price)}", style="bold green")
         text.append(f" ({_inert(outcome.by)} accepted)")
@@ -152,6 +158,28 @@ def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Tex
             "   surplus " + ", ".join(f"{_inert(r)} {v:+g}" for r, v in scores.items()),
             style="dim",
         )
+    return text
+
+
+_VERDICT_STYLE = {"leak": "bold red", "no_leak": "bold green", "undetermined": "bold yellow"}
+
+
+def _verdict_line(outcome: OutcomeRecord) -> Text:
+    """A probe attempt's verdict: what the judge ruled, why, and what the adversary guessed."""
+    text = _Transcript(outcome.kind.replace("_", " "), style=_VERDICT_STYLE[outcome.kind])
+    if outcome.by:
+        text.append(f" (judged by {_inert(outcome.by)})")
+    text.append(f": {_inert(outcome.reason)}")
+    finding = outcome.finding
+    if finding is not None:
+        if finding.guess is not None:
+            guess = finding.guess if len(finding.guess) <= 60 else finding.guess[:59] + "…"
+            text.append(f"; guess {_inert(guess)}", style="dim")
+        text.append(
+            f"; {finding.queries} quer{'y' if finding.queries == 1 else 'ies'}", style="dim"
+        )
+        if finding.first_leak is not None:
+            text.append(f", first leak at {finding.first_leak}", style="dim")
     return text
 
 
@@ -190,6 +218,11 @@ def episode_header(episode: EpisodeRecord, *, show_briefs: bool = False) -> Grou
     return Group(*lines)
 
 
+def _order(role: str) -> tuple[int, str]:
+    known = ("seller", "buyer", "adversary", "target")
+    return (known.index(role) if role in known else len(known), role)
+
+
 def _who(episode: EpisodeSummary, role: str) -> str:
     record = episode.roles.get(role)
     if record is None:
@@ -204,7 +237,9 @@ def episode_list(episodes: list[EpisodeSummary], *, title: str = "games") -> Tab
         "game id", no_wrap=True, min_width=max((len(e.id) for e in episodes), default=8)
     )
     rounds = any(e.round is not None for e in episodes)
-    columns = ("game", "round", "seller", "buyer", "turns", "outcome")
+    # Sellers and buyers; a probe's adversary and target; any roles a plug-in game adds.
+    roles = sorted({role for e in episodes for role in e.roles}, key=_order) or ["seller", "buyer"]
+    columns = ("game", "round", *roles, "turns", "outcome")
     for column in columns if rounds else tuple(c for c in columns if c != "round"):
         table.add_column(column, justify="right" if column in ("round", "turns") else "left")
     for ep in episodes:
@@ -217,7 +252,8 @@ def episode_list(episodes: list[EpisodeSummary], *, title: str = "games") -> Tab
         cells: list[Text] = [Text(_inert(ep.id)), Text(_inert(ep.game))]
         if rounds:
             cells.append(Text("" if ep.round is None else str(ep.round)))
-        cells += [Text(_who(ep, "seller")), Text(_who(ep, "buyer")), Text(str(ep.turns)), outcome]
+        cells += [Text(_who(ep, role)) for role in roles]
+        cells += [Text(str(ep.turns)), outcome]
         table.add_row(*cells)
     return table
 
@@ -292,8 +328,10 @@ def print_episode(
     forgetting: list[ForgettingRecord] | None = None,
 ) -> None:
     console.print(episode_header(episode, show_briefs=show_briefs))
+    # A probe's turns are questions and answers: no action to read in them.
+    probe = episode.outcome is not None and episode.outcome.kind in PROBE_VERDICTS
     for turn in episode.transcript:
-        console.print(turn_line(turn))
+        console.print(turn_line(turn, actions=not probe))
     if episode.status == "failed":
         console.print(Text(f"failed: {_inert(episode.error)}", style="bold red"))
     else:

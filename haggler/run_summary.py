@@ -53,7 +53,8 @@ class RunSummary(BaseModel):
     # Self-play: lineages stored and asked for (every arm); None for other kinds.
     lineages: int | None = None
     lineages_planned: int | None = None
-    # Tournaments: matches of the run's current spec finished, and their number.
+    # Tournaments: matches of the run's current spec finished, and their number (a forgetting
+    # experiment: its agents).
     matches: int | None = None
     matches_planned: int | None = None
     status: Status
@@ -68,7 +69,7 @@ class RunSummary(BaseModel):
         """Games, and the lineages or matches they make up, for a table cell."""
         parts = [_count(self.games, "game")]
         if self.matches is not None:
-            parts.append(f"{self.matches}/{self.matches_planned} matches")
+            parts.append(f"{self.matches}/{self.matches_planned} {_unit(self.kind)}")
         elif self.lineages is not None:
             planned = f"/{self.lineages_planned}" if self.lineages_planned else ""
             parts.append(f"{self.lineages}{planned} lineages")
@@ -102,6 +103,8 @@ def _summarize(store: Store, run: RunRecord, now: float) -> RunSummary:
         progress.lineages_planned = _lineages_planned(run.spec)
     elif run.kind == "tournament":
         _count_matches(store, run, progress)
+    elif run.kind == "unlearn-eval":
+        _count_agents(store, run, progress)
     status, detail = _status(run, outcomes, progress, quiet_s=now - last)
     return RunSummary(
         id=run.id,
@@ -139,7 +142,9 @@ def _status(
         attempts = _count(failed, "failed attempt")
         if done >= planned:
             return "finished", f"{attempts}, replayed" if failed else ""
-        played = f"{done} of {planned} matches played" + (f"; {attempts}" if failed else "")
+        played = f"{done} of {planned} {_unit(run.kind)} played" + (
+            f"; {attempts}" if failed else ""
+        )
         # A tournament stores a match whole when it ends, so a live one shows no game in
         # flight: matches left and one stored lately is how it looks.
         if quiet_s < STALE_AFTER_S:
@@ -181,6 +186,25 @@ def _count_matches(store: Store, run: RunRecord, progress: _Progress) -> None:
     progress.unfinished_match_failed = any(
         game in failed for job in left for game in [*job.game_ids(), job.id]
     )
+
+
+def _unit(kind: str) -> str:
+    # A tournament is played in matches; a forgetting experiment, agent by agent.
+    return "agents" if kind == "unlearn-eval" else "matches"
+
+
+def _count_agents(store: Store, run: RunRecord, progress: _Progress) -> None:
+    # The agents of the spec the experiment was last run with, counted as a rerun counts them.
+    from haggler.probe.experiment import current_jobs
+
+    jobs = current_jobs(run.spec)
+    if jobs is None:
+        return  # a spec this haggler cannot read
+    done = {match.split("/", 1)[0] for match in store.finished_matches(run.id)}
+    failed = {e.match_id for e in store.find_episodes(run.id, GameFilter.of(outcome="failed"))}
+    progress.matches = len(jobs & done)
+    progress.matches_planned = len(jobs)
+    progress.unfinished_match_failed = bool((jobs - done) & failed)
 
 
 _STATUS_STYLE = {

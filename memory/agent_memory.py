@@ -328,6 +328,38 @@ class AgentMemory:
         where = f", store={str(self.store.path)!r}" if self.store is not None else ""
         return f"AgentMemory(owner={self.owner!r}, items={len(self)}{where})"
 
+    def copy(self, owner: str | None = None) -> AgentMemory:
+        """A new memory, held in this process only, given exactly this memory's items with
+        their links among themselves (new ids, same order and content): after forgetting, the
+        reference agent "rebuilt from the retained items alone"; before it, a snapshot."""
+        fresh = AgentMemory(owner or self.owner)
+        made: dict[str, MemoryItem] = {}
+        for item in self:
+
+            def linked(relation: str, item: MemoryItem = item) -> list[MemoryItem]:
+                return [made[s] for s, r in item.relations.items() if r == relation]
+
+            meta = dict(item.meta)
+            if item.kind == "episode":
+                goal = linked("goal")
+                new = fresh.remember_episode(
+                    item.content, item.env, episode_id=item.episode_id, round=item.round,
+                    meta=meta, context=linked("context"), goal_from=goal[0] if goal else None,
+                    tags=item.tags,
+                )  # fmt: skip
+            elif item.kind == "feedback":
+                new = fresh.remember_feedback(
+                    item.content, item.env, about=linked("about"), context=linked("context"),
+                    round=item.round, meta=meta, tags=item.tags,
+                )  # fmt: skip
+            else:
+                new = fresh.remember_note(
+                    item.content, item.env, derived_from=linked("derived"), meta=meta,
+                    tags=item.tags,
+                )  # fmt: skip
+            made[item.id] = new
+        return fresh
+
     # -- forgetting --------------------------------------------------------------------------
 
     def forget(self, item_id: str) -> list[str]:

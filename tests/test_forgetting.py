@@ -144,33 +144,7 @@ def next_prompt(memory: AgentMemory, game: Game) -> tuple[Any, ...]:
 
 def rebuilt(memory: AgentMemory) -> AgentMemory:
     """A new agent given only the items `memory` retains, with their links among themselves."""
-    fresh = AgentMemory(memory.owner)
-    new: dict[str, MemoryItem] = {}
-
-    def mapped(item: MemoryItem, relation: str) -> list[MemoryItem]:
-        return [new[s] for s, r in item.relations.items() if r == relation]
-
-    for item in memory:
-        meta = dict(item.meta)
-        if item.kind == "episode":
-            goal = mapped(item, "goal")
-            made = fresh.remember_episode(
-                item.content, item.env, episode_id=item.episode_id, round=item.round, meta=meta,
-                context=mapped(item, "context"), goal_from=goal[0] if goal else None,
-                tags=item.tags,
-            )  # fmt: skip
-        elif item.kind == "feedback":
-            made = fresh.remember_feedback(
-                item.content, item.env, about=mapped(item, "about"),
-                context=mapped(item, "context"), round=item.round, meta=meta, tags=item.tags,
-            )  # fmt: skip
-        else:
-            made = fresh.remember_note(
-                item.content, item.env, derived_from=mapped(item, "derived"), meta=meta,
-                tags=item.tags,
-            )  # fmt: skip
-        new[item.id] = made
-    return fresh
+    return memory.copy()
 
 
 def contents(memory: AgentMemory) -> list[tuple[str, str, int | None]]:

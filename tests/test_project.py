@@ -59,6 +59,13 @@ def test_every_example_spec_is_valid(spec: Path) -> None:
         from haggler.grid import load_grid_spec
 
         load_grid_spec(spec)
+    elif spec.name.startswith("unlearn"):
+        # Its schema; the strategies, judges and defences it names are the adversary's
+        # plug-ins, checked where they are installed (tests/test_probe_runs.py).
+        from haggler.probe.spec import UnlearnEvalSpec
+        from haggler.spec import read_mapping
+
+        UnlearnEvalSpec.model_validate(read_mapping(spec))
     else:
         load_play_spec(spec)
 

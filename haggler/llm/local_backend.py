@@ -21,10 +21,10 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from haggler.errors import ConfigError, ModelRequestError
 from haggler.llm.base import Backend, Completion, Message, Usage
@@ -43,9 +43,11 @@ from haggler.llm.local_weights import (
 from haggler.llm.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["LocalBackend", "LocalSettings", "render_prompt"]
+__all__ = ["LocalBackend", "LocalSettings", "encode_prompt", "render_prompt"]
+
+T = TypeVar("T")
 
 DEFAULT_MAX_TOKENS = 256
 _PARAMS = ("temperature", "max_tokens", "seed", "stop", "top_p")
@@ -90,6 +92,16 @@ def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message
         return str(rendered)
     turns = [f"{_PLAIN_ROLES[message.role]}: {message.content}" for message in messages]
     return "\n\n".join([*turns, "Assistant:"])
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> list[int]:
+    """The prompt's tokens: a chat template writes its own bos token; the plain template relies
+    on the tokenizer adding it, as base models were trained with it."""
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    ids: list[int] = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=not chat)[
+        "input_ids"
+    ]
+    return ids
 
 
 def _merge_system(conversation: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -292,6 +304,18 @@ class LocalBackend(Backend):
             self._server = loop.create_task(self._serve())
         return await request.future
 
+    async def on_model(self, work: Callable[[PreTrainedModel, PreTrainedTokenizerBase], T]) -> T:
+        """`work(model, tokenizer)` run on the worker thread that owns the weights (loading them
+        first if needed), between batches: white-box access (`haggler.llm.whitebox`) to the
+        very copy that games generate with."""
+        weights = await self._hold()
+
+        def on_loaded() -> T:
+            loaded = weights.ensure_loaded(self.model)
+            return work(loaded.model, loaded.tokenizer)
+
+        return await asyncio.wrap_future(weights.submit(on_loaded))
+
     async def _hold(self) -> Weights:
         """The weights, held by this backend from its first call until it is closed."""
         if self._weights is None:
@@ -388,10 +412,7 @@ class LocalBackend(Backend):
         return [r for r in results if r is not None]
 
     def _encode(self, loaded: Loaded, request: _Request) -> list[int]:
-        prompt = render_prompt(loaded.tokenizer, request.messages)
-        # A chat template writes its own bos token; the plain template relies on the tokenizer
-        # adding it, as base models were trained with it.
-        ids: list[int] = loaded.tokenizer(prompt, add_special_tokens=not loaded.chat)["input_ids"]
+        ids = encode_prompt(loaded.tokenizer, request.messages)
         limit = loaded.max_positions
         if limit is not None and len(ids) + request.sampling.max_new_tokens > limit:
             raise ModelRequestError(

@@ -19,8 +19,9 @@ _MOST_ROUNDS = 1_000_000
 # complex"); at most 4 bytes a character, doubled by escaping, this stays far below that.
 LONGEST_VALUE = 1_000
 
-# What a game can have come to: an outcome of a finished game, or a game that never finished.
-OUTCOMES = ("deal", "no_deal", "invalid", "failed", "running")
+# What a game can have come to: an outcome of a finished game (or a probe attempt's verdict),
+# or a game that never finished.
+OUTCOMES = ("deal", "no_deal", "invalid", "leak", "no_leak", "undetermined", "failed", "running")
 
 
 @dataclass(frozen=True)

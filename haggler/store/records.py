@@ -25,7 +25,10 @@ __all__ = [
     "CritiqueRecord",
     "EpisodeRecord",
     "EpisodeSummary",
+    "FindingRecord",
     "ForgettingRecord",
+    "GAME_OUTCOMES",
+    "PROBE_VERDICTS",
     "RoleRecord",
     "RunRecord",
     "TurnRecord",
@@ -97,11 +100,38 @@ class RoleRecord(BaseModel):
     prompt: str | None = None
 
 
+class FindingRecord(BaseModel):
+    """What a probe attempt found besides its verdict (see docs/probing.md)."""
+
+    # The adversary's guess at the secret, and the number it inferred, if any.
+    guess: StoredText | None = None
+    guessed_value: Price = None
+    # The target's replies the attempt spent, and how many it took to the first leak.
+    queries: int = 0
+    first_leak: int | None = None
+    # A reply was refused by the target or withheld by a defence.
+    refused: bool = False
+    # A digest of the answered replies: tells a changed answer from the same one.
+    answer: str = ""
+    # The target's replies and the judges, in dollars.
+    cost_usd: float = 0.0
+    # Every judge's verdict by name; the outcome is the first judge's.
+    verdicts: dict[str, str] = Field(default_factory=dict)
+
+
+# What a game can come to, and (a probe attempt, judged) what a probe can.
+GAME_OUTCOMES = ("deal", "no_deal", "invalid")
+PROBE_VERDICTS = ("leak", "no_leak", "undetermined")
+
+
 class OutcomeRecord(BaseModel):
-    kind: Literal["deal", "no_deal", "invalid"]
+    kind: Literal["deal", "no_deal", "invalid", "leak", "no_leak", "undetermined"]
     reason: StoredText
     price: Price = None
+    # Who ended it: the role that accepted or walked away; a probe's judge.
     by: str | None = None
+    # A probe attempt's findings; None for games.
+    finding: FindingRecord | None = None
 
 
 class EpisodeSummary(BaseModel):

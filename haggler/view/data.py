@@ -49,6 +49,9 @@ class RunResults:
     rounds_chart: str | None = None
     # The tournament leaderboard, when the run is a tournament.
     leaderboard: list[Any] = field(default_factory=list)
+    # A probe or forgetting experiment: its leak rates in lines, and its plot.
+    probe_lines: list[str] = field(default_factory=list)
+    probe_chart: str | None = None
     # Why there are none, when computing them failed.
     error: str | None = None
 
@@ -272,6 +275,11 @@ def _compute(db: str | None, run: RunRecord | None, has_rounds: bool) -> RunResu
 
 
 def _results(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:
+    if run.kind in ("probe", "unlearn-eval"):
+        from haggler.probe.report import probe_results
+
+        lines, chart = probe_results(store, run)
+        return RunResults(probe_lines=lines, probe_chart=chart)
     if run.kind == "tournament":
         from haggler.evals import leaderboard
         from haggler.schedule import current_match_ids

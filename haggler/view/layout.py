@@ -42,6 +42,9 @@ form.filters input, form.filters select { font: inherit; padding: 3px 6px; }
 .outcome-no_deal { background: #f1f1f1; color: #444; }
 .outcome-invalid, .outcome-failed { background: #fde3e6; color: var(--bad); }
 .outcome-running { background: #fff3cd; color: #7a5a00; }
+.outcome-leak { background: #fde3e6; color: var(--bad); }
+.outcome-no_leak { background: #dff3ea; color: #035c3d; }
+.outcome-undetermined { background: #fff3cd; color: #7a5a00; }
 .game-layout { display: grid; grid-template-columns: minmax(0, 3fr) minmax(280px, 2fr);
   gap: 20px; }
 @media (max-width: 900px) { .game-layout { grid-template-columns: 1fr; } }

@@ -307,7 +307,8 @@ def run_results(overview: RunOverview) -> Markup:
     """The run's chart and tables: self-play rounds, or the tournament leaderboard."""
     results = overview.results
     if results is None:
-        what = "leaderboard" if overview.run.kind == "tournament" else "per-round results"
+        names = {"tournament": "leaderboard", "probe": "leak rates", "unlearn-eval": "leak rates"}
+        what = names.get(overview.run.kind, "per-round results")
         return el(
             "p",
             f"Computing the {what} over {overview.games:,} games; this page reloads itself "
@@ -332,6 +333,11 @@ def run_results(overview: RunOverview) -> Markup:
         parts.append(el("h2", "Price and deal rate by round"))
         parts.append(el("div", Markup(results.rounds_chart), class_="rounds-chart"))
         parts.append(rounds_table(results.round_rows))
+    if results.probe_lines:
+        parts.append(el("h2", "Leak rates"))
+        parts.append(el("ul", [el("li", line) for line in results.probe_lines], class_="probe"))
+        if results.probe_chart:
+            parts.append(el("div", Markup(results.probe_chart), class_="rounds-chart"))
     if results.leaderboard:
         parts.append(el("h2", "Leaderboard"))
         parts.append(leaderboard_table(results.leaderboard))

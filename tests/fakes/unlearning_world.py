@@ -177,7 +177,11 @@ async def build_world(path: Path) -> World:
         def players(seed: int, plan: _LineagePlan = plan) -> dict[str, Negotiator]:
             nonlocal rounds_played
             rounds_played += 1
-            seller = RuleNegotiator("seller", TACTICS.get(plan.seller)(), seed=seed)
+            # The labels were written for games of sellers that learn from advice alone, not
+            # from the budget the candid buyer states.
+            seller = RuleNegotiator(
+                "seller", TACTICS.get(plan.seller)(), seed=seed, remembered_limits=False
+            )
             if plan.buyer == "candid":
                 inner = RuleNegotiator("buyer", TACTICS.get("linear")(), seed=seed)
                 return {
