@@ -96,7 +96,7 @@ def _add(tags: str | tuple[str, ...], *words: str) -> None:
 
 _add(FIRM, "firm", "stubborn", "tough", "hard", "patient", "patience", "resolute", "steadfast",
      "rigid", "unyielding", "immovable", "stern", "holdfirm", "digin", "takeyourtime",
-     "innohurry", "waitout", "holdback", "hardball", "stingy", "assertive", "persistent",
+     "innohurry", "waitout", "holdback", "heldfirm", "hardball", "stingy", "assertive", "persistent",
      "determined", "relentless", "tenacious", "wait", "pushback", "unbending")  # fmt: skip
 _add(SOFT, "soft", "pushover", "weak", "yielding", "lenient", "pliable", "soften", "loosen")
 _add(HASTE, "rush", "hurry", "hasty", "haste", "eager", "desperation", "impatient", "inahurry", "desperate")
@@ -213,7 +213,7 @@ _AUX_WORDS = frozenset(("is", "are", "will", "would", "does", "did", "has", "had
      "offers", "walked", "walks", "came", "comes", "wants", "tried", "tries", "seemed",
      "caved", "budged", "responds", "responded"))  # fmt: skip
 _PAST_WORDS = frozenset(("was", "were", "had", "gave", "came", "went", "paid", "held", "took", "made", "sold",
-     "let", "got", "left", "did", "began", "stood", "ran", "spent", "cut", "set", "fell", "walkedoff", "lostdeal", "leftmoney",
+     "let", "got", "left", "did", "began", "stood", "ran", "spent", "cut", "set", "fell", "walkedoff", "lostdeal", "leftmoney", "heldfirm",
      "undercut", "undersold", "overpaid", "shortchanged"))  # fmt: skip
 _add(ANSWER, "answer", "respond", "reply", "counter", "match", "return")
 
@@ -355,7 +355,8 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bin no (?:hurry|rush)\b", " innohurry "),
         (r"\bin (?:such )?a (?:hurry|rush)\b", " inahurry "),
         (r"\bdig (?:in|your heels in|in your heels)\b", " digin "),
-        (r"\b(?:hold|holding|held|stand|standing|stood|stay|staying|hang|hanging) (?:firm|fast|tough|steady|strong|your ground|the line|out|put|on|back)\b", " holdfirm "),
+        (r"\b(?:held|stood|stayed|hung) (?:firm|fast|tough|steady|strong|your ground|its ground|their ground|the line|out|put|on|back)\b", " heldfirm "),
+        (r"\b(?:hold|holding|stand|standing|stay|staying|hang|hanging) (?:firm|fast|tough|steady|strong|your ground|the line|out|put|on|back)\b", " holdfirm "),
         (r"\bholdfirm on\b", " holdback "),
         (r"\bholdfirm for\b", " holdfirm holdoutfor "),
         (r"\b(?:hold|holding|keep|keeping|stick|sticking|stand|standing) (?:to |by |onto |on to )?(?:your|the) (?:price|offer|ask|asking price|guns|position|number|bid)s?\b", " holdfirm "),

@@ -114,6 +114,8 @@ class _Tok:
 @dataclass(slots=True)
 class _Clause:
     tokens: list[_Tok]
+    # Cut from the one before at a conjunction ("and", "but"), not at punctuation.
+    conjoined: bool = False
     condition: _Condition | None = None
     # A clause of conditions only ("when the buyer pushes"), or a bare time marker ("near
     # the end"): it governs a neighbouring clause instead of advising.
@@ -144,8 +146,20 @@ def read_sentence(sentence: str, role: str) -> SentenceReading:
     hedged = any(lex.HEDGE in lex.tags_of(w) for w in re.findall(r"[a-z§]+", text))
     clauses = _clauses(text)
     aside: list[str] = []
+    observed = False
     for clause in clauses:
         clause.tokens, dropped = _without_rival_subject(clause.tokens, role)
+        first = clause.tokens[0] if clause.tokens else None
+        if (
+            observed
+            and clause.conjoined
+            and first is not None
+            and (first.has(lex.AUX, lex.PAST) or first.text.endswith("ed"))
+        ):
+            # "The buyer conceded quickly and held firm": the rival is still the subject.
+            dropped = [f"{' '.join(t.text for t in clause.tokens)!r} is about the rival"]
+            clause.tokens = []
+        observed = bool(dropped) and not clause.tokens
         aside.extend(dropped)
     _attach_conditions(clauses)
     cues: list[Cue] = []
@@ -182,6 +196,7 @@ def _clauses(text: str) -> list[_Clause]:
     clauses: list[_Clause] = []
     for chunk in _CLAUSE_BREAK.split(text):
         current: list[str] = []
+        joined = False
         words = re.findall(r"[a-z§]+", chunk)
         for i, word in enumerate(words):
             nxt = words[i + 1] if i + 1 < len(words) else ""
@@ -191,13 +206,13 @@ def _clauses(text: str) -> list[_Clause]:
                 or (word == "so" and nxt in {"that", "you", "your", "they", "the", "it"})
             )
             if splits and current:
-                clauses.append(_Clause(_tokens(" ".join(current))))
-                current = []
+                clauses.append(_Clause(_tokens(" ".join(current)), conjoined=joined))
+                current, joined = [], True
             if word in _CONJUNCTIONS or (word == "so" and splits):
                 continue
             current.append(word)
         if current:
-            clauses.append(_Clause(_tokens(" ".join(current))))
+            clauses.append(_Clause(_tokens(" ".join(current)), conjoined=joined))
     return clauses
 
 
