@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["PHRASES", "normalise", "tags_of", "word_stem"]
+__all__ = ["PHRASES", "normalise", "shown", "tags_of", "word_stem"]
 
 # --- tags ------------------------------------------------------------------------------------
 # Stances: the word itself is advice about a lever.
@@ -442,3 +442,32 @@ def normalise(text: str) -> str:
     for pattern, token in PHRASES:
         text = re.sub(r"[ \t]+", " ", pattern.sub(token, text))
     return text
+
+
+# How the joined tokens read in an explanation.
+_SHOWN = {
+    "§end": "[the end]", "§hedge": "[hedge]", "abit": "a bit", "alittle": "a little",
+    "alot": "a lot", "anyfurther": "any further", "asbefore": "as before", "asitis": "as it is",
+    "atfirst": "at first", "atonce": "at once", "backdown": "back down",
+    "bottomline": "bottom line", "capitulate": "jump to their price", "closedeal": "close the deal",
+    "comedown": "come down", "comeup": "come up", "counteroffer": "counter-offer",
+    "digin": "dig in", "evenif": "even if", "evenwhen": "even when",
+    "giveandtake": "give and take", "giveaway": "give away", "giveground": "give ground",
+    "givein": "give in", "goabove": "go above", "gobelow": "go below", "heldfirm": "held firm",
+    "holdback": "hold back", "holdfirm": "hold firm", "holdoutfor": "hold out for",
+    "inahurry": "in a hurry", "innohurry": "in no hurry", "insteadof": "instead of",
+    "jumpup": "jump up", "leavemoney": "leave money on the table",
+    "leftmoney": "left money on the table", "losedeal": "lose the deal",
+    "lostdeal": "lost the deal", "meethalfway": "meet halfway", "middleground": "middle ground",
+    "onlyalittle": "only a little", "otherside": "the other side",
+    "payasking": "pay the asking price", "pushback": "push back", "ratherthan": "rather than",
+    "sellshort": "sell yourself short", "slowdown": "slow down", "splitdiff": "split the difference",
+    "takeyourtime": "take your time", "waitout": "wait them out", "walkaway": "walk-away price",
+    "walkedoff": "walked away", "walkoff": "walk away", "whereitis": "where it is",
+    "beyondneed": "than needed",
+}  # fmt: skip
+
+
+def shown(words: str) -> str:
+    """Normalised words as an explanation shows them."""
+    return re.sub(r"[a-z§]+", lambda m: _SHOWN.get(m.group(0), m.group(0)), words)

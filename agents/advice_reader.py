@@ -96,8 +96,9 @@ class SentenceReading:
             for cue in self.cues:
                 way = {1: "+", -1: "-", 0: "keep"}[cue.sign]
                 notes = f" ({'; '.join(cue.notes)})" if cue.notes else ""
-                lines.append(f"  {cue.lever} {way} x{cue.weight:g} from {cue.words!r}{notes}")
-        lines.extend(f"  set aside: {reason}" for reason in self.set_aside)
+                words = lex.shown(cue.words)
+                lines.append(f"  {cue.lever} {way} x{cue.weight:g} from {words!r}{lex.shown(notes)}")
+        lines.extend(f"  set aside: {lex.shown(reason)}" for reason in self.set_aside)
         return "\n".join(lines)
 
 
