@@ -10,8 +10,9 @@ prices, no transcript.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from haggler.agents.actions import ActionKind
 from haggler.agents.base import PublicMessage
@@ -64,14 +65,10 @@ class GameReading:
 
 
 def read_game(
-    role: str,
-    public: Sequence[PublicMessage],
-    facts: dict[str, object] | object,
-    price: float | None,
+    role: str, public: Sequence[PublicMessage], facts: Mapping[str, Any], price: float | None
 ) -> GameReading:
     """Read one game from `role`'s side."""
-    get = facts.get if hasattr(facts, "get") else (lambda key, default=None: default)  # type: ignore[union-attr]
-    low, high = float(get("buyer_opening")), float(get("seller_opening"))
+    low, high = float(facts["buyer_opening"]), float(facts["seller_opening"])
     span = high - low
     sign = 1.0 if role == "seller" else -1.0
     own = _offers(public, role, rival=False)
@@ -79,9 +76,10 @@ def read_game(
     # Concessions in each side's own direction: giving ground is positive.
     own_steps = tuple(sign * (a - b) for a, b in zip(own, own[1:], strict=False))
     rival_steps = tuple(sign * (b - a) for a, b in zip(theirs, theirs[1:], strict=False))
-    max_turns = get("max_turns")
+    max_turns = facts.get("max_turns")
     spoken = sum(1 for m in public if not m.scripted)
-    time_used = min(1.0, spoken / float(max_turns)) if isinstance(max_turns, int | float) else 1.0
+    known = isinstance(max_turns, int | float) and max_turns > 0
+    time_used = min(1.0, spoken / float(max_turns)) if known else 1.0
     ended_by, ending = None, None
     last = public[-1] if public else None
     ends = (ActionKind.ACCEPT, ActionKind.WALK_AWAY)
