@@ -50,3 +50,31 @@ def test_no_sentence_with_a_negation_is_read_backwards(path: Path) -> None:
     scores = score(items)
     assert scores["all"].negated_backwards == 0, "\n".join(scores["all"].wrong)
     assert scores["negation"].backwards == 0
+
+
+def test_readme_shows_the_accuracy_the_sets_give() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    dev, heldout = score(load_labels(LABELS))["all"], score(load_labels(HELDOUT))["all"]
+    assert (
+        f"| development | all six | {dev.sentences} | {dev.accuracy:.1%} | {dev.recall:.1%} | "
+        f"{dev.backwards} ({dev.negated_backwards}) |" in readme
+    )
+    assert (
+        f"| held out | all | {heldout.sentences} | **{heldout.accuracy:.1%}** | "
+        f"{heldout.recall:.1%} | {heldout.backwards} (**{heldout.negated_backwards}**) |" in readme
+    )
+    held = score(load_labels(HELDOUT))
+    for category in CATEGORIES:
+        s = held[category]
+        assert f"| held out | {category}" in readme, category
+        assert f"| {s.sentences} | {s.accuracy:.1%} |" in readme, category
+
+
+def test_the_benchmark_prints_both_tables() -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parent.parent / "benchmarks" / "advice_reading.py"
+    out = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, check=True)
+    assert "advice_labels.yaml (173 sentences)" in out.stdout
+    assert "advice_labels_heldout.yaml (74 sentences)" in out.stdout

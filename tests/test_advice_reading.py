@@ -344,3 +344,11 @@ def test_the_human_suggestions_in_other_words_read_line_for_line_the_same() -> N
             tuple(b[i : i + 3]) for i in range(len(b) - 2)
         }
         assert not shared, (first, second)
+
+
+def test_the_docs_explanation_example_is_what_it_prints() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "selfplay.md").read_text()
+    block = docs.split("$ python benchmarks/advice_reading.py --explain ", 1)[1].split("```")[0]
+    command, printed = block.split("\n", 1)
+    text = command.split('"')[1]
+    assert explain_advice([text], "seller") == printed.strip()
