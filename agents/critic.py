@@ -2,24 +2,26 @@
 
 A critic reads the finished game from the coached player's side: its own brief (it coaches that
 player, so it may know the player's cost) and the whole public conversation, the rival's final
-accepting message included (the seed paper's critic never saw it). It never sees the rival's
-brief. Suggestions name no specific price and propose no extra products or services.
+accepting message included (the seed paper's critic never saw it), and the outcomes of the
+player's earlier games as the player remembers them. It never sees the rival's brief.
+Suggestions name no specific price and propose no extra products or services.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from haggler.agents.actions import ActionKind
 from haggler.agents.base import Brief, PublicMessage
+from haggler.agents.critic_wording import WORDINGS, say
+from haggler.agents.game_reading import PastGame, read_game
 from haggler.agents.prices import find_prices, format_price
 from haggler.llm.base import Backend, Completion, Message
 
-__all__ = ["Critic", "Feedback", "GameReview", "LLMCritic", "RuleCritic"]
+__all__ = ["Critic", "Feedback", "GameReview", "LLMCritic", "PastGame", "RuleCritic"]
 
 MAX_SUGGESTIONS = 3
 
@@ -36,6 +38,8 @@ class GameReview:
     outcome: str
     reason: str
     price: float | None
+    # The player's earlier games as it remembers them (its recollection), oldest first.
+    history: tuple[PastGame, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,9 @@ class Feedback:
 
 class Critic(ABC):
     label: str
+    # Whether `critique` reads `GameReview.history`: the games it reads are then recorded
+    # as the feedback's context, so forgetting one of them forgets what it taught.
+    reads_history: bool = False
 
     @abstractmethod
     async def critique(self, review: GameReview) -> Feedback:
@@ -58,77 +65,105 @@ class Critic(ABC):
 
 # --- the offline critic ---------------------------------------------------------------------
 
-
-def _offers(
-    public: Sequence[PublicMessage], speaker: str | None, other: bool = False
-) -> list[float]:
-    return [
-        m.action.price
-        for m in public
-        if m.action is not None
-        and m.action.kind is ActionKind.OFFER
-        and m.action.price is not None
-        and ((m.speaker != speaker) if other else (m.speaker == speaker))
-    ]
+# How much of the game's time a deal may use and still show room to hold out longer: a
+# time-dependent rival keeps conceding on its own clock, so a firmer player meets it later,
+# and a deal early in the game leaves that time to spare.
+_ROOM_MUCH = 0.6
+_ROOM = 0.85
+# A first counter-offer that gives away more than this share of the range.
+_BIG_FIRST_STEP = 0.1
+# A deal this far (share of the range) below the player's last one "came in well short".
+_FAR_BELOW = 0.15
 
 
 class RuleCritic(Critic):
-    """Reads the facts of a bargaining game and writes advice as plain sentences.
+    """Reads what happened in a bargaining game, and in the player's earlier games, and
+    advises either way.
 
-    It looks at the player's opening counter-offer, the size and count of its concessions,
-    who conceded more, and where the final price fell in the range; the advice uses the
-    words that rule-based negotiators (and people) understand.
+    From the game: who ended it and how (an acceptance, a walk-away, no deal), how much of
+    the game's time was used, the player's concessions against the rival's, and the rival's
+    pattern: a rival that mirrors each move (tit-for-tat) is not beaten by holding back, one
+    that gives ground late (Boulware) rewards patience, one that gives ground early leaves
+    room to ask for more. From the player's recollection (`GameReview.history`): whether a
+    game was already lost, and whether this deal came in well short of the last one.
+
+    The trade-off between price and deal rate comes from those games, not from a fixed
+    target: it pushes (firmer, more ambitious) only while deals close with time to spare and
+    none has been lost; after a lost deal it says how to yield, and once a deal was lost it
+    keeps what closes deals instead of pushing again. Vs a mirroring rival it never pushes.
+    `wording="reworded"` says the same in other words (critic_wording.py).
     """
 
     label = "rule"
+    reads_history = True
+
+    def __init__(self, wording: str = "plain") -> None:
+        if wording not in WORDINGS:
+            raise ValueError(f"wording must be one of {', '.join(WORDINGS)}, got {wording!r}")
+        self.wording = wording
+        if wording != "plain":
+            self.label = f"rule ({wording})"
 
     async def critique(self, review: GameReview) -> Feedback:
-        seller = review.role == "seller"
-        rival = "buyer" if seller else "seller"
-        low, high = float(review.facts["buyer_opening"]), float(review.facts["seller_opening"])
-        span = high - low
-        own = _offers(review.public, review.role)
-        theirs = _offers(review.public, review.role, other=True)
-        # Concessions measured in the player's own direction (giving ground is positive).
-        sign = 1.0 if seller else -1.0
-        own_steps = [sign * (a - b) for a, b in zip(own, own[1:], strict=False)]
-        own_given = sum(s for s in own_steps if s > 0)
-        their_given = sum(
-            s for s in (sign * (b - a) for a, b in zip(theirs, theirs[1:], strict=False)) if s > 0
-        )
-        moves = [s for s in own_steps if s > 0]
+        return Feedback(tuple(self._say(k, review.role) for k in self.advise(review)))
 
+    def _say(self, key: str, role: str) -> str:
+        return say(key, role if role in ("seller", "buyer") else "seller", self.wording)
+
+    def advise(self, review: GameReview) -> list[str]:
+        """The keys of the advice (critic_wording.ADVICE) for `review`, at most three."""
+        game = read_game(review.role, review.public, review.facts, review.price)
+        lost_before = any(past.outcome != "deal" for past in review.history)
         advice: list[str] = []
         if review.outcome == "invalid":
-            advice.append("End every message with one clear action tag so your moves count.")
+            advice.append("tags")
         if review.outcome != "deal":
-            advice.append(
-                "You lost the deal; be more flexible near the end and concede a little more "
-                "when time runs short."
-            )
-            return Feedback(tuple(advice[:MAX_SUGGESTIONS]))
+            advice.append("lost_again" if lost_before else "lost")
+            if game.rival_pattern == "mirror":
+                advice.append("mirror_lost")
+            elif game.ended_by == "player" and game.ending == "walk_away":
+                advice.append("walked")
+            return advice[:MAX_SUGGESTIONS]
 
-        if own_given > their_given:
-            advice.append(
-                f"You conceded more than the {rival} did; hold firm and make the {rival} move first."
-            )
-        if moves and moves[0] > 0.1 * span:
-            opener = "open higher" if seller else "open lower"
-            advice.append(f"Your first counter-offer gave away too much; {opener} next time.")
-        if moves and sum(moves) / len(moves) > 0.06 * span:
-            advice.append("Concede in smaller steps.")
-        price = review.price if review.price is not None else (low + high) / 2
-        share = (price - low) / span if seller else (high - price) / span
-        if share < 0.6:
-            aim = (
-                "aim higher and set a higher walk-away price"
-                if seller
-                else "aim lower and set a lower walk-away price"
-            )
-            advice.append(f"The deal landed on the {rival}'s side of the range; {aim}.")
-        if not advice:
-            advice.append("A strong result; keep opening firmly and concede slowly.")
-        return Feedback(tuple(advice[:MAX_SUGGESTIONS]))
+        if game.rival_pattern == "mirror":
+            # Holding back only slows a rival that answers move for move, and breaks deals
+            # near the deadline; yielding sooner only lowers the price it mirrors. Keep.
+            return ["mirror_keep"]
+        if lost_before:
+            # A lost game showed where pushing breaks the deal: keep what closed this one.
+            return ["keep_after_loss"]
+        last = _last_deal_share(review)
+        if last is not None and game.share is not None and last - game.share > _FAR_BELOW:
+            return ["dropped"]
+
+        if game.own_given > game.rival_given:
+            advice.append("conceded_more")
+        elif game.time_used <= _ROOM_MUCH:
+            advice.append("time_much")
+        elif game.time_used <= _ROOM:
+            advice.append("time")
+        elif game.rival_pattern == "holds_firm":
+            advice.append("late_mover")
+        if game.own_steps and game.first_step > _BIG_FIRST_STEP * game.span:
+            advice.append("first_move")
+        if game.ended_by == "player" and game.time_used <= _ROOM_MUCH:
+            advice.append("aim_accepted")
+        elif game.ended_by == "rival" and game.time_used <= _ROOM:
+            advice.append("aim_taken")
+        elif game.rival_pattern == "concedes_early":
+            advice.append("aim_yielding")
+        return (advice or ["good"])[:MAX_SUGGESTIONS]
+
+
+def _last_deal_share(review: GameReview) -> float | None:
+    """The share of the range (in the player's favour) of the newest remembered deal."""
+    low, high = float(review.facts["buyer_opening"]), float(review.facts["seller_opening"])
+    for past in reversed(review.history):
+        if past.outcome == "deal" and past.price is not None and high > low:
+            if review.role == "seller":
+                return (past.price - low) / (high - low)
+            return (high - past.price) / (high - low)
+    return None
 
 
 # --- the LLM critic -------------------------------------------------------------------------

@@ -97,8 +97,8 @@ class RuleNegotiator(Negotiator):
         if view.memory is not None and view.memory.advice:
             # Learning: the coach's words, and nothing else, move the tactic's parameters.
             adjustment = read_advice(view.memory.advice, self.role)
-            tactic = tactic.firmer(adjustment.firmness)
-            share = min(0.95, max(0.0, share + adjustment.ambition))
+            tactic = adjustment.tactic(tactic)
+            share = adjustment.reserve_share(share, final=view.turns_left <= 4)
         reserve = self._reserve(view.brief.private, share, low, high, tick)
         if self.remembered_limits and view.memory is not None and view.memory.history:
             # Learning from remembered games: what a rival like the next one said it could

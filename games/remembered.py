@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from haggler.agents.actions import parse_action
 from haggler.agents.base import PublicMessage
-from haggler.agents.critic import GameReview
+from haggler.agents.critic import GameReview, PastGame
 from haggler.agents.prices import format_price
 from haggler.games.base import Game
 from haggler.games.episode import EpisodeResult
@@ -24,6 +24,7 @@ from haggler.memory.transcript import read_transcript, render_transcript
 __all__ = [
     "PriceToBeat",
     "ending",
+    "history_of",
     "price_to_beat",
     "remembered_game",
     "rederiver",
@@ -64,13 +65,35 @@ def price_to_beat(memory: AgentMemory, game: str) -> PriceToBeat | None:
     return None
 
 
-def review_of(item: MemoryItem, game: Game) -> GameReview | None:
-    """A remembered game as its critic reads it; None if it cannot be read as one."""
+def history_of(items: Sequence[MemoryItem]) -> tuple[PastGame, ...]:
+    """The outcomes of the remembered games among `items`, oldest first: what a critic given
+    the player's recollection reads of its earlier games."""
+    games = sorted((i for i in items if i.kind == "episode"), key=lambda i: i.round or 0)
+    return tuple(
+        PastGame(
+            outcome=str(i.meta.get("outcome", "no_deal")),
+            price=float(p) if isinstance(p := i.meta.get("price"), int | float) else None,
+            round=i.round,
+        )
+        for i in games
+    )
+
+
+def review_of(
+    item: MemoryItem, game: Game, context: Sequence[MemoryItem] = ()
+) -> GameReview | None:
+    """A remembered game as its critic reads it, with the earlier games in `context` (the
+    items its critic read with it); None if it cannot be read as one."""
     messages, _ = read_transcript(item.content)
     role = next((m.speaker for m in messages if m.own), None)
     if role is None or role not in game.roles:
         return None
-    public = tuple(PublicMessage(m.speaker, m.text, parse_action(m.text)) for m in messages)
+    scripted = item.meta.get("scripted")
+    opening = scripted if isinstance(scripted, int) else 0
+    public = tuple(
+        PublicMessage(m.speaker, m.text, parse_action(m.text), scripted=n < opening)
+        for n, m in enumerate(messages)
+    )
     price = item.meta.get("price")
     return GameReview(
         role=role,
@@ -80,6 +103,7 @@ def review_of(item: MemoryItem, game: Game) -> GameReview | None:
         outcome=str(item.meta.get("outcome", "no_deal")),
         reason=str(item.meta.get("reason", "")),
         price=float(price) if isinstance(price, int | float) else None,
+        history=history_of(context),
     )
 
 
@@ -93,7 +117,8 @@ def rederiver(game: Game, source: object, *, seed: int = 0) -> Rederiver:
     async def rederive(
         feedback: MemoryItem, episode: MemoryItem, advice: Sequence[MemoryItem]
     ) -> Rederived | None:
-        review = review_of(episode, game)
+        # The critic reads again what it read the first time, less what was forgotten.
+        review = review_of(episode, game, advice)
         if review is None:
             return None
         given = await source.give(review, rng)

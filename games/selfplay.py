@@ -27,7 +27,13 @@ from haggler.agents.moderator import Moderator
 from haggler.errors import failure_reason
 from haggler.games.base import Game
 from haggler.games.episode import EpisodeResult, TurnListener, play_episode, role_records
-from haggler.games.remembered import ending, price_to_beat, rederiver, remembered_game
+from haggler.games.remembered import (
+    ending,
+    history_of,
+    price_to_beat,
+    rederiver,
+    remembered_game,
+)
 from haggler.memory import AgentMemory, Environment, MemoryItem, TokenCounter, build_context
 from haggler.memory.forgetting import ForgetRequest, ForgetResult, Where, forget
 from haggler.memory.transcript import render_transcript
@@ -66,6 +72,10 @@ class FeedbackSource(ABC):
     async def give(self, review: GameReview, rng: random.Random) -> Feedback | None:
         """Feedback on one game, or None when this arm gives none."""
 
+    def reads_history(self, role: str) -> bool:
+        """Whether the feedback for `role` reads the player's earlier games."""
+        return False
+
 
 class AIFeedback(FeedbackSource):
     """A critic's suggestions; with both roles coached, each role may have its own critic."""
@@ -78,9 +88,14 @@ class AIFeedback(FeedbackSource):
         self.label = f"ai ({', '.join(sorted({c.label for c in chosen}))})"
 
     async def give(self, review: GameReview, rng: random.Random) -> Feedback | None:
+        return await self._critic(review.role).critique(review)
+
+    def reads_history(self, role: str) -> bool:
+        return self._critic(role).reads_history
+
+    def _critic(self, role: str) -> Critic:
         critics = self.critics
-        critic = critics[review.role] if isinstance(critics, Mapping) else critics
-        return await critic.critique(review)
+        return critics[role] if isinstance(critics, Mapping) else critics
 
 
 class NoFeedback(FeedbackSource):
@@ -497,6 +512,13 @@ async def _learn(
             context=recalled[role].context,
             goal_from=recalled[role].goal_from,
         )
+        # The critic may read the player's recollection of its earlier games: those items
+        # are the feedback's context, so forgetting one forgets what it taught the critic.
+        read = tuple(
+            item
+            for item in recalled[role].context
+            if item.kind == "episode" and setup.feedback.reads_history(role)
+        )
         review = GameReview(
             role=role,
             brief=game.brief(role),
@@ -505,6 +527,7 @@ async def _learn(
             outcome=outcome.kind,
             reason=outcome.reason,
             price=outcome.price,
+            history=history_of(read),
         )
         feedback = await setup.feedback.give(review, rng)
         given[role] = feedback
@@ -518,6 +541,7 @@ async def _learn(
                 feedback.text,
                 env,
                 about=[game_item],
+                context=read,
                 round=lineage.memory_rounds + number,
                 meta={
                     "kind": setup.feedback.kind,

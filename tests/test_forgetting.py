@@ -348,12 +348,14 @@ def test_rederive_with_the_rule_critic_equals_the_agent_that_never_saw_the_fact(
     # Never saw it: the same (scrubbed) games, each criticised afresh by the same critic.
     never = AgentMemory("never")
     critic = RuleCritic()
-    for episode in memory.items(kind="episode"):
+    episodes = memory.items(kind="episode")
+    for n, episode in enumerate(episodes):
         game = never.remember_episode(
             episode.content, episode.env, episode_id=episode.episode_id, round=episode.round,
             meta=dict(episode.meta),
         )  # fmt: skip
-        review = review_of(episode, balloon)
+        # Its critic reads the earlier games it remembers, as the lineage's critic did.
+        review = review_of(episode, balloon, episodes[:n])
         assert review is not None
         advice = asyncio.run(critic.critique(review))
         never.remember_feedback(advice.text, episode.env, about=[game], round=episode.round)
@@ -679,12 +681,13 @@ def test_redact_and_rederive_at_every_level_leave_no_forgotten_words(
         # With the rule-based critic: the agent that never saw it, which remembers the same
         # (scrubbed) games and had each criticised afresh.
         never = AgentMemory("never")
-        for episode in memory.items(kind="episode"):
+        episodes = memory.items(kind="episode")
+        for n, episode in enumerate(episodes):
             game = never.remember_episode(
                 episode.content, episode.env, episode_id=episode.episode_id,
                 round=episode.round, meta=dict(episode.meta),
             )  # fmt: skip
-            review = review_of(episode, balloon)
+            review = review_of(episode, balloon, episodes[:n])
             assert review is not None
             advice = asyncio.run(RuleCritic().critique(review))
             never.remember_feedback(advice.text, episode.env, about=[game], round=episode.round)

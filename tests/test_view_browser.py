@@ -116,15 +116,19 @@ def _episodes(viewer_store: ViewerStore, run_id: str) -> list[EpisodeRecord]:
 
 
 def _phrase_of_one_game(viewer_store: ViewerStore, run_id: str) -> tuple[str, str]:
-    """A phrase said in exactly one game of the run (messages and feedback, any case)."""
+    """A phrase said in exactly one game of the run (messages and feedback, any case): its
+    own feedback and the advice it came in with, which its section shows too."""
     with Store(viewer_store.path) as store:
         episodes = store.run_episodes(run_id)
         feedback: dict[str, str] = {}
         for critique in store.critiques(run_id=run_id):
             feedback[critique.episode_id] = feedback.get(critique.episode_id, "") + critique.text
+    before = {(e.lineage_id, (e.round or 0) + 1): e.id for e in episodes}
     said = {
-        e.id: " ".join([*(t.text for t in e.transcript), feedback.get(e.id, "")]) for e in episodes
-    }
+        e.id: " ".join([*(t.text for t in e.transcript), feedback.get(e.id, ""),
+                        feedback.get(before.get((e.lineage_id, e.round or 0), ""), "")])
+        for e in episodes
+    }  # fmt: skip
     lowered = {game: words.lower() for game, words in said.items()}
     for game, words in said.items():
         for phrase in re.findall(r"\S{4,}", words):
