@@ -11,8 +11,8 @@ Modes and what each guarantees:
   them (replaced by `PLACEHOLDER`). Behaviour learned from it may remain: what leaks is
   measured, not promised away.
 - `rederive`: as redact, but the feedback and notes derived from what is forgotten are removed
-  and made again from what remains (the critic re-run on the retained games, with only retained
-  advice in its context), and the calls it cost are reported. With the rule-based critic the
+  and made again from what remains (the critic re-run on the retained games, with only what
+  is retained in its context), and the calls it cost are reported. With the rule-based critic the
   result equals the agent that never saw the forgotten content.
 """
 
