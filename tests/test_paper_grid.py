@@ -186,7 +186,7 @@ def test_an_offline_grid_plays_every_cell_reports_and_a_rerun_plays_nothing(tmp_
 def test_the_offline_example_runs_and_coaching_lifts_the_sellers_surplus(tmp_path: Path) -> None:
     # The example itself, shortened: every pair, role, arm and both phases.
     data = yaml.safe_load((EXAMPLES / "paper_grid_offline.yaml").read_text())
-    data["main"]["lineages"], data["unrolled"]["lineages"] = 4, 2
+    data["main"]["lineages"], data["unrolled"]["lineages"] = 16, 2
     data["human_feedback"] = {k: str(EXAMPLES / v) for k, v in data["human_feedback"].items()}
     spec = write(tmp_path / "grid.yaml", data)
     db = tmp_path / "h.db"
@@ -197,7 +197,7 @@ def test_the_offline_example_runs_and_coaching_lifts_the_sellers_surplus(tmp_pat
         linear_seller = next(c for c in cells if c.pair == "linear" and c.coached == "seller")
         effects = paired_effects(store, linear_seller.run_id)
     ai_round_2 = next(e for e in effects if e.arm == "ai" and e.round == 2)
-    assert ai_round_2.pairs == 4 and ai_round_2.surplus.low > 0, ai_round_2
+    assert ai_round_2.pairs == 16 and ai_round_2.surplus.low > 0, ai_round_2
 
 
 # --- 2. the paired effect, recomputed from the export ----------------------------------------
