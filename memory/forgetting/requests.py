@@ -108,6 +108,12 @@ class PatternFact(_Model):
             raise ValueError(f"not a regular expression ({error})") from None
         if compiled.match(""):
             raise ValueError("the pattern matches empty text, so it would match everywhere")
+        import regex as engine  # what searches memory with it (see facts.PATTERN_SECONDS)
+
+        try:
+            engine.compile(regex, engine.IGNORECASE | engine.VERSION0)
+        except engine.error as error:
+            raise ValueError(f"not a regular expression haggler can run ({error})") from None
         return regex
 
 

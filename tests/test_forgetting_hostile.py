@@ -1,0 +1,87 @@
+"""Forgetting under hostile and bad input: patterns that backtrack without bound, empty ids,
+agents named with LIKE's wildcards, a store with nothing in it. Each gets a clear error (or
+does the right thing) and changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from haggler.memory import AgentMemory, Environment
+from haggler.memory.forgetting import PatternFact, StateRequest, plan_forget
+
+HOSTILE = "seller: " + "a" * 40 + "!\nResult: no deal (walk away)."
+
+
+def test_a_pattern_that_backtracks_without_bound_is_refused_in_seconds_not_hung() -> None:
+    # `(a|a)+$` on a run of a's takes exponential time in Python's `re`, which cannot be
+    # interrupted; a model's pattern (or a typed request from a spec) may be exactly that.
+    code = f"""
+import asyncio
+from haggler.errors import ConfigError
+from haggler.memory import AgentMemory, Environment
+from haggler.memory.forgetting import PatternFact, StateRequest, forget
+memory = AgentMemory("a")
+memory.remember_episode({HOSTILE!r}, Environment("balloon"), round=1)
+try:
+    asyncio.run(forget(StateRequest(fact=PatternFact(regex="(a|a)+$")), memories={{"a": memory}}))
+except ConfigError as error:
+    print("refused:", error)
+print("items:", len(memory))
+"""
+    done = bounded(code)
+    assert "refused: the pattern '(a|a)+$' searched one text for over" in done.stdout
+    assert "items: 1" in done.stdout
+
+
+def test_an_ordinary_pattern_still_finds_what_it_names() -> None:
+    memory = AgentMemory("a")
+    memory.remember_episode(
+        "buyer: my code is Zorblax-12, really\nResult: deal at $9.", Environment("balloon")
+    )
+    plan = plan_forget(
+        StateRequest(fact=PatternFact(regex=r"zorblax-\d+"), mode="redact"),
+        memories={"a": memory},
+    )
+    (rewritten,) = plan.owners[0].rewrite.values()
+    assert "my code is [forgotten], really" in rewritten.content
+
+
+def test_a_slow_pattern_in_a_record_purge_rolls_the_whole_request_back(tmp_path: Path) -> None:
+    # The memory holds nothing slow to search; the record does, and it is scrubbed inside the
+    # request's transaction.
+    code = f"""
+import asyncio
+from haggler.errors import ConfigError
+from haggler.memory import AgentMemory, Environment
+from haggler.memory.forgetting import PatternFact, StateRequest, forget
+from haggler.store.records import RoleRecord, TurnRecord
+from haggler.store.sqlite import Store
+with Store({str(tmp_path / "h.db")!r}) as store:
+    run = store.start_run("selfplay", {{}})
+    role = RoleRecord(model="rule:linear", brief="sell")
+    game = store.start_episode(run, game="balloon", rules={{}}, roles={{"buyer": role}}, seed=1)
+    store.add_turn(game, TurnRecord(index=0, speaker="buyer", text={HOSTILE!r}, started_at=0,
+                                    ended_at=0))
+    memory = AgentMemory("a", store)
+    memory.remember_episode("seller: fine\\nResult: deal at $9.", Environment("balloon"))
+    request = StateRequest(fact=PatternFact(regex="(a|a)+$"), purge_record=True)
+    try:
+        asyncio.run(forget(request, store=store, memories={{"a": memory}}))
+    except ConfigError as error:
+        print("refused:", error)
+    print("audits:", len(store.forgettings()), "items:", len(AgentMemory.load(store, "a")))
+    print("turn kept:", store.episode(game).transcript[0].text == {HOSTILE!r})
+"""
+    done = bounded(code)
+    assert "refused: the pattern '(a|a)+$' searched one text for over" in done.stdout
+    assert "audits: 0 items: 1" in done.stdout and "turn kept: True" in done.stdout
+
+
+def bounded(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run in a fresh interpreter that may take a minute at most (a search in Python's
+    `re` cannot be interrupted in-process)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done
