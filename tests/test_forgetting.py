@@ -270,6 +270,53 @@ def test_exact_forgetting_leaves_the_agent_rebuilt_from_what_it_retains(
     assert contents(replay.memories["seller"]) == contents(memory)
 
 
+def test_a_fact_in_an_items_meta_is_forgotten_too_its_summary_stands_in_for_it() -> None:
+    from haggler.memory import Environment, build_context
+
+    memory = AgentMemory("a")
+    game = memory.remember_episode(
+        "seller (you): hello " + "x" * 400 + "\nResult: deal at $9.", Environment("balloon"),
+        round=1, meta={"summary": f"the buyer let slip its {SECRET}"},
+    )  # fmt: skip
+    memory.remember_feedback("Hold firm.", Environment("balloon"), about=[game], round=1)
+    # A budget with no room for the game: its summary is what the prompt shows.
+    assert SECRET in build_context(memory, budget_tokens=40).text
+
+    asyncio.run(forget(StateRequest(fact=PhraseFact(text=SECRET)), memories={"a": memory}))
+
+    assert len(memory) == 0 and SECRET not in build_context(memory, budget_tokens=40).text
+
+
+def test_a_value_in_a_summary_counts_as_money_not_as_a_round_or_a_count() -> None:
+    from haggler.memory import Environment
+
+    memory = AgentMemory("a")
+    memory.remember_episode(
+        "seller (you): hello\nResult: deal at $16.", Environment("balloon"), round=8,
+        meta={"summary": "Round 8: deal at $16 after 8 messages."},
+    )  # fmt: skip
+    named = memory.remember_episode(
+        "seller (you): hello\nResult: no deal.", Environment("balloon"), round=9,
+        meta={"summary": "the buyer said its budget was $8"},
+    )  # fmt: skip
+    plan = plan_forget(StateRequest(fact=ValueFact(value=8)), memories={"a": memory})
+    assert plan.owners[0].hits == [named.id]
+
+
+def test_redact_scrubs_a_fact_from_meta_wherever_it_sits() -> None:
+    from haggler.memory import Environment
+
+    memory = AgentMemory("a")
+    game = memory.remember_episode(
+        "seller (you): hello\nResult: deal at $9.", Environment("balloon"), round=1,
+        meta={"summary": SECRET, "notes": [f"again {SECRET}"], "deep": {"k": SECRET}},
+    )  # fmt: skip
+    request = StateRequest(fact=PhraseFact(text=SECRET), mode="redact")
+    asyncio.run(forget(request, memories={"a": memory}))
+    assert SECRET not in str(dict(memory.get(game.id).meta))
+    assert memory.get(game.id).meta["notes"] == [f"again {PLACEHOLDER}"]
+
+
 def test_exact_forgetting_of_a_span_of_turns_removes_the_game_and_what_it_led_to(
     balloon: Game, store: Store
 ) -> None:

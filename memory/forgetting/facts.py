@@ -30,6 +30,7 @@ __all__ = [
     "fragments_of",
     "lines_by",
     "scrub",
+    "states",
     "term_spans",
 ]
 
@@ -68,6 +69,19 @@ def fact_spans(fact: AnyFact, text: str) -> list[Span]:
             ) from None
         return [m.span() for m in found if m.end() > m.start()]
     return [m.span() for m in _compiled(fact).finditer(text) if m.end() > m.start()]
+
+
+def states(fact: AnyFact, text: str) -> bool:
+    """Whether `text` states `fact` as such: a value only as an amount of money ("$8", "8
+    dollars"), not as a bare number. For texts beside what was said, such as an item's summary,
+    where a bare number is a round or a count ("Round 8: ... after 8 messages")."""
+    if isinstance(fact, ValueFact):
+        from haggler.agents.prices import find_prices
+
+        return any(
+            m.marked and abs(m.value - fact.value) < _SAME_AMOUNT for m in find_prices(text)
+        )
+    return bool(fact_spans(fact, text))
 
 
 def term_spans(terms: Iterable[str], text: str) -> list[Span]:

@@ -23,6 +23,7 @@ from haggler.memory.forgetting.facts import (
     fragments_of,
     lines_by,
     scrub,
+    states,
     term_spans,
 )
 from haggler.memory.forgetting.requests import (
@@ -255,7 +256,8 @@ def _hits(
         spans: dict[str, list[Span]] = {}
         for item in candidates:
             found = _fact_spans_in(request, item)
-            if found:
+            # An item's meta is part of it, and its summary stands in for it in a prompt.
+            if found or (request.said_by is None and _in_meta(request, item.meta)):
                 spans[item.id] = found
         return [item for item in candidates if item.id in spans], spans
     if isinstance(request, TrajectoryRequest):
@@ -277,6 +279,17 @@ def _fact_spans_in(request: StateRequest, item: MemoryItem) -> list[Span]:
         return []
     lines = lines_by(item.content, request.said_by)
     return [s for s in found if any(a <= s[0] and s[1] <= b for a, b in lines)]
+
+
+def _in_meta(request: StateRequest, value: Any) -> bool:
+    """Whether a string anywhere in `value` (an item's meta) states the fact."""
+    if isinstance(value, str):
+        return states(request.fact, value)
+    if isinstance(value, Mapping):
+        return any(_in_meta(request, entry) for entry in value.values())
+    if isinstance(value, list | tuple):
+        return any(_in_meta(request, entry) for entry in value)
+    return False
 
 
 def _turn_spans(item: MemoryItem, turns: tuple[int, int]) -> list[Span]:
@@ -408,15 +421,24 @@ def _scrubbed_meta(
         if isinstance(request, StateRequest) and isinstance(request.fact, ValueFact)
         else None
     )
-    out: dict[str, Any] = {}
-    for key, entry in meta.items():
+
+    def scrubbed(entry: Any) -> Any:
+        # Strings wherever they sit: a summary, a list of notes, a nested record.
         if isinstance(entry, str):
             found = spans_in(entry)
-            out[key] = scrub(entry, found) if found else entry
-        elif value is not None and isinstance(entry, int | float) and not isinstance(entry, bool):
+            return scrub(entry, found) if found else entry
+        if isinstance(entry, Mapping):
+            return {key: scrubbed(inner) for key, inner in entry.items()}
+        if isinstance(entry, list):
+            return [scrubbed(inner) for inner in entry]
+        return entry
+
+    out: dict[str, Any] = {}
+    for key, entry in meta.items():
+        if value is not None and isinstance(entry, int | float) and not isinstance(entry, bool):
             out[key] = None if abs(float(entry) - value) < 0.005 else entry
         else:
-            out[key] = entry
+            out[key] = scrubbed(entry)
     return out
 
 
