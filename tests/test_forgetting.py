@@ -18,7 +18,7 @@ import pytest
 
 from haggler.agents.advice import read_advice
 from haggler.agents.base import Negotiator, Reply, RoleView
-from haggler.agents.critic import RuleCritic
+from haggler.agents.critic import Feedback, RuleCritic
 from haggler.agents.llm_negotiator import negotiator_prompt
 from haggler.agents.moderator import RuleModerator
 from haggler.agents.rule_negotiator import RuleNegotiator
@@ -28,6 +28,7 @@ from haggler.games.registry import make_game
 from haggler.games.remembered import rederiver, review_of
 from haggler.games.selfplay import (
     AIFeedback,
+    FeedbackSource,
     Lineage,
     ScheduledForget,
     SelfPlaySetup,
@@ -432,6 +433,56 @@ def test_rederive_with_the_rule_critic_equals_the_agent_that_never_saw_the_fact(
         never.remember_feedback(advice.text, episode.env, about=[game], round=episode.round)
     assert next_prompt(memory, balloon) == next_prompt(never, balloon)
     assert SECRET not in str(next_prompt(memory, balloon))
+
+
+class Snitch(FeedbackSource):
+    """A critic that, like a model, says what it noticed: the buyer's secret, if it slipped."""
+
+    kind = label = "snitch"
+
+    async def give(self, review: Any, rng: Any) -> Feedback | None:
+        said = " ".join(m.text for m in review.public)
+        if "ZEBRA" in said:
+            return Feedback((f"The buyer let its {SECRET} slip: use it.",))
+        return Feedback(("Hold firm.",))
+
+
+def test_rederive_re_makes_advice_that_itself_states_the_fact_rather_than_scrubbing_it(
+    balloon: Game, store: Store
+) -> None:
+    memory = AgentMemory(OWNER, store)
+    lineage = Lineage(
+        arm="ai", coached=("seller",), seed=11, rounds=3, memories={"seller": memory}
+    )
+    setup = setup_for(balloon, store, {1})
+    setup.feedback = Snitch()
+    asyncio.run(play_lineage(lineage, setup))
+    request = StateRequest(fact=PhraseFact(text=SECRET), mode="rederive")
+    asyncio.run(
+        forget(request, store=store, memories={OWNER: memory},
+               rederive=rederiver(balloon, setup.feedback))
+    )  # fmt: skip
+    # The agent that never saw it: the same scrubbed games, each criticised afresh.
+    assert [i.content for i in memory.items(kind="feedback")] == ["1. Hold firm."] * 3
+
+
+def test_advice_made_again_does_not_state_the_fact_again(balloon: Game, store: Store) -> None:
+    from haggler.games.selfplay import ConstantFeedback
+
+    memory = AgentMemory(OWNER, store)
+    lineage = Lineage(arm="c", coached=("seller",), seed=11, rounds=2, memories={"seller": memory})
+    setup = setup_for(balloon, store, set())
+    setup.feedback = ConstantFeedback("Nice game. Try to do better than last round.")
+    asyncio.run(play_lineage(lineage, setup))
+    request = StateRequest(fact=PhraseFact(text="do better"), mode="rederive")
+    result = asyncio.run(
+        forget(request, store=store, memories={OWNER: memory},
+               rederive=rederiver(balloon, setup.feedback))
+    )  # fmt: skip
+    assert result.counts["rederived"] == 2
+    assert [i.content for i in memory.items(kind="feedback")] == [
+        f"1. Nice game. Try to {PLACEHOLDER} than last round."
+    ] * 2
 
 
 # -- the record, the files, the audit --------------------------------------------------------

@@ -54,6 +54,8 @@ class OwnerPlan:
     rewrite: dict[str, MemoryItem] = field(default_factory=dict)
     # Feedback to be made again from what remains (rederive mode), oldest first.
     rederive: list[str] = field(default_factory=list)
+    # What the forgotten content is scrubbed from a text with (redact and rederive modes).
+    scrub_text: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def touched(self) -> int:
@@ -365,11 +367,13 @@ def _owner_plan(
     if not partial:
         deleted.update(plan.hits)
     rederive = request.mode == "rederive"
-    for item in descendants:
+    hit = set(plan.hits)
+    # Oldest first, hits among them: advice that itself states the fact is made again too.
+    for item in sorted([*hits, *descendants], key=lambda i: memory.position(i.id)):
         if item.id in deleted:
             continue
         about = [s for s, r in item.relations.items() if r == "about"]
-        if rederive and item.kind == "note":
+        if rederive and item.kind == "note" and item.id not in hit:
             deleted.add(item.id)
         elif rederive and item.kind == "feedback" and not any(a in deleted for a in about):
             plan.rederive.append(item.id)
@@ -384,6 +388,11 @@ def _owner_plan(
         if new is not None:
             plan.rewrite[item.id] = new
     plan.delete = sorted(deleted, key=memory.position)
+    if isinstance(request, StateRequest):
+        # Advice made again must not state the fact again (a critic's stock phrase, a pool of
+        # suggestions). A game's or environment's words are another matter: the critic, reading
+        # only what remains, may say a stock sentence it also said about what is gone.
+        plan.scrub_text = lambda text: scrub(text, spans_in(text))
     return plan
 
 
