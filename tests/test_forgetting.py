@@ -451,9 +451,7 @@ def test_rederive_re_makes_advice_that_itself_states_the_fact_rather_than_scrubb
     balloon: Game, store: Store
 ) -> None:
     memory = AgentMemory(OWNER, store)
-    lineage = Lineage(
-        arm="ai", coached=("seller",), seed=11, rounds=3, memories={"seller": memory}
-    )
+    lineage = Lineage(arm="ai", coached=("seller",), seed=11, rounds=3, memories={"seller": memory})
     setup = setup_for(balloon, store, {1})
     setup.feedback = Snitch()
     asyncio.run(play_lineage(lineage, setup))

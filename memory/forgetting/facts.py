@@ -78,9 +78,7 @@ def states(fact: AnyFact, text: str) -> bool:
     if isinstance(fact, ValueFact):
         from haggler.agents.prices import find_prices
 
-        return any(
-            m.marked and abs(m.value - fact.value) < _SAME_AMOUNT for m in find_prices(text)
-        )
+        return any(m.marked and abs(m.value - fact.value) < _SAME_AMOUNT for m in find_prices(text))
     return bool(fact_spans(fact, text))
 
 
