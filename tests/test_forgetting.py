@@ -512,6 +512,83 @@ def test_a_purge_leaves_no_forgotten_byte_in_the_database_its_wal_or_an_export(
         assert SECRET not in audit.model_dump_json() and audit.erased
 
 
+def _game_with_the_secret_everywhere(store: Store) -> tuple[str, str]:
+    """A game of the record whose every text holds the secret: a message, the error its speaker
+    was told, an LLM moderator's verdict on it, the outcome's reason, a role's persona prompt
+    and brief, and the critic's advice; and a seller that remembers it. (run, game)"""
+    from haggler.memory import Environment
+    from haggler.store.records import ModerationRecord, OutcomeRecord, RoleRecord, TurnRecord
+
+    run = store.start_run("selfplay", {"test": True})
+    roles = {
+        "seller": RoleRecord(model="rule:linear", brief=f"Sell; {SECRET}."),
+        "buyer": RoleRecord(model="m", brief="Buy.", prompt=f"You are Bob; {SECRET}."),
+    }
+    game = store.start_episode(run, game="balloon", rules={}, roles=roles, seed=1)
+    store.add_turn(
+        game,
+        TurnRecord(
+            index=0, speaker="buyer", text=f"My {SECRET}.", accepted=False,
+            error=f"your message 'My {SECRET}.' has no action", started_at=0, ended_at=0,
+            moderation=ModerationRecord(model="m", unreadable_verdict=f"It says {SECRET}"),
+        ),
+    )  # fmt: skip
+    store.finish_episode(game, OutcomeRecord(kind="no_deal", reason=f"quit over {SECRET}"), {})
+    from haggler.store.records import CritiqueRecord
+
+    store.add_critique(
+        CritiqueRecord(episode_id=game, role="seller", source="rule", text=f"Use {SECRET}.",
+                       prompt_tokens=0, completion_tokens=0, cost_usd=0.0, latency_s=0.0,
+                       created_at=0.0)
+    )  # fmt: skip
+    memory = AgentMemory(OWNER, store)
+    memory.remember_episode(
+        f"buyer: My {SECRET}.\nResult: no deal.", Environment("balloon"), episode_id=game,
+        meta={"turns": [0]},
+    )  # fmt: skip
+    return run, game
+
+
+@pytest.mark.parametrize(
+    "request_for",
+    [
+        pytest.param(lambda g: StateRequest(fact=PhraseFact(text=SECRET)), id="state-exact"),
+        pytest.param(
+            lambda g: StateRequest(fact=PhraseFact(text=SECRET), mode="redact"), id="state-redact"
+        ),
+        pytest.param(lambda g: TrajectoryRequest(episode=g, mode="redact"), id="game-blanked"),
+    ],
+)
+def test_a_purge_reaches_every_text_of_the_record_not_only_the_messages(
+    tmp_path: Path, request_for: Callable[[str], Any]
+) -> None:
+    path = tmp_path / "h.db"
+    with Store(path) as store:
+        run, game = _game_with_the_secret_everywhere(store)
+        memory = AgentMemory.load(store, OWNER)
+        request = request_for(game).model_copy(update={"purge_record": True})
+        asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+        export_jsonl(store, run, tmp_path / "after.jsonl")
+        shown = store.episode(game).model_dump_json()
+    wal = Path(f"{path}-wal")
+    on_disk = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert SECRET not in shown
+    assert SECRET.encode() not in on_disk
+    assert SECRET.encode() not in (tmp_path / "after.jsonl").read_bytes()
+
+
+def test_a_span_purged_from_the_record_loses_its_turns_errors_and_verdicts_too(
+    store: Store,
+) -> None:
+    _, game = _game_with_the_secret_everywhere(store)
+    memory = AgentMemory.load(store, OWNER)
+    request = TrajectoryRequest(episode=game, turns=(0, 0), purge_record=True)
+    asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+    (turn,) = store.episode(game).transcript
+    assert SECRET not in turn.model_dump_json()
+    assert turn.text == turn.error == PLACEHOLDER
+
+
 def test_purging_a_game_from_the_record_leaves_a_tombstone(balloon: Game, store: Store) -> None:
     lineage, setup = asyncio.run(lineage_of(balloon, store, rounds=3))
     memory = lineage.memories["seller"]
