@@ -676,6 +676,27 @@ def test_a_lineage_forgets_between_rounds_and_plays_on_as_if_it_never_knew(
     assert audit.lineage_id == lineage.id and audit.after_round == 2
 
 
+def test_a_named_agents_forgetting_is_marked_at_the_lineages_own_round(
+    balloon: Game, store: Store
+) -> None:
+    # A named agent continues its memory: its second session's round 1 is its round 3. The
+    # audit row must name the round of the lineage, which is where show and the viewer look.
+    first, _ = asyncio.run(lineage_of(balloon, store, rounds=2, secret_rounds=()))
+    memory = first.memories["seller"]
+    lineage = Lineage(
+        arm="ai", coached=("seller",), seed=12, rounds=2, memories={"seller": memory},
+        forgetting=[ScheduledForget(after_round=1, request=EnvironmentRequest(tag="none-such"))],
+    )  # fmt: skip
+    lineage.continue_memory()
+    assert lineage.memory_rounds == 2
+    memory.remember_note("a note to forget", memory.items()[0].env, tags=["none-such"])
+    setup = setup_for(balloon, store, set())
+    asyncio.run(play_lineage(lineage, setup))
+    (audit,) = store.forgettings(run_id=setup.run_id)
+    assert audit.after_round == 1
+    assert store.forgettings_by_round(setup.run_id or "")[(lineage.id or "", 1)] == [audit]
+
+
 def test_an_older_store_is_migrated_so_exact_forgetting_removes_too_much_not_too_little(
     tmp_path: Path,
 ) -> None:
