@@ -1022,6 +1022,9 @@ def memory_command(
         store = _require_store(db)
         try:
             if agent is None:
+                if not store.memory_owners():
+                    out.print(f"no agent holds memory in {_escape(str(db))}")
+                    return
                 out.print(memory_table(store, resolve_agents(["*"], store=store, memories={})))
                 return
             memories = load_agents([agent], store=store)

@@ -8,8 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
+from haggler.errors import ConfigError
 from haggler.memory import AgentMemory, Environment
-from haggler.memory.forgetting import PatternFact, StateRequest, plan_forget
+from haggler.memory.forgetting import (
+    PatternFact,
+    StateRequest,
+    parse_request,
+    plan_forget,
+    resolve_agents,
+)
+from haggler.store.sqlite import Store
 
 HOSTILE = "seller: " + "a" * 40 + "!\nResult: no deal (walk away)."
 
@@ -85,3 +96,42 @@ def bounded(code: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"level": "trajectory", "episode": ""},
+        {"level": "trajectory", "lineage": ""},
+        {"level": "state", "fact": {"kind": "name", "name": "x"}, "scope": {"episode": ""}},
+        {"level": "state", "fact": {"kind": "name", "name": "x"}, "scope": {"game": ""}},
+        {"level": "state", "fact": {"kind": "name", "name": "x"}, "said_by": ""},
+        {"level": "environment", "game": "balloon", "tag": ""},
+    ],
+)
+def test_an_empty_id_or_name_is_refused_not_read_as_a_prefix_of_everything(data: dict) -> None:
+    # An empty id is a prefix of every id: with one game in the store it named that game.
+    with pytest.raises(ValidationError):
+        parse_request(data)
+
+
+def test_agents_named_with_like_wildcards_are_found_literally(tmp_path: Path) -> None:
+    with Store(tmp_path / "h.db") as store:
+        for owner in ("shop%/seller", "shop_x/seller", "shopx/seller"):
+            AgentMemory(owner, store).remember_episode("a game", Environment("balloon"))
+        assert resolve_agents(["shop%"], store=store, memories={}) == ["shop%/seller"]
+        assert store.memory_owners("shop_") == ["shop_x/seller"]
+        with pytest.raises(ConfigError, match="list them with `haggler memory`"):
+            resolve_agents(["shop_"], store=store, memories={})
+
+
+def test_memory_on_a_store_without_memory_says_so_and_is_no_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from haggler.cli import app
+
+    with Store(tmp_path / "h.db"):
+        pass
+    result = CliRunner().invoke(app, ["memory", "--db", str(tmp_path / "h.db")])
+    assert result.exit_code == 0, result.output
+    assert "no agent holds memory" in result.output

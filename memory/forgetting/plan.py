@@ -127,7 +127,7 @@ def resolve_agents(
     known = set(memories)
     if store is not None:
         known |= set(store.memory_owners())
-    chosen: list[str] = []
+    chosen: dict[str, None] = {}
     for name in names:
         if name == "*":
             found = sorted(known)
@@ -139,10 +139,10 @@ def resolve_agents(
             sample = ", ".join(sorted(known)[:5]) or "none"
             raise ConfigError(
                 f"no agent {name!r} holds memory here (agents: {sample}"
-                f"{', …' if len(known) > 5 else ''}); list them with `haggler memory --list`"
+                f"{', …' if len(known) > 5 else ''}); list them with `haggler memory`"
             )
-        chosen.extend(o for o in found if o not in chosen)
-    return chosen
+        chosen.update(dict.fromkeys(found))
+    return list(chosen)
 
 
 def plan_forget(
