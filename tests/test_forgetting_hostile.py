@@ -135,3 +135,21 @@ def test_memory_on_a_store_without_memory_says_so_and_is_no_error(tmp_path: Path
     result = CliRunner().invoke(app, ["memory", "--db", str(tmp_path / "h.db")])
     assert result.exit_code == 0, result.output
     assert "no agent holds memory" in result.output
+
+
+def test_a_store_that_cannot_be_written_is_a_store_error_and_memory_stays_as_it_was(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from haggler.errors import StoreError
+    from haggler.memory.forgetting import PhraseFact, forget
+
+    with Store(tmp_path / "h.db") as store:
+        AgentMemory("a", store).remember_episode("buyer: my code Z-7", Environment("balloon"))
+    with Store(tmp_path / "h.db", read_only=True) as store:
+        memory = AgentMemory.load(store, "a")
+        request = StateRequest(fact=PhraseFact(text="code Z-7"))
+        with pytest.raises(StoreError, match="h.db"):
+            asyncio.run(forget(request, store=store, memories={"a": memory}))
+        assert len(memory) == 1
