@@ -842,7 +842,7 @@ def test_a_tournament_refuses_to_purge_a_record_it_has_not_written_yet(tmp_path:
     )
     result = CliRunner().invoke(app, ["tournament", str(spec), "--db", str(tmp_path / "h.db")])
     assert result.exit_code == 2
-    assert "purge it afterwards with haggler forget --purge-record" in result.output
+    assert "no record to purge yet; drop purge_record" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
