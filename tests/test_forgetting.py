@@ -387,6 +387,21 @@ def test_redact_keeps_the_games_and_scrubs_the_fact_from_all_of_them(
     assert contents(AgentMemory.load(store, OWNER)) == contents(memory)
 
 
+def test_redacting_a_game_deletes_the_advice_on_it_and_keeps_what_it_led_to(
+    balloon: Game, store: Store
+) -> None:
+    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=3))
+    memory = lineage.memories["seller"]
+    e1, f1, e2, f2, e3, f3 = memory.items()
+    asyncio.run(
+        forget(TrajectoryRequest(episode=e2.episode_id, mode="redact"), store=store,
+               memories={OWNER: memory})
+    )  # fmt: skip
+    # Advice on a game that is gone cannot stand alone; the later game stays, its links cut.
+    assert [i.id for i in memory] == [e1.id, f1.id, e3.id, f3.id]
+    assert e2.id not in memory.get(e3.id).sources and f2.id not in memory.get(e3.id).sources
+
+
 def test_redacting_a_value_also_stops_it_setting_the_goal(balloon: Game, store: Store) -> None:
     lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=2))
     memory = lineage.memories["seller"]
@@ -575,6 +590,23 @@ def test_a_purge_reaches_every_text_of_the_record_not_only_the_messages(
     assert SECRET not in shown
     assert SECRET.encode() not in on_disk
     assert SECRET.encode() not in (tmp_path / "after.jsonl").read_bytes()
+
+
+def test_a_fact_purged_from_the_record_leaves_the_runs_spec_and_stop_reasons_too(
+    store: Store,
+) -> None:
+    from haggler.memory import Environment
+
+    run = store.start_run("selfplay", {"rounds": 2, "note": f"the {SECRET} game"})
+    lineage = store.start_lineage(run, arm="ai", coached="seller", seed=1, rounds_planned=2)
+    store.update_lineage(lineage, rounds_played=1, status="stopped", stop_reason=f"{SECRET}!")
+    game = store.start_episode(run, game="balloon", rules={}, roles={}, seed=1, lineage_id=lineage)
+    memory = AgentMemory(OWNER, store)
+    memory.remember_episode(f"buyer: {SECRET}", Environment("balloon"), episode_id=game)
+    request = StateRequest(fact=PhraseFact(text=SECRET), mode="redact", purge_record=True)
+    result = asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+    assert result.counts["record_runs_scrubbed"] == result.counts["record_lineages_scrubbed"] == 1
+    assert SECRET not in str(store.runs()[0].spec) and SECRET not in str(store.lineages(run))
 
 
 def test_a_span_purged_from_the_record_loses_its_turns_errors_and_verdicts_too(
