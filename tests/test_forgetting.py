@@ -387,19 +387,21 @@ def test_redact_keeps_the_games_and_scrubs_the_fact_from_all_of_them(
     assert contents(AgentMemory.load(store, OWNER)) == contents(memory)
 
 
-def test_redacting_a_game_deletes_the_advice_on_it_and_keeps_what_it_led_to(
-    balloon: Game, store: Store
-) -> None:
-    lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=3))
-    memory = lineage.memories["seller"]
-    e1, f1, e2, f2, e3, f3 = memory.items()
-    asyncio.run(
-        forget(TrajectoryRequest(episode=e2.episode_id, mode="redact"), store=store,
-               memories={OWNER: memory})
-    )  # fmt: skip
+def test_redacting_a_game_deletes_the_advice_on_it_and_keeps_what_it_led_to() -> None:
+    from haggler.memory import Environment
+
+    # Only the game is tagged: its advice is hit as advice on a game that goes, not by the tag.
+    memory = AgentMemory("a")
+    env = Environment("balloon")
+    e1 = memory.remember_episode("seller (you): first\nResult: deal at $9.", env, tags=["x"])
+    f1 = memory.remember_feedback("Hold firm next time.", env, about=[e1])
+    e2 = memory.remember_episode("seller (you): second\nResult: deal at $9.", env, context=[e1, f1])
+    request = EnvironmentRequest(tag="x", mode="redact")
+    plan = plan_forget(request, memories={"a": memory})
+    assert plan.owners[0].hits == [e1.id] and plan.owners[0].delete == [e1.id, f1.id]
+    asyncio.run(forget(request, memories={"a": memory}))
     # Advice on a game that is gone cannot stand alone; the later game stays, its links cut.
-    assert [i.id for i in memory] == [e1.id, f1.id, e3.id, f3.id]
-    assert e2.id not in memory.get(e3.id).sources and f2.id not in memory.get(e3.id).sources
+    assert [i.id for i in memory] == [e2.id] and memory.get(e2.id).sources == ()
 
 
 def test_redacting_a_value_also_stops_it_setting_the_goal(balloon: Game, store: Store) -> None:

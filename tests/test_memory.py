@@ -409,33 +409,37 @@ def test_context_recalls_only_the_environment_asked_for() -> None:
     assert "diamond" not in recalled.text
 
 
-class CountingMemory(AgentMemory):
-    """A memory that counts the items a context steps through (its `older` calls)."""
+def test_a_context_within_an_environment_steps_through_that_environment_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "Costs what it touches": 2,000 items of another environment are not stepped through.
+    from haggler.memory.recency import RecencyIndex
 
     steps = 0
+    search = RecencyIndex._last_fitting
 
-    def older(self, *args: object, **kwargs: object) -> MemoryItem | None:  # type: ignore[override]
-        self.steps += 1
-        return super().older(*args, **kwargs)  # type: ignore[arg-type]
+    def counted(self: RecencyIndex, before: int, at_most: float) -> int:
+        nonlocal steps
+        steps += 1
+        return search(self, before, at_most)
 
-
-def test_a_context_within_an_environment_steps_through_that_environment_only() -> None:
-    # "Costs what it touches": 2,000 games of another environment are not looked at.
-    memory = CountingMemory("seller")
+    monkeypatch.setattr(RecencyIndex, "_last_fitting", counted)
+    memory = AgentMemory("seller")
     wanted = [memory.remember_episode(f"balloon game {i}", BALLOON, round=i) for i in (1, 2, 3)]
     for i in range(1000):
         game = memory.remember_episode(f"diamond game {i}", DIAMOND, round=i + 4)
         memory.remember_feedback(f"diamond advice {i}", DIAMOND, about=[game])
-    memory.steps = 0
+    steps = 0
     recalled = build_context(memory, budget_tokens=1000, env=BALLOON)
     assert recalled.items == tuple(wanted)
-    assert memory.steps <= 10
-    # Narrowed by a counterpart, or an item, the same.
+    assert steps <= 12
+    # Narrowed by a counterpart, or an item, the same; and the newest item within one.
     other = Environment("bargaining", item="diamond", counterpart="buyer-claude")
     met = memory.remember_episode("a game with claude", other, round=9)
-    memory.steps = 0
+    steps = 0
     assert build_context(memory, budget_tokens=1000, env=other).items == (met,)
-    assert memory.steps <= 10
+    assert next(memory.newest("episode", BALLOON)) == wanted[-1]
+    assert steps <= 12
 
 
 @settings(max_examples=60, deadline=None)
