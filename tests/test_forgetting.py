@@ -318,6 +318,66 @@ def test_redact_scrubs_a_fact_from_meta_wherever_it_sits() -> None:
     assert memory.get(game.id).meta["notes"] == [f"again {PLACEHOLDER}"]
 
 
+class AdviceOnce(FeedbackSource):
+    """The rule critic's advice, with a distinctive tip after one round; no advice at all after
+    rounds past `last` (a lineage that was never told that round's advice)."""
+
+    kind = label = "ai"
+
+    def __init__(self, tip_round: int, last: int = 99) -> None:
+        self.critic, self.tip_round, self.last, self.given = RuleCritic(), tip_round, last, 0
+
+    async def give(self, review: Any, rng: Any) -> Feedback | None:
+        self.given += 1
+        if self.given > self.last:
+            return None
+        advice = await self.critic.critique(review)
+        if self.given == self.tip_round:
+            return Feedback((*advice.suggestions, "Try the ZEBRA gambit: open at $25."))
+        return advice
+
+
+def _replayed(game: Game, rounds: int, feedback: FeedbackSource, budget: int = 2000) -> Lineage:
+    lineage = Lineage(
+        arm="ai", coached=("seller",), seed=11, rounds=rounds, memory_budget=budget,
+        memories={"seller": AgentMemory("replay")},
+    )  # fmt: skip
+    setup = setup_for(game, None, set())
+    setup.feedback = feedback
+    setup.game_id = lambda number: f"game-{number}"
+    asyncio.run(play_lineage(lineage, setup))
+    return lineage
+
+
+def test_exact_forgetting_of_advice_leaves_the_agent_that_was_never_given_it(
+    balloon: Game,
+) -> None:
+    # Counterfactual replay where only the context links carry the influence: the games after
+    # the advice were played with it in the prompt.
+    memory = _replayed(balloon, 4, AdviceOnce(tip_round=2)).memories["seller"]
+    assert "ZEBRA" in memory.items(kind="feedback")[1].content
+    asyncio.run(
+        forget(StateRequest(fact=PhraseFact(text="ZEBRA gambit")), memories={"replay": memory})
+    )
+    never = _replayed(balloon, 2, AdviceOnce(tip_round=0, last=1)).memories["seller"]
+    assert contents(memory) == contents(never)
+    assert next_prompt(memory, balloon) == next_prompt(never, balloon)
+
+
+def test_exact_forgetting_of_a_game_that_only_set_the_goal_leaves_the_agent_that_never_played_it(
+    balloon: Game,
+) -> None:
+    # No advice, and no room in the prompt for an earlier game (not even its summary): the only
+    # influence of a game on the next is the price it set to beat.
+    from haggler.games.selfplay import NoFeedback
+
+    memory = _replayed(balloon, 3, NoFeedback(), budget=5).memories["seller"]
+    relations = [r for i in memory for r in i.relations.values()]
+    assert relations and all(r == "goal" for r in relations)
+    asyncio.run(forget(TrajectoryRequest(episode="game-1"), memories={"replay": memory}))
+    assert contents(memory) == [] and next_prompt(memory, balloon)[2] is None
+
+
 def test_exact_forgetting_of_a_span_of_turns_removes_the_game_and_what_it_led_to(
     balloon: Game, store: Store
 ) -> None:
