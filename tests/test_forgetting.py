@@ -671,6 +671,28 @@ def test_a_fact_purged_from_the_record_leaves_the_runs_spec_and_stop_reasons_too
     assert SECRET not in str(store.runs()[0].spec) and SECRET not in str(store.lineages(run))
 
 
+def test_a_fact_purged_within_one_game_leaves_the_record_of_other_games_alone(
+    store: Store,
+) -> None:
+    from haggler.memory import Environment
+    from haggler.store.records import RoleRecord, TurnRecord
+
+    run = store.start_run("selfplay", {})
+    memory = AgentMemory(OWNER, store)
+    role = {"buyer": RoleRecord(model="m", brief="Buy.")}
+    for name in ("balloon", "diamond"):
+        game = store.start_episode(run, game=name, rules={}, roles=role, seed=1)
+        store.add_turn(game, TurnRecord(index=0, speaker="buyer", text=f"My {SECRET}.",
+                                        started_at=0, ended_at=0))  # fmt: skip
+        memory.remember_episode(f"buyer: My {SECRET}.", Environment(name), episode_id=game)
+    request = StateRequest(
+        fact=PhraseFact(text=SECRET), scope=Scope(game="diamond"), purge_record=True
+    )
+    asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+    said = {e.game: store.episode(e.id).transcript[0].text for e in store.episodes(run)}
+    assert said == {"balloon": f"My {SECRET}.", "diamond": f"My {PLACEHOLDER}."}
+
+
 def test_a_span_purged_from_the_record_loses_its_turns_errors_and_verdicts_too(
     store: Store,
 ) -> None:

@@ -32,7 +32,7 @@ from haggler.memory.forgetting.requests import (
     TrajectoryRequest,
     ValueFact,
 )
-from haggler.memory.items import MemoryItem
+from haggler.memory.items import Environment, MemoryItem
 from haggler.memory.tokens import estimate_tokens
 
 if TYPE_CHECKING:
@@ -234,8 +234,6 @@ def _in_scope(request: Request, memory: AgentMemory, episodes: set[str] | None) 
         found = {item.id: item for e in episodes for item in memory.of_episode(e)}
         pool = [found[i] for i in sorted(found, key=memory.position)]
     elif request.scope.game is not None:
-        from haggler.memory.items import Environment
-
         pool = memory.items(env=Environment(request.scope.game))
     else:
         pool = list(memory)
@@ -482,8 +480,15 @@ def _record_plan(
         elif every_agent and request.scope.game is None:
             record.scrub_episodes = None  # the whole store
         else:
+            # The games the agents in scope remember, within the scope's game if it names one.
+            game = request.scope.game
             record.scrub_episodes = sorted(
-                {i.episode_id for m in memories.values() for i in m if i.episode_id}
+                {
+                    i.episode_id
+                    for m in memories.values()
+                    for i in (m.items(env=Environment(game)) if game else m)
+                    if i.episode_id
+                }
             )
         return record
     if isinstance(request, TrajectoryRequest):
