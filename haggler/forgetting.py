@@ -291,13 +291,10 @@ def _line(item: MemoryItem, memory: AgentMemory) -> str:
 
 
 def _inert(text: str) -> str:
-    """Text from a model or a file, safe to print: markup escaped, control characters shown."""
+    """Text from a model or a file, safe to print: markup escaped, control characters and
+    bidirectional overrides shown escaped (as the dry run shows them)."""
     from rich.markup import escape
 
-    shown = "".join(
-        ch
-        if ch in "\n\t" or (ord(ch) >= 32 and not 0x7F <= ord(ch) <= 0x9F)
-        else f"\\x{ord(ch):02x}"
-        for ch in text
-    )
-    return escape(shown)
+    from haggler.memory.forgetting.dry_run import inert
+
+    return escape("\n".join(inert(line, limit=len(line)) for line in text.split("\n")))

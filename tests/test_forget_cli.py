@@ -227,3 +227,17 @@ def test_the_python_api_applies_mode_and_purge_to_a_typed_request_too(
         for bad in ({"mode": "erase"}, {"level": "state"}):
             with pytest.raises(haggler.HagglerError):
                 asyncio.run(haggler.forget(agent, request, store=store, dry_run=True, **bad))
+
+
+def test_memory_shows_names_from_a_spec_or_a_model_inert(tmp_path: Path) -> None:
+    from haggler.memory import Environment
+
+    db = tmp_path / "h.db"
+    with Store(db) as store:
+        memory = AgentMemory("shop/ai/0/seller", store)
+        env = Environment("balloon", counterpart="rule:\u202eevil\x1b[31m")
+        memory.remember_episode("seller (you): hi\nResult: deal at $9.", env)
+    result = haggler("memory", "shop/ai/0/seller", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert "\u202e" not in result.output and "\x1b" not in result.output
+    assert "\\u202e" in result.output
