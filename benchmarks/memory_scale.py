@@ -8,6 +8,9 @@ Then measures, median (min-max) over repeats:
   insert      ms per item remembered, for the first and the last 10% of the build: equal if
               remembering is linear in the items held
   context     building the next prompt's recollection under a 2,000-token budget
+  context in  the same within the environment of a counterpart met in the first round only
+  load        `AgentMemory.load` of the whole memory from the store (what `haggler forget`
+              does before planning)
   forget      `AgentMemory.forget` of a last-round game (the game and its advice: 2 items)
   trajectory  a forget request for one game, through the request engine, audit and
               physical erasure (WAL checkpointed and truncated) included
@@ -66,6 +69,9 @@ def _build(store: Any, items: int) -> tuple[Any, list[float], list[list[str]], l
     made = 0
     games: list[list[str]] = []
     counterparts: list[str] = []
+    # A counterpart met once, at the start: what a context within its environment steps over.
+    once = memory.remember_episode(EPISODE, Environment("balloon", "balloon", "rule:met-once"))
+    memory.remember_feedback(ADVICE, once.env, about=[once])
     for lineage in range(lineages):
         for c in range(COUNTERPARTS):
             env = Environment("balloon", "balloon", f"rule:rival-{c}")
@@ -108,7 +114,7 @@ def _timed(action: Callable[[], Any], repeats: int) -> dict[str, float]:
 
 
 def measure(items: int, repeats: int, common_only: bool) -> dict[str, Any]:
-    from haggler.memory import build_context
+    from haggler.memory import Environment, build_context
     from haggler.store import Store
 
     results: dict[str, Any] = {}
@@ -118,12 +124,19 @@ def measure(items: int, repeats: int, common_only: bool) -> dict[str, Any]:
         results["insert_first_tenth_ms"] = per_tenth[0]
         results["insert_last_tenth_ms"] = per_tenth[-1]
         results["context_ms"] = _timed(lambda: build_context(memory, budget_tokens=2000), repeats)
+        once = Environment("balloon", "balloon", "rule:met-once")
+        results["context_in_ms"] = _timed(
+            lambda: build_context(memory, budget_tokens=2000, env=once), repeats
+        )
         last_rounds = iter([lineage[-1] for lineage in games])
         results["forget_ms"] = _timed(lambda: memory.forget(next(last_rounds)), repeats)
         if common_only:
             return results
 
+        from haggler.memory import AgentMemory
         from haggler.memory.forgetting import EnvironmentRequest, TrajectoryRequest, forget
+
+        results["load_ms"] = _timed(lambda: AgentMemory.load(store, memory.owner), 3)
 
         owners = {memory.owner: memory}
         firsts = iter([lineage[-2] for lineage in games[repeats:]])
@@ -187,7 +200,9 @@ def main() -> None:
         )
         for key, label in (
             ("context_ms", "context"),
+            ("context_in_ms", "context in"),
             ("forget_ms", "forget"),
+            ("load_ms", "load"),
             ("trajectory_ms", "trajectory"),
         ):
             if key in found:

@@ -392,7 +392,8 @@ async def _forget_now(run: _Run, scheduled: ScheduledForget, number: int) -> For
         store=setup.store,
         memories=memories,
         rederive=rederiver(setup.game, setup.feedback, seed=lineage.seed),
-        where=Where(setup.run_id, lineage.id, lineage.memory_rounds + number),
+        # The lineage's own round, as its games are stored: where show and the viewer mark it.
+        where=Where(setup.run_id, lineage.id, number),
     )
 
 

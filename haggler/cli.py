@@ -958,8 +958,12 @@ def forget_command(
         typer.Option(help="state (a fact), trajectory (a game, lineage, turns) or environment."),
     ] = None,
     mode: Annotated[
-        str, typer.Option(help="exact (remove what it influenced too), redact or rederive.")
-    ] = "exact",
+        str | None,
+        typer.Option(
+            help="exact (remove what it influenced too), redact or rederive; the words may say "
+            "it instead, and exact is the default."
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be forgotten; change nothing.")
     ] = False,
@@ -989,7 +993,7 @@ def forget_command(
 
         if level is not None and level not in LEVELS:
             raise ConfigError(f"--level {level}: choose one of {', '.join(LEVELS)}")
-        if mode not in MODES:
+        if mode is not None and mode not in MODES:
             raise ConfigError(f"--mode {mode}: choose one of {', '.join(MODES)}")
         # A dry run only reads; forgetting writes (and refuses a store it cannot write).
         store = _require_store(db) if dry_run else _existing_store(db)
@@ -1020,7 +1024,7 @@ def forget_command(
             store.close()
         counts = done.counts
         out.print(
-            f"forgotten ({mode}): {counts.get('deleted', 0):.0f} items deleted, "
+            f"forgotten ({read.plan.request.mode}): {counts.get('deleted', 0):.0f} items deleted, "
             f"{counts.get('redacted', 0):.0f} redacted, {counts.get('rederived', 0):.0f} "
             f"re-derived across {len(done.owners)} agent(s); audit {done.forgetting_id}"
         )
@@ -1047,6 +1051,9 @@ def memory_command(
         store = _require_store(db)
         try:
             if agent is None:
+                if not store.memory_owners():
+                    out.print(f"no agent holds memory in {_escape(str(db))}")
+                    return
                 out.print(memory_table(store, resolve_agents(["*"], store=store, memories={})))
                 return
             memories = load_agents([agent], store=store)

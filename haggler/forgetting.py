@@ -52,11 +52,15 @@ async def read_request(
     words: str,
     *,
     level: str | None = None,
-    mode: str = "exact",
+    mode: str | None = None,
     purge_record: bool = False,
     unlearner: str = "rule",
 ) -> ReadRequest:
-    """`words` about `agent`'s memory (a name, a prefix of names, or *) as a plan."""
+    """`words` about `agent`'s memory (a name, a prefix of names, or *) as a plan.
+
+    The words may choose the mode (`redact $8`) and ask to purge the record; a `mode` given
+    here must agree with them, and `purge_record` purges whatever they say."""
+    _check_choices(level, mode)
     from haggler.agents.unlearner import LLMUnlearner, RuleUnlearner
     from haggler.llm.providers import open_backend
 
@@ -77,12 +81,25 @@ async def read_request(
     if scope.agents == ("*",) or not set(_owners(scope, memories)) <= set(memories):
         scope = scope.model_copy(update={"agents": tuple(memories)})
     request = request.model_copy(
-        update={"scope": scope, "mode": mode, "purge_record": purge_record}
+        update={
+            "scope": scope,
+            "mode": mode or request.mode,
+            "purge_record": purge_record or request.purge_record,
+        }
     )
     plan = plan_forget(request, memories=memories, store=store)
     return ReadRequest(
         plan, memories, calls=getattr(read, "calls", 0), cost_usd=getattr(read, "cost_usd", 0.0)
     )
+
+
+def _check_choices(level: str | None, mode: str | None) -> None:
+    from haggler.memory.forgetting import LEVELS, MODES
+
+    if level is not None and level not in LEVELS:
+        raise ConfigError(f"level {level!r}: choose one of {', '.join(LEVELS)}")
+    if mode is not None and mode not in MODES:
+        raise ConfigError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
 
 
 def _owners(scope: Scope, memories: Mapping[str, AgentMemory]) -> list[str]:
@@ -108,7 +125,7 @@ async def forget(
     *,
     store: Store,
     level: str | None = None,
-    mode: str = "exact",
+    mode: str | None = None,
     purge_record: bool = False,
     dry_run: bool = False,
     unlearner: str = "rule",
@@ -117,8 +134,11 @@ async def forget(
     """Make `agent` (a name, a prefix of names, or *) forget `request` — words for the
     unlearner, or a typed request (`haggler.memory.forgetting`) — as `haggler forget` does.
 
-    Planned first; with `dry_run`, only planned. A request that selects nothing is a
-    ConfigError, and nothing changes.
+    `mode`, when given, is the request's mode (words that ask for another are refused; a typed
+    request takes it); `purge_record` purges the record whatever the request says; `level`
+    constrains how words are read (a typed request of another level is refused). Planned
+    first; with `dry_run`, only planned. A request that selects nothing is a ConfigError, and
+    nothing changes.
     """
     from haggler.memory.forgetting import describe_plan, parse_request
 
@@ -128,10 +148,17 @@ async def forget(
             unlearner=unlearner,
         )  # fmt: skip
     else:
+        _check_choices(level, mode)
         typed = parse_request(request) if isinstance(request, dict) else request
+        if level is not None and typed.level != level:
+            raise ConfigError(f"level {level!r} was asked for, but the request is {typed.level}")
         memories = load_agents([agent], store=store)
         typed = typed.model_copy(
-            update={"scope": typed.scope.model_copy(update={"agents": tuple(memories)})}
+            update={
+                "scope": typed.scope.model_copy(update={"agents": tuple(memories)}),
+                "mode": mode or typed.mode,
+                "purge_record": purge_record or typed.purge_record,
+            }
         )
         read = ReadRequest(plan_forget(typed, memories=memories, store=store), memories)
     if read.plan.is_empty():
@@ -264,13 +291,10 @@ def _line(item: MemoryItem, memory: AgentMemory) -> str:
 
 
 def _inert(text: str) -> str:
-    """Text from a model or a file, safe to print: markup escaped, control characters shown."""
+    """Text from a model or a file, safe to print: markup escaped, control characters and
+    bidirectional overrides shown escaped (as the dry run shows them)."""
     from rich.markup import escape
 
-    shown = "".join(
-        ch
-        if ch in "\n\t" or (ord(ch) >= 32 and not 0x7F <= ord(ch) <= 0x9F)
-        else f"\\x{ord(ch):02x}"
-        for ch in text
-    )
-    return escape(shown)
+    from haggler.memory.forgetting.dry_run import inert
+
+    return escape("\n".join(inert(line, limit=len(line)) for line in text.split("\n")))

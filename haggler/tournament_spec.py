@@ -115,8 +115,8 @@ class ScheduleSpec(BaseModel):
             if typed is not None and typed.purge_record:
                 raise ValueError(
                     f"forget.{index}: a tournament stores a lineage only when it ends, so there "
-                    "is no record to purge yet; purge it afterwards with haggler forget "
-                    "--purge-record"
+                    "is no record to purge yet; drop purge_record (its forget steps act on "
+                    "memory only)"
                 )
         return self
 

@@ -7,8 +7,9 @@ what makes forgetting exact: `forget` removes an item and, transitively, everyth
 making it influenced, in memory and in the store alike. What an agent learned (a price to
 beat, a tactic's parameters) is never stored: it is recomputed from the items that remain.
 
-Costs: remembering an item is O(its sources); forgetting is O(what is removed); looking items
-up by kind, episode, tag or environment field walks only those items.
+Costs: remembering an item is O(its sources + log n); forgetting is O(what is removed, each
+log n); looking items up by kind, episode, tag or environment field walks only those items, and
+so does stepping through them newest first within an environment (`newest`, `older`).
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def _json_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 Ref = MemoryItem | str
+# What an environment with no items of a kind steps through.
+_EMPTY = RecencyIndex()
 
 
 class AgentMemory:
@@ -119,6 +122,9 @@ class AgentMemory:
         self._made = 0
         self._derived: dict[str, dict[str, None]] = {}
         self._kinds: dict[str, RecencyIndex] = {kind: RecencyIndex() for kind in KINDS}
+        # The same, per kind and environment field (game, item, counterpart): a context or a
+        # lookup within an environment steps through that environment's items only.
+        self._kinds_in: dict[tuple[str, str, str], RecencyIndex] = {}
         # Lookups by what a request can name: an episode, a tag, an environment field.
         self._index: dict[tuple[str, str], dict[str, None]] = {}
 
@@ -128,13 +134,23 @@ class AgentMemory:
         memory = cls(owner)
         memory.store = store
         position: dict[str, int] = {}
+        sizes: dict[tuple[str, ...], list[tuple[str, int]]] = {}
         for record in store.memory(owner):
-            item = MemoryItem.from_record(record)
             # The store gives links back sorted by id; put them oldest first, as when made.
             # (A source outside this owner's memory, which only a foreign writer makes, goes last.)
-            sources = sorted(item.sources, key=lambda s: position.get(s, len(position)))
+            sources = sorted(record.sources, key=lambda s: position.get(s, len(position)))
+            item = MemoryItem.from_record(record, sources=sources)
             position[item.id] = len(position)
-            memory._add(replace(item, sources=tuple(sources)))
+            memory._add(item, recency=False)
+            size = smallest_rendering(item)
+            for key in [(item.kind,), *memory._env_keys(item)]:
+                sizes.setdefault(key, []).append((item.id, size))
+        # The recency indexes built once at the end, rather than one item at a time.
+        for key, entries in sizes.items():
+            if len(key) == 1:
+                memory._kinds[key[0]].extend(entries)
+            else:
+                memory._kinds_in.setdefault(key, RecencyIndex()).extend(entries)  # type: ignore[arg-type]
         return memory
 
     # -- remembering -------------------------------------------------------------------------
@@ -249,16 +265,32 @@ class AgentMemory:
     ) -> Iterator[MemoryItem]:
         """Items of `kind`, newest first, within `env`, whose smallest rendering is at most
         `at_most` characters (see `smallest_rendering`)."""
-        for item_id in self._kinds[kind].newest_first(at_most=at_most):
+        for item_id in self._recency(kind, env).newest_first(at_most=at_most):
             item = self._items[item_id]
             if env is None or env.includes(item.env):
                 yield item
 
-    def older(self, kind: MemoryKind, than: MemoryItem | None, at_most: float) -> MemoryItem | None:
-        """The newest item of `kind` made before `than` (or at all) that can render in at
-        most `at_most` characters: a context's step to its next candidate."""
-        found = self._kinds[kind].older(than.id if than else None, at_most)
-        return self._items[found] if found is not None else None
+    def older(
+        self,
+        kind: MemoryKind,
+        than: MemoryItem | None,
+        at_most: float,
+        env: Environment | None = None,
+    ) -> MemoryItem | None:
+        """The newest item of `kind` (within `env`, if given) made before `than` (or at all)
+        that can render in at most `at_most` characters: a context's step to its next
+        candidate. Within an environment it steps over the items of that environment only."""
+        index = self._recency(kind, env)
+        if than is not None and than.id not in index:
+            index = self._kinds[kind]  # `than` lies outside `env`: step through the kind
+        while True:
+            found = index.older(than.id if than else None, at_most)
+            if found is None:
+                return None
+            item = self._items[found]
+            if env is None or env.includes(item.env):
+                return item
+            than = item
 
     def of_episode(self, episode_id: str) -> list[MemoryItem]:
         """The items that carry `episode_id`: the game as remembered and the advice on it."""
@@ -397,6 +429,11 @@ class AgentMemory:
             item = self._items.pop(removed)
             del self._order[removed]
             self._kinds[item.kind].remove(removed)
+            for key in self._env_keys(item):
+                index = self._kinds_in[key]
+                index.remove(removed)
+                if not len(index):
+                    del self._kinds_in[key]
             for key in self._keys(item):
                 bucket = self._index.get(key)
                 if bucket is not None:
@@ -416,8 +453,10 @@ class AgentMemory:
         """Replace an item of this memory by a new version of itself (same id, same place):
         redacted or re-derived content. Memory only; the store is the caller's business."""
         old = self.get(item.id)
-        if (item.owner, item.kind) != (old.owner, old.kind):
-            raise ValueError(f"{item.id!r} must keep its owner and kind when rewritten")
+        if (item.owner, item.kind, item.env) != (old.owner, old.kind, old.env):
+            raise ValueError(
+                f"{item.id!r} must keep its owner, kind and environment when rewritten"
+            )
         missing = [s for s in item.sources if s not in self._items]
         if missing:
             raise ValueError(f"{item.id!r} cannot derive from {missing[0]!r}: no such item")
@@ -484,11 +523,15 @@ class AgentMemory:
         self._add(item)
         return item
 
-    def _add(self, item: MemoryItem) -> None:
+    def _add(self, item: MemoryItem, *, recency: bool = True) -> None:
         self._items[item.id] = item
         self._order[item.id] = self._made
         self._made += 1
-        self._kinds[item.kind].add(item.id, smallest_rendering(item))
+        if recency:
+            size = smallest_rendering(item)
+            self._kinds[item.kind].add(item.id, size)
+            for key in self._env_keys(item):
+                self._kinds_in.setdefault(key, RecencyIndex()).add(item.id, size)
         for source in item.sources:
             self._derived.setdefault(source, {})[item.id] = None
         for key in self._keys(item):
@@ -496,7 +539,29 @@ class AgentMemory:
 
     def _put(self, item: MemoryItem) -> None:
         self._items[item.id] = item
-        self._kinds[item.kind].resize(item.id, smallest_rendering(item))
+        size = smallest_rendering(item)
+        self._kinds[item.kind].resize(item.id, size)
+        for key in self._env_keys(item):
+            self._kinds_in[key].resize(item.id, size)
+
+    @staticmethod
+    def _env_keys(item: MemoryItem) -> list[tuple[str, str, str]]:
+        env = item.env
+        keys = [(item.kind, "game", env.game)]
+        if env.item is not None:
+            keys.append((item.kind, "item", env.item))
+        if env.counterpart is not None:
+            keys.append((item.kind, "counterpart", env.counterpart))
+        return keys
+
+    def _recency(self, kind: MemoryKind, env: Environment | None) -> RecencyIndex:
+        """The recency index to step through for `kind` within `env`: the smallest of those
+        of the fields `env` names (an empty one when nothing there is of that kind)."""
+        if env is None:
+            return self._kinds[kind]
+        fields = [("game", env.game), ("item", env.item), ("counterpart", env.counterpart)]
+        named = [(kind, field, value) for field, value in fields if value is not None]
+        return min((self._kinds_in.get(key, _EMPTY) for key in named), key=len, default=_EMPTY)
 
     @staticmethod
     def _keys(item: MemoryItem) -> list[tuple[str, str]]:

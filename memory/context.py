@@ -235,9 +235,8 @@ def build_context(
     def walk(kind: MemoryKind, after: MemoryItem | None) -> None:
         """Older items of `kind` than `after`, newest first, that might still fit."""
         current = after
-        while (current := memory.older(kind, current, room())) is not None:
-            if env is None or env.includes(current.env):
-                consider(current)
+        while (current := memory.older(kind, current, room(), env)) is not None:
+            consider(current)
 
     newest_feedback = _first(memory, "feedback", env)
     newest_episode = _first(memory, "episode", env)

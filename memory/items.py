@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -113,7 +113,10 @@ class MemoryItem:
         )
 
     @classmethod
-    def from_record(cls, record: MemoryRecord) -> MemoryItem:
+    def from_record(
+        cls, record: MemoryRecord, *, sources: Sequence[str] | None = None
+    ) -> MemoryItem:
+        """The item `record` stores; `sources` puts its sources in another order."""
         if not record.game:
             raise ValueError(
                 f"memory record {record.id!r} of {record.owner!r} names no game; "
@@ -130,7 +133,7 @@ class MemoryItem:
             tokens=record.tokens,
             created_at=record.created_at,
             meta=record.meta,
-            sources=tuple(record.sources),
+            sources=tuple(record.sources if sources is None else sources),
             relations=dict(record.relations),  # type: ignore[arg-type]
             tags=tuple(record.tags),
         )

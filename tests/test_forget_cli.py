@@ -171,3 +171,76 @@ def test_the_python_api_forgets_as_the_command_does(run: tuple[Path, str]) -> No
                     store=store,
                 )
             )
+
+
+def test_words_that_ask_for_a_mode_or_a_purge_are_carried_out_as_asked(
+    run: tuple[Path, str],
+) -> None:
+    # No --mode: the words choose it (the grammar's "redact" verb), and their "purge the
+    # record" purges it, as the dry run said it would.
+    db, agent = run
+    with Store(db) as store:
+        price = AgentMemory.load(store, agent).items(kind="episode")[0].meta["price"]
+    result = haggler(
+        "forget", agent, f"redact ${price:g} and purge the record", "--level", "state", "--yes",
+        "--db", str(db),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "forgotten (redact)" in result.output
+    with Store(db) as store:
+        (audit,) = store.forgettings()
+        assert audit.mode == "redact" and audit.purge_record
+
+
+def test_a_mode_given_and_a_mode_in_the_words_that_differ_are_refused(
+    run: tuple[Path, str],
+) -> None:
+    db, agent = run
+    before = digest(db)
+    result = haggler("forget", agent, "redact round 1", "--mode", "exact", "--yes", "--db", str(db))
+    assert result.exit_code == 2 and "redact" in result.output
+    assert digest(db) == before
+
+
+def test_the_python_api_applies_mode_and_purge_to_a_typed_request_too(
+    run: tuple[Path, str],
+) -> None:
+    import asyncio
+
+    import haggler
+
+    db, agent = run
+    with Store(db) as store:
+        game = AgentMemory.load(store, agent).items(kind="episode")[0].episode_id
+        request = {"level": "trajectory", "episode": game}
+        done = asyncio.run(
+            haggler.forget(agent, request, store=store, mode="redact", purge_record=True)
+        )
+        assert done.plan.request.mode == "redact" and done.plan.request.purge_record
+        (audit,) = store.forgettings()
+        assert audit.mode == "redact" and audit.purge_record
+        # A typed request's own mode stands when none is given.
+        kept = asyncio.run(
+            haggler.forget(
+                agent, {**request, "episode": AgentMemory.load(store, agent).items()[-1].episode_id,
+                        "mode": "redact"}, store=store, dry_run=True,
+            )
+        )  # fmt: skip
+        assert kept.plan.request.mode == "redact"
+        for bad in ({"mode": "erase"}, {"level": "state"}):
+            with pytest.raises(haggler.HagglerError):
+                asyncio.run(haggler.forget(agent, request, store=store, dry_run=True, **bad))
+
+
+def test_memory_shows_names_from_a_spec_or_a_model_inert(tmp_path: Path) -> None:
+    from haggler.memory import Environment
+
+    db = tmp_path / "h.db"
+    with Store(db) as store:
+        memory = AgentMemory("shop/ai/0/seller", store)
+        env = Environment("balloon", counterpart="rule:\u202eevil\x1b[31m")
+        memory.remember_episode("seller (you): hi\nResult: deal at $9.", env)
+    result = haggler("memory", "shop/ai/0/seller", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert "\u202e" not in result.output and "\x1b" not in result.output
+    assert "\\u202e" in result.output

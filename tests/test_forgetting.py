@@ -18,7 +18,7 @@ import pytest
 
 from haggler.agents.advice import read_advice
 from haggler.agents.base import Negotiator, Reply, RoleView
-from haggler.agents.critic import RuleCritic
+from haggler.agents.critic import Feedback, RuleCritic
 from haggler.agents.llm_negotiator import negotiator_prompt
 from haggler.agents.moderator import RuleModerator
 from haggler.agents.rule_negotiator import RuleNegotiator
@@ -28,6 +28,7 @@ from haggler.games.registry import make_game
 from haggler.games.remembered import rederiver, review_of
 from haggler.games.selfplay import (
     AIFeedback,
+    FeedbackSource,
     Lineage,
     ScheduledForget,
     SelfPlaySetup,
@@ -244,6 +245,113 @@ def test_exact_forgetting_leaves_the_agent_rebuilt_from_what_it_retains(
     assert contents(replay.memories["seller"]) == contents(memory)
 
 
+def test_a_fact_in_an_items_meta_is_forgotten_too_its_summary_stands_in_for_it() -> None:
+    from haggler.memory import Environment, build_context
+
+    memory = AgentMemory("a")
+    game = memory.remember_episode(
+        "seller (you): hello " + "x" * 400 + "\nResult: deal at $9.", Environment("balloon"),
+        round=1, meta={"summary": f"the buyer let slip its {SECRET}"},
+    )  # fmt: skip
+    memory.remember_feedback("Hold firm.", Environment("balloon"), about=[game], round=1)
+    # A budget with no room for the game: its summary is what the prompt shows.
+    assert SECRET in build_context(memory, budget_tokens=40).text
+
+    asyncio.run(forget(StateRequest(fact=PhraseFact(text=SECRET)), memories={"a": memory}))
+
+    assert len(memory) == 0 and SECRET not in build_context(memory, budget_tokens=40).text
+
+
+def test_a_value_in_a_summary_counts_as_money_not_as_a_round_or_a_count() -> None:
+    from haggler.memory import Environment
+
+    memory = AgentMemory("a")
+    memory.remember_episode(
+        "seller (you): hello\nResult: deal at $16.", Environment("balloon"), round=8,
+        meta={"summary": "Round 8: deal at $16 after 8 messages."},
+    )  # fmt: skip
+    named = memory.remember_episode(
+        "seller (you): hello\nResult: no deal.", Environment("balloon"), round=9,
+        meta={"summary": "the buyer said its budget was $8"},
+    )  # fmt: skip
+    plan = plan_forget(StateRequest(fact=ValueFact(value=8)), memories={"a": memory})
+    assert plan.owners[0].hits == [named.id]
+
+
+def test_redact_scrubs_a_fact_from_meta_wherever_it_sits() -> None:
+    from haggler.memory import Environment
+
+    memory = AgentMemory("a")
+    game = memory.remember_episode(
+        "seller (you): hello\nResult: deal at $9.", Environment("balloon"), round=1,
+        meta={"summary": SECRET, "notes": [f"again {SECRET}"], "deep": {"k": SECRET}},
+    )  # fmt: skip
+    request = StateRequest(fact=PhraseFact(text=SECRET), mode="redact")
+    asyncio.run(forget(request, memories={"a": memory}))
+    assert SECRET not in str(dict(memory.get(game.id).meta))
+    assert memory.get(game.id).meta["notes"] == [f"again {PLACEHOLDER}"]
+
+
+class AdviceOnce(FeedbackSource):
+    """The rule critic's advice, with a distinctive tip after one round; no advice at all after
+    rounds past `last` (a lineage that was never told that round's advice)."""
+
+    kind = label = "ai"
+
+    def __init__(self, tip_round: int, last: int = 99) -> None:
+        self.critic, self.tip_round, self.last, self.given = RuleCritic(), tip_round, last, 0
+
+    async def give(self, review: Any, rng: Any) -> Feedback | None:
+        self.given += 1
+        if self.given > self.last:
+            return None
+        advice = await self.critic.critique(review)
+        if self.given == self.tip_round:
+            return Feedback((*advice.suggestions, "Try the ZEBRA gambit: open at $25."))
+        return advice
+
+
+def _replayed(game: Game, rounds: int, feedback: FeedbackSource, budget: int = 2000) -> Lineage:
+    lineage = Lineage(
+        arm="ai", coached=("seller",), seed=11, rounds=rounds, memory_budget=budget,
+        memories={"seller": AgentMemory("replay")},
+    )  # fmt: skip
+    setup = setup_for(game, None, set())
+    setup.feedback = feedback
+    setup.game_id = lambda number: f"game-{number}"
+    asyncio.run(play_lineage(lineage, setup))
+    return lineage
+
+
+def test_exact_forgetting_of_advice_leaves_the_agent_that_was_never_given_it(
+    balloon: Game,
+) -> None:
+    # Counterfactual replay where only the context links carry the influence: the games after
+    # the advice were played with it in the prompt.
+    memory = _replayed(balloon, 4, AdviceOnce(tip_round=2)).memories["seller"]
+    assert "ZEBRA" in memory.items(kind="feedback")[1].content
+    asyncio.run(
+        forget(StateRequest(fact=PhraseFact(text="ZEBRA gambit")), memories={"replay": memory})
+    )
+    never = _replayed(balloon, 2, AdviceOnce(tip_round=0, last=1)).memories["seller"]
+    assert contents(memory) == contents(never)
+    assert next_prompt(memory, balloon) == next_prompt(never, balloon)
+
+
+def test_exact_forgetting_of_a_game_that_only_set_the_goal_leaves_the_agent_that_never_played_it(
+    balloon: Game,
+) -> None:
+    # No advice, and no room in the prompt for an earlier game (not even its summary): the only
+    # influence of a game on the next is the price it set to beat.
+    from haggler.games.selfplay import NoFeedback
+
+    memory = _replayed(balloon, 3, NoFeedback(), budget=5).memories["seller"]
+    relations = [r for i in memory for r in i.relations.values()]
+    assert relations and all(r == "goal" for r in relations)
+    asyncio.run(forget(TrajectoryRequest(episode="game-1"), memories={"replay": memory}))
+    assert contents(memory) == [] and next_prompt(memory, balloon)[2] is None
+
+
 def test_exact_forgetting_of_a_span_of_turns_removes_the_game_and_what_it_led_to(
     balloon: Game, store: Store
 ) -> None:
@@ -313,6 +421,23 @@ def test_redact_keeps_the_games_and_scrubs_the_fact_from_all_of_them(
     assert contents(AgentMemory.load(store, OWNER)) == contents(memory)
 
 
+def test_redacting_a_game_deletes_the_advice_on_it_and_keeps_what_it_led_to() -> None:
+    from haggler.memory import Environment
+
+    # Only the game is tagged: its advice is hit as advice on a game that goes, not by the tag.
+    memory = AgentMemory("a")
+    env = Environment("balloon")
+    e1 = memory.remember_episode("seller (you): first\nResult: deal at $9.", env, tags=["x"])
+    f1 = memory.remember_feedback("Hold firm next time.", env, about=[e1])
+    e2 = memory.remember_episode("seller (you): second\nResult: deal at $9.", env, context=[e1, f1])
+    request = EnvironmentRequest(tag="x", mode="redact")
+    plan = plan_forget(request, memories={"a": memory})
+    assert plan.owners[0].hits == [e1.id] and plan.owners[0].delete == [e1.id, f1.id]
+    asyncio.run(forget(request, memories={"a": memory}))
+    # Advice on a game that is gone cannot stand alone; the later game stays, its links cut.
+    assert [i.id for i in memory] == [e2.id] and memory.get(e2.id).sources == ()
+
+
 def test_redacting_a_value_also_stops_it_setting_the_goal(balloon: Game, store: Store) -> None:
     lineage, _ = asyncio.run(lineage_of(balloon, store, rounds=2))
     memory = lineage.memories["seller"]
@@ -363,6 +488,54 @@ def test_rederive_with_the_rule_critic_equals_the_agent_that_never_saw_the_fact(
     assert SECRET not in str(next_prompt(memory, balloon))
 
 
+class Snitch(FeedbackSource):
+    """A critic that, like a model, says what it noticed: the buyer's secret, if it slipped."""
+
+    kind = label = "snitch"
+
+    async def give(self, review: Any, rng: Any) -> Feedback | None:
+        said = " ".join(m.text for m in review.public)
+        if "ZEBRA" in said:
+            return Feedback((f"The buyer let its {SECRET} slip: use it.",))
+        return Feedback(("Hold firm.",))
+
+
+def test_rederive_re_makes_advice_that_itself_states_the_fact_rather_than_scrubbing_it(
+    balloon: Game, store: Store
+) -> None:
+    memory = AgentMemory(OWNER, store)
+    lineage = Lineage(arm="ai", coached=("seller",), seed=11, rounds=3, memories={"seller": memory})
+    setup = setup_for(balloon, store, {1})
+    setup.feedback = Snitch()
+    asyncio.run(play_lineage(lineage, setup))
+    request = StateRequest(fact=PhraseFact(text=SECRET), mode="rederive")
+    asyncio.run(
+        forget(request, store=store, memories={OWNER: memory},
+               rederive=rederiver(balloon, setup.feedback))
+    )  # fmt: skip
+    # The agent that never saw it: the same scrubbed games, each criticised afresh.
+    assert [i.content for i in memory.items(kind="feedback")] == ["1. Hold firm."] * 3
+
+
+def test_advice_made_again_does_not_state_the_fact_again(balloon: Game, store: Store) -> None:
+    from haggler.games.selfplay import ConstantFeedback
+
+    memory = AgentMemory(OWNER, store)
+    lineage = Lineage(arm="c", coached=("seller",), seed=11, rounds=2, memories={"seller": memory})
+    setup = setup_for(balloon, store, set())
+    setup.feedback = ConstantFeedback("Nice game. Try to do better than last round.")
+    asyncio.run(play_lineage(lineage, setup))
+    request = StateRequest(fact=PhraseFact(text="do better"), mode="rederive")
+    result = asyncio.run(
+        forget(request, store=store, memories={OWNER: memory},
+               rederive=rederiver(balloon, setup.feedback))
+    )  # fmt: skip
+    assert result.counts["rederived"] == 2
+    assert [i.content for i in memory.items(kind="feedback")] == [
+        f"1. Nice game. Try to {PLACEHOLDER} than last round."
+    ] * 2
+
+
 # -- the record, the files, the audit --------------------------------------------------------
 
 
@@ -390,6 +563,122 @@ def test_a_purge_leaves_no_forgotten_byte_in_the_database_its_wal_or_an_export(
         assert secret not in (tmp_path / "after.jsonl").read_bytes()
         audit = store.forgettings()[0]
         assert SECRET not in audit.model_dump_json() and audit.erased
+
+
+def _game_with_the_secret_everywhere(store: Store) -> tuple[str, str]:
+    """A game of the record whose every text holds the secret: a message, the error its speaker
+    was told, an LLM moderator's verdict on it, the outcome's reason, a role's persona prompt
+    and brief, and the critic's advice; and a seller that remembers it. (run, game)"""
+    from haggler.memory import Environment
+    from haggler.store.records import ModerationRecord, OutcomeRecord, RoleRecord, TurnRecord
+
+    run = store.start_run("selfplay", {"test": True})
+    roles = {
+        "seller": RoleRecord(model="rule:linear", brief=f"Sell; {SECRET}."),
+        "buyer": RoleRecord(model="m", brief="Buy.", prompt=f"You are Bob; {SECRET}."),
+    }
+    game = store.start_episode(run, game="balloon", rules={}, roles=roles, seed=1)
+    store.add_turn(
+        game,
+        TurnRecord(
+            index=0, speaker="buyer", text=f"My {SECRET}.", accepted=False,
+            error=f"your message 'My {SECRET}.' has no action", started_at=0, ended_at=0,
+            moderation=ModerationRecord(model="m", unreadable_verdict=f"It says {SECRET}"),
+        ),
+    )  # fmt: skip
+    store.finish_episode(game, OutcomeRecord(kind="no_deal", reason=f"quit over {SECRET}"), {})
+    from haggler.store.records import CritiqueRecord
+
+    store.add_critique(
+        CritiqueRecord(episode_id=game, role="seller", source="rule", text=f"Use {SECRET}.",
+                       prompt_tokens=0, completion_tokens=0, cost_usd=0.0, latency_s=0.0,
+                       created_at=0.0)
+    )  # fmt: skip
+    memory = AgentMemory(OWNER, store)
+    memory.remember_episode(
+        f"buyer: My {SECRET}.\nResult: no deal.", Environment("balloon"), episode_id=game,
+        meta={"turns": [0]},
+    )  # fmt: skip
+    return run, game
+
+
+@pytest.mark.parametrize(
+    "request_for",
+    [
+        pytest.param(lambda g: StateRequest(fact=PhraseFact(text=SECRET)), id="state-exact"),
+        pytest.param(
+            lambda g: StateRequest(fact=PhraseFact(text=SECRET), mode="redact"), id="state-redact"
+        ),
+        pytest.param(lambda g: TrajectoryRequest(episode=g, mode="redact"), id="game-blanked"),
+    ],
+)
+def test_a_purge_reaches_every_text_of_the_record_not_only_the_messages(
+    tmp_path: Path, request_for: Callable[[str], Any]
+) -> None:
+    path = tmp_path / "h.db"
+    with Store(path) as store:
+        run, game = _game_with_the_secret_everywhere(store)
+        memory = AgentMemory.load(store, OWNER)
+        request = request_for(game).model_copy(update={"purge_record": True})
+        asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+        export_jsonl(store, run, tmp_path / "after.jsonl")
+        shown = store.episode(game).model_dump_json()
+    wal = Path(f"{path}-wal")
+    on_disk = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert SECRET not in shown
+    assert SECRET.encode() not in on_disk
+    assert SECRET.encode() not in (tmp_path / "after.jsonl").read_bytes()
+
+
+def test_a_fact_purged_from_the_record_leaves_the_runs_spec_and_stop_reasons_too(
+    store: Store,
+) -> None:
+    from haggler.memory import Environment
+
+    run = store.start_run("selfplay", {"rounds": 2, "note": f"the {SECRET} game"})
+    lineage = store.start_lineage(run, arm="ai", coached="seller", seed=1, rounds_planned=2)
+    store.update_lineage(lineage, rounds_played=1, status="stopped", stop_reason=f"{SECRET}!")
+    game = store.start_episode(run, game="balloon", rules={}, roles={}, seed=1, lineage_id=lineage)
+    memory = AgentMemory(OWNER, store)
+    memory.remember_episode(f"buyer: {SECRET}", Environment("balloon"), episode_id=game)
+    request = StateRequest(fact=PhraseFact(text=SECRET), mode="redact", purge_record=True)
+    result = asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+    assert result.counts["record_runs_scrubbed"] == result.counts["record_lineages_scrubbed"] == 1
+    assert SECRET not in str(store.runs()[0].spec) and SECRET not in str(store.lineages(run))
+
+
+def test_a_fact_purged_within_one_game_leaves_the_record_of_other_games_alone(
+    store: Store,
+) -> None:
+    from haggler.memory import Environment
+    from haggler.store.records import RoleRecord, TurnRecord
+
+    run = store.start_run("selfplay", {})
+    memory = AgentMemory(OWNER, store)
+    role = {"buyer": RoleRecord(model="m", brief="Buy.")}
+    for name in ("balloon", "diamond"):
+        game = store.start_episode(run, game=name, rules={}, roles=role, seed=1)
+        store.add_turn(game, TurnRecord(index=0, speaker="buyer", text=f"My {SECRET}.",
+                                        started_at=0, ended_at=0))  # fmt: skip
+        memory.remember_episode(f"buyer: My {SECRET}.", Environment(name), episode_id=game)
+    request = StateRequest(
+        fact=PhraseFact(text=SECRET), scope=Scope(game="diamond"), purge_record=True
+    )
+    asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+    said = {e.game: store.episode(e.id).transcript[0].text for e in store.episodes(run)}
+    assert said == {"balloon": f"My {SECRET}.", "diamond": f"My {PLACEHOLDER}."}
+
+
+def test_a_span_purged_from_the_record_loses_its_turns_errors_and_verdicts_too(
+    store: Store,
+) -> None:
+    _, game = _game_with_the_secret_everywhere(store)
+    memory = AgentMemory.load(store, OWNER)
+    request = TrajectoryRequest(episode=game, turns=(0, 0), purge_record=True)
+    asyncio.run(forget(request, store=store, memories={OWNER: memory}))
+    (turn,) = store.episode(game).transcript
+    assert SECRET not in turn.model_dump_json()
+    assert turn.text == turn.error == PLACEHOLDER
 
 
 def test_purging_a_game_from_the_record_leaves_a_tombstone(balloon: Game, store: Store) -> None:
@@ -477,6 +766,27 @@ def test_a_lineage_forgets_between_rounds_and_plays_on_as_if_it_never_knew(
     assert SECRET not in str([i.content for i in memory])
     (audit,) = store.forgettings(run_id=setup.run_id)
     assert audit.lineage_id == lineage.id and audit.after_round == 2
+
+
+def test_a_named_agents_forgetting_is_marked_at_the_lineages_own_round(
+    balloon: Game, store: Store
+) -> None:
+    # A named agent continues its memory: its second session's round 1 is its round 3. The
+    # audit row must name the round of the lineage, which is where show and the viewer look.
+    first, _ = asyncio.run(lineage_of(balloon, store, rounds=2, secret_rounds=()))
+    memory = first.memories["seller"]
+    lineage = Lineage(
+        arm="ai", coached=("seller",), seed=12, rounds=2, memories={"seller": memory},
+        forgetting=[ScheduledForget(after_round=1, request=EnvironmentRequest(tag="none-such"))],
+    )  # fmt: skip
+    lineage.continue_memory()
+    assert lineage.memory_rounds == 2
+    memory.remember_note("a note to forget", memory.items()[0].env, tags=["none-such"])
+    setup = setup_for(balloon, store, set())
+    asyncio.run(play_lineage(lineage, setup))
+    (audit,) = store.forgettings(run_id=setup.run_id)
+    assert audit.after_round == 1
+    assert store.forgettings_by_round(setup.run_id or "")[(lineage.id or "", 1)] == [audit]
 
 
 def test_an_older_store_is_migrated_so_exact_forgetting_removes_too_much_not_too_little(
@@ -624,7 +934,7 @@ def test_a_tournament_refuses_to_purge_a_record_it_has_not_written_yet(tmp_path:
     )
     result = CliRunner().invoke(app, ["tournament", str(spec), "--db", str(tmp_path / "h.db")])
     assert result.exit_code == 2
-    assert "purge it afterwards with haggler forget --purge-record" in result.output
+    assert "no record to purge yet; drop purge_record" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 

@@ -208,6 +208,13 @@ def test_memory_round_trips_through_a_real_store(tmp_path: Path) -> None:
         assert reloaded.get(feedback.id).meta == {"k": [1, 2]}
         assert reloaded.get(second_game.id).env == DIAMOND
         assert sorted(store.memory_owners()) == ["buyer", "seller"]
+        # Its indexes read as the original's did, within an environment too.
+        for env in (None, BALLOON, DIAMOND, Environment("auction")):
+            assert list(reloaded.newest("note", env)) == list(memory.newest("note", env))
+            for budget in (5, 12, 1000):
+                assert build_context(reloaded, budget_tokens=budget, env=env).text == (
+                    build_context(memory, budget_tokens=budget, env=env).text
+                )
         # Write-through goes on after a reload, linking to items of the earlier session.
         note = reloaded.remember_note("later", BALLOON, derived_from=[feedback])
         assert ids(AgentMemory.load(store, "seller").items()) == [*ids(made), note.id]
@@ -400,6 +407,76 @@ def test_context_recalls_only_the_environment_asked_for() -> None:
 
     assert recalled.items == (balloon,) and recalled.dropped == () and recalled.advice == ()
     assert "diamond" not in recalled.text
+
+
+def test_a_context_within_an_environment_steps_through_that_environment_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "Costs what it touches": 2,000 items of another environment are not stepped through.
+    from haggler.memory.recency import RecencyIndex
+
+    steps = 0
+    search = RecencyIndex._last_fitting
+
+    def counted(self: RecencyIndex, before: int, at_most: float) -> int:
+        nonlocal steps
+        steps += 1
+        return search(self, before, at_most)
+
+    monkeypatch.setattr(RecencyIndex, "_last_fitting", counted)
+    memory = AgentMemory("seller")
+    wanted = [memory.remember_episode(f"balloon game {i}", BALLOON, round=i) for i in (1, 2, 3)]
+    for i in range(1000):
+        game = memory.remember_episode(f"diamond game {i}", DIAMOND, round=i + 4)
+        memory.remember_feedback(f"diamond advice {i}", DIAMOND, about=[game])
+    steps = 0
+    recalled = build_context(memory, budget_tokens=1000, env=BALLOON)
+    assert recalled.items == tuple(wanted)
+    assert steps <= 12
+    # Narrowed by a counterpart, or an item, the same; and the newest item within one.
+    other = Environment("bargaining", item="diamond", counterpart="buyer-claude")
+    met = memory.remember_episode("a game with claude", other, round=9)
+    steps = 0
+    assert build_context(memory, budget_tokens=1000, env=other).items == (met,)
+    assert next(memory.newest("episode", BALLOON)) == wanted[-1]
+    assert steps <= 12
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(1, 50)),
+            st.tuples(st.just("extend"), st.lists(st.integers(1, 50), max_size=9)),
+            st.tuples(st.just("remove"), st.integers(0, 40)),
+        ),
+        max_size=25,
+    ),
+    at_most=st.integers(1, 50),
+)
+def test_the_recency_index_built_at_once_or_one_by_one_reads_the_same(
+    steps: list[tuple[str, object]], at_most: int
+) -> None:
+    from haggler.memory.recency import RecencyIndex
+
+    index, model, made = RecencyIndex(), {}, 0  # model: key -> size, in order added
+    for action, value in steps:
+        if action == "add":
+            index.add(f"k{made}", value)  # type: ignore[arg-type]
+            model[f"k{made}"] = value
+            made += 1
+        elif action == "extend":
+            entries = [(f"k{made + i}", size) for i, size in enumerate(value)]  # type: ignore[arg-type]
+            index.extend(entries)
+            model.update(entries)
+            made += len(entries)
+        elif model:
+            key = list(model)[value % len(model)]  # type: ignore[operator]
+            index.remove(key)
+            del model[key]
+    expected = [k for k, size in reversed(model.items()) if size <= at_most]
+    assert list(index.newest_first(at_most=at_most)) == expected
+    assert len(index) == len(model)
 
 
 @settings(max_examples=80, deadline=None)

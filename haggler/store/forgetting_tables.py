@@ -172,21 +172,84 @@ class ForgettingTables:
             if rewrite is not None:
                 self._rewrite_texts(episodes, rewrite, counts)
             for episode_id in blank:
-                counts["turns"] += self._db.execute(
-                    "UPDATE turns SET text = ? WHERE episode_id = ? AND text != ?",
-                    (PLACEHOLDER_TEXT, episode_id, PLACEHOLDER_TEXT),
-                ).rowcount
+                self._rewrite_turns(episode_id, None, _blank, counts)
                 counts["critiques"] += self._db.execute(
                     "UPDATE critiques SET text = ? WHERE episode_id = ? AND text != ?",
                     (PLACEHOLDER_TEXT, episode_id, PLACEHOLDER_TEXT),
                 ).rowcount
-            for episode_id, (first, last) in spans.items():
-                counts["turns"] += self._db.execute(
-                    "UPDATE turns SET text = ? WHERE episode_id = ? AND idx BETWEEN ? AND ? "
-                    "AND text != ?",
-                    (PLACEHOLDER_TEXT, episode_id, first, last, PLACEHOLDER_TEXT),
-                ).rowcount
+                self._rewrite_episode(episode_id, _blank, counts)
+            for episode_id, span in spans.items():
+                self._rewrite_turns(episode_id, span, _blank, counts)
         return counts
+
+    def _rewrite_turns(
+        self,
+        episode_id: str,
+        span: tuple[int, int] | None,
+        rewrite: Callable[[str], str],
+        counts: dict[str, int],
+    ) -> None:
+        """A game's turns (those of `span` only, if given) with every text rewritten: the
+        message, the error its speaker was told, and an LLM moderator's verdict on it."""
+        where, params = "episode_id = ?", [episode_id]
+        if span is not None:
+            where += " AND idx BETWEEN ? AND ?"
+            params += [span[0], span[1]]
+        for idx, text, error, moderation_json in self._db.execute(
+            f"SELECT idx, text, error, moderation_json FROM turns WHERE {where}", params
+        ).fetchall():
+            new_text = rewrite(text)
+            new_error = rewrite(error) if error else error
+            new_moderation = moderation_json
+            if moderation_json:
+                moderation = json.loads(moderation_json)
+                verdict = moderation.get("unreadable_verdict")
+                if isinstance(verdict, str):
+                    moderation["unreadable_verdict"] = rewrite(verdict)
+                    new_moderation = json.dumps(moderation)
+            if (new_text, new_error, new_moderation) != (text, error, moderation_json):
+                self._db.execute(
+                    "UPDATE turns SET text = ?, error = ?, moderation_json = ? "
+                    "WHERE episode_id = ? AND idx = ?",
+                    (new_text, new_error, new_moderation, episode_id, idx),
+                )
+                counts["turns"] += 1
+
+    def _rewrite_episode(
+        self, episode_id: str, rewrite: Callable[[str], str], counts: dict[str, int]
+    ) -> str | None:
+        """A game's own texts rewritten: its roles' briefs and prompts, its error and the
+        reason it ended. Returns its run (None if no such game)."""
+        row = self._db.execute(
+            "SELECT run_id, roles_json, error, outcome_json FROM episodes WHERE id = ?",
+            (episode_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        run_id, roles_json, error, outcome_json = row
+        roles = json.loads(roles_json)
+        for role in roles.values():
+            changed = False
+            for key in ("brief", "prompt"):
+                text = role.get(key)
+                if isinstance(text, str) and rewrite(text) != text:
+                    role[key] = rewrite(text)
+                    changed = True
+            counts["briefs"] += changed
+        new_roles = json.dumps(roles)
+        new_error = rewrite(error) if error else error
+        new_outcome = outcome_json
+        if outcome_json:
+            outcome = json.loads(outcome_json)
+            if isinstance(outcome.get("reason"), str):
+                outcome["reason"] = rewrite(outcome["reason"])
+                new_outcome = json.dumps(outcome)
+        if (new_roles, new_error, new_outcome) != (roles_json, error, outcome_json):
+            self._db.execute(
+                "UPDATE episodes SET roles_json = ?, error = ?, outcome_json = ? WHERE id = ?",
+                (new_roles, new_error, new_outcome, episode_id),
+            )
+        return str(run_id)
 
     def _rewrite_texts(
         self, episodes: list[str] | None, rewrite: Callable[[str], str], counts: dict[str, int]
@@ -200,35 +263,24 @@ class ForgettingTables:
 
         runs: set[str] = set()
         for where, params in chunks():
-            for table, key in (("turns", "idx"), ("critiques", "role")):
-                for episode_id, part, text in self._db.execute(
-                    f"SELECT episode_id, {key}, text FROM {table} WHERE {where}", params
-                ).fetchall():
-                    new = rewrite(text)
-                    if new != text:
-                        self._db.execute(
-                            f"UPDATE {table} SET text = ? WHERE episode_id = ? AND {key} = ?",
-                            (new, episode_id, part),
-                        )
-                        counts[table] += 1
-            id_where = where.replace("episode_id", "id")
-            for episode_id, run_id, roles_json, error in self._db.execute(
-                f"SELECT id, run_id, roles_json, error FROM episodes WHERE {id_where}", params
+            for episode_id, role, text in self._db.execute(
+                f"SELECT episode_id, role, text FROM critiques WHERE {where}", params
             ).fetchall():
-                runs.add(run_id)
-                roles = json.loads(roles_json)
-                for role in roles.values():
-                    brief = role.get("brief")
-                    if isinstance(brief, str) and rewrite(brief) != brief:
-                        role["brief"] = rewrite(brief)
-                        counts["briefs"] += 1
-                new_roles = json.dumps(roles)
-                new_error = rewrite(error) if error else error
-                if new_roles != roles_json or new_error != error:
+                new = rewrite(text)
+                if new != text:
                     self._db.execute(
-                        "UPDATE episodes SET roles_json = ?, error = ? WHERE id = ?",
-                        (new_roles, new_error, episode_id),
+                        "UPDATE critiques SET text = ? WHERE episode_id = ? AND role = ?",
+                        (new, episode_id, role),
                     )
+                    counts["critiques"] += 1
+            id_where = where.replace("episode_id", "id")
+            for (episode_id,) in self._db.execute(
+                f"SELECT id FROM episodes WHERE {id_where}", params
+            ).fetchall():
+                self._rewrite_turns(episode_id, None, rewrite, counts)
+                run_id = self._rewrite_episode(episode_id, rewrite, counts)
+                if run_id is not None:
+                    runs.add(run_id)
         for run_id in sorted(runs):
             spec_json = self._db.execute(
                 "SELECT spec_json FROM runs WHERE id = ?", (run_id,)
@@ -259,6 +311,10 @@ class ForgettingTables:
             self._db.execute("VACUUM")
             busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return not busy
+
+
+def _blank(text: str) -> str:
+    return PLACEHOLDER_TEXT
 
 
 def _rewrite_strings(value: Any, rewrite: Callable[[str], str]) -> Any:

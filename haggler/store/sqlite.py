@@ -14,7 +14,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -161,10 +161,18 @@ class Store(MemoryTables, ForgettingTables):
                     self._db.execute("ROLLBACK")
             raise
 
-    def atomic(self) -> AbstractContextManager[None]:
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
         """One transaction around several writes (a forget request's deletes, rewrites, audit):
         all of them land, or none."""
-        return self._transaction("BEGIN IMMEDIATE")
+        # Beginning and committing happen outside the guarded methods: guard them here.
+        try:
+            with self._transaction("BEGIN IMMEDIATE"):
+                yield
+        except _NOT_THE_FILE:
+            raise
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from error
 
     def close(self) -> None:
         with suppress(sqlite3.Error):

@@ -192,14 +192,13 @@ async def _rederive(
         counts["calls"] += new.calls
         counts["tokens"] += new.tokens
         counts["cost_usd"] += new.cost_usd
+        text = owner_plan.scrub_text(new.text) if owner_plan.scrub_text else new.text
         meta: dict[str, Any] = dict(old.meta) | {
             "rederived": True,
             "tokens": new.tokens,
             "cost_usd": new.cost_usd,
         }
-        made[feedback_id] = replace(
-            old, content=new.text, tokens=estimate_tokens(new.text), meta=meta
-        )
+        made[feedback_id] = replace(old, content=text, tokens=estimate_tokens(text), meta=meta)
     return made, dropped
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
+from haggler.errors import ConfigError
 from haggler.memory.forgetting.requests import (
     PLACEHOLDER,
     NameFact,
@@ -20,7 +22,17 @@ from haggler.memory.forgetting.requests import (
     ValueFact,
 )
 
-__all__ = ["Span", "fact_spans", "fragments_of", "lines_by", "scrub", "term_spans"]
+__all__ = [
+    "PATTERN_SECONDS",
+    "PatternTooSlow",
+    "Span",
+    "fact_spans",
+    "fragments_of",
+    "lines_by",
+    "scrub",
+    "states",
+    "term_spans",
+]
 
 Span = tuple[int, int]
 AnyFact = ValueFact | NameFact | PhraseFact | PatternFact
@@ -29,11 +41,45 @@ AnyFact = ValueFact | NameFact | PhraseFact | PatternFact
 _SAME_AMOUNT = 0.005
 
 
+# How long a pattern may search one text. A pattern is hostile input (a model's, or a slip of a
+# person's): `(a|a)+$` takes exponential time on a run of a's in Python's `re`, which cannot be
+# interrupted, so patterns run on the `regex` engine, which can.
+PATTERN_SECONDS = 2.0
+
+
+class PatternTooSlow(ConfigError):
+    """A pattern took longer than `PATTERN_SECONDS` on one text: it backtracks without bound."""
+
+
 def fact_spans(fact: AnyFact, text: str) -> list[Span]:
-    """Where `fact` occurs in `text`, as (start, end) spans in order, not overlapping."""
+    """Where `fact` occurs in `text`, as (start, end) spans in order, not overlapping.
+
+    A pattern that searches one text for longer than `PATTERN_SECONDS` raises PatternTooSlow.
+    """
     if isinstance(fact, ValueFact):
         return _value_spans(fact.value, text)
+    if isinstance(fact, PatternFact):
+        try:
+            found = list(_pattern(fact.regex).finditer(text, timeout=PATTERN_SECONDS))
+        except TimeoutError:
+            raise PatternTooSlow(
+                f"the pattern {fact.regex!r} searched one text for over {PATTERN_SECONDS:g} s "
+                "(it backtracks without bound, as `(a|a)+` does); write it without repeats "
+                "that can match the same text in several ways"
+            ) from None
+        return [m.span() for m in found if m.end() > m.start()]
     return [m.span() for m in _compiled(fact).finditer(text) if m.end() > m.start()]
+
+
+def states(fact: AnyFact, text: str) -> bool:
+    """Whether `text` states `fact` as such: a value only as an amount of money ("$8", "8
+    dollars"), not as a bare number. For texts beside what was said, such as an item's summary,
+    where a bare number is a round or a count ("Round 8: ... after 8 messages")."""
+    if isinstance(fact, ValueFact):
+        from haggler.agents.prices import find_prices
+
+        return any(m.marked and abs(m.value - fact.value) < _SAME_AMOUNT for m in find_prices(text))
+    return bool(fact_spans(fact, text))
 
 
 def term_spans(terms: Iterable[str], text: str) -> list[Span]:
@@ -94,13 +140,20 @@ def fragment_spans(fragments: Iterable[str], text: str) -> list[Span]:
 
 
 @lru_cache(maxsize=256)
-def _compiled(fact: NameFact | PhraseFact | PatternFact) -> re.Pattern[str]:
+def _compiled(fact: NameFact | PhraseFact) -> re.Pattern[str]:
+    # Escaped words, lookarounds and \s+ between them: linear time, so Python's `re` will do.
     if isinstance(fact, NameFact):
         return re.compile(rf"(?<!\w){re.escape(fact.name.strip())}(?!\w)", re.IGNORECASE)
-    if isinstance(fact, PhraseFact):
-        spaced = r"\s+".join(re.escape(word) for word in fact.text.split())
-        return re.compile(rf"(?<!\w){spaced}(?!\w)", re.IGNORECASE)
-    return re.compile(fact.regex, re.IGNORECASE)
+    spaced = r"\s+".join(re.escape(word) for word in fact.text.split())
+    return re.compile(rf"(?<!\w){spaced}(?!\w)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=256)
+def _pattern(regex_text: str) -> Any:
+    """A pattern on the `regex` engine, which reads Python's syntax (VERSION0) and can time out."""
+    import regex
+
+    return regex.compile(regex_text, regex.IGNORECASE | regex.VERSION0)
 
 
 def _value_spans(value: float, text: str) -> list[Span]:

@@ -23,6 +23,7 @@ from haggler.memory.forgetting.facts import (
     fragments_of,
     lines_by,
     scrub,
+    states,
     term_spans,
 )
 from haggler.memory.forgetting.requests import (
@@ -31,7 +32,7 @@ from haggler.memory.forgetting.requests import (
     TrajectoryRequest,
     ValueFact,
 )
-from haggler.memory.items import MemoryItem
+from haggler.memory.items import Environment, MemoryItem
 from haggler.memory.tokens import estimate_tokens
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class OwnerPlan:
     rewrite: dict[str, MemoryItem] = field(default_factory=dict)
     # Feedback to be made again from what remains (rederive mode), oldest first.
     rederive: list[str] = field(default_factory=list)
+    # What the forgotten content is scrubbed from a text with (redact and rederive modes).
+    scrub_text: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def touched(self) -> int:
@@ -124,7 +127,7 @@ def resolve_agents(
     known = set(memories)
     if store is not None:
         known |= set(store.memory_owners())
-    chosen: list[str] = []
+    chosen: dict[str, None] = {}
     for name in names:
         if name == "*":
             found = sorted(known)
@@ -136,10 +139,10 @@ def resolve_agents(
             sample = ", ".join(sorted(known)[:5]) or "none"
             raise ConfigError(
                 f"no agent {name!r} holds memory here (agents: {sample}"
-                f"{', …' if len(known) > 5 else ''}); list them with `haggler memory --list`"
+                f"{', …' if len(known) > 5 else ''}); list them with `haggler memory`"
             )
-        chosen.extend(o for o in found if o not in chosen)
-    return chosen
+        chosen.update(dict.fromkeys(found))
+    return list(chosen)
 
 
 def plan_forget(
@@ -231,8 +234,6 @@ def _in_scope(request: Request, memory: AgentMemory, episodes: set[str] | None) 
         found = {item.id: item for e in episodes for item in memory.of_episode(e)}
         pool = [found[i] for i in sorted(found, key=memory.position)]
     elif request.scope.game is not None:
-        from haggler.memory.items import Environment
-
         pool = memory.items(env=Environment(request.scope.game))
     else:
         pool = list(memory)
@@ -255,7 +256,8 @@ def _hits(
         spans: dict[str, list[Span]] = {}
         for item in candidates:
             found = _fact_spans_in(request, item)
-            if found:
+            # An item's meta is part of it, and its summary stands in for it in a prompt.
+            if found or (request.said_by is None and _in_meta(request, item.meta)):
                 spans[item.id] = found
         return [item for item in candidates if item.id in spans], spans
     if isinstance(request, TrajectoryRequest):
@@ -277,6 +279,17 @@ def _fact_spans_in(request: StateRequest, item: MemoryItem) -> list[Span]:
         return []
     lines = lines_by(item.content, request.said_by)
     return [s for s in found if any(a <= s[0] and s[1] <= b for a, b in lines)]
+
+
+def _in_meta(request: StateRequest, value: Any) -> bool:
+    """Whether a string anywhere in `value` (an item's meta) states the fact."""
+    if isinstance(value, str):
+        return states(request.fact, value)
+    if isinstance(value, Mapping):
+        return any(_in_meta(request, entry) for entry in value.values())
+    if isinstance(value, list | tuple):
+        return any(_in_meta(request, entry) for entry in value)
+    return False
 
 
 def _turn_spans(item: MemoryItem, turns: tuple[int, int]) -> list[Span]:
@@ -352,11 +365,13 @@ def _owner_plan(
     if not partial:
         deleted.update(plan.hits)
     rederive = request.mode == "rederive"
-    for item in descendants:
+    hit = set(plan.hits)
+    # Oldest first, hits among them: advice that itself states the fact is made again too.
+    for item in sorted([*hits, *descendants], key=lambda i: memory.position(i.id)):
         if item.id in deleted:
             continue
         about = [s for s, r in item.relations.items() if r == "about"]
-        if rederive and item.kind == "note":
+        if rederive and item.kind == "note" and item.id not in hit:
             deleted.add(item.id)
         elif rederive and item.kind == "feedback" and not any(a in deleted for a in about):
             plan.rederive.append(item.id)
@@ -371,6 +386,11 @@ def _owner_plan(
         if new is not None:
             plan.rewrite[item.id] = new
     plan.delete = sorted(deleted, key=memory.position)
+    if isinstance(request, StateRequest):
+        # Advice made again must not state the fact again (a critic's stock phrase, a pool of
+        # suggestions). A game's or environment's words are another matter: the critic, reading
+        # only what remains, may say a stock sentence it also said about what is gone.
+        plan.scrub_text = lambda text: scrub(text, spans_in(text))
     return plan
 
 
@@ -408,15 +428,24 @@ def _scrubbed_meta(
         if isinstance(request, StateRequest) and isinstance(request.fact, ValueFact)
         else None
     )
-    out: dict[str, Any] = {}
-    for key, entry in meta.items():
+
+    def scrubbed(entry: Any) -> Any:
+        # Strings wherever they sit: a summary, a list of notes, a nested record.
         if isinstance(entry, str):
             found = spans_in(entry)
-            out[key] = scrub(entry, found) if found else entry
-        elif value is not None and isinstance(entry, int | float) and not isinstance(entry, bool):
+            return scrub(entry, found) if found else entry
+        if isinstance(entry, Mapping):
+            return {key: scrubbed(inner) for key, inner in entry.items()}
+        if isinstance(entry, list):
+            return [scrubbed(inner) for inner in entry]
+        return entry
+
+    out: dict[str, Any] = {}
+    for key, entry in meta.items():
+        if value is not None and isinstance(entry, int | float) and not isinstance(entry, bool):
             out[key] = None if abs(float(entry) - value) < 0.005 else entry
         else:
-            out[key] = entry
+            out[key] = scrubbed(entry)
     return out
 
 
@@ -451,8 +480,15 @@ def _record_plan(
         elif every_agent and request.scope.game is None:
             record.scrub_episodes = None  # the whole store
         else:
+            # The games the agents in scope remember, within the scope's game if it names one.
+            game = request.scope.game
             record.scrub_episodes = sorted(
-                {i.episode_id for m in memories.values() for i in m if i.episode_id}
+                {
+                    i.episode_id
+                    for m in memories.values()
+                    for i in (m.items(env=Environment(game)) if game else m)
+                    if i.episode_id
+                }
             )
         return record
     if isinstance(request, TrajectoryRequest):

@@ -53,6 +53,10 @@ MODES: tuple[Mode, ...] = ("exact", "redact", "rederive")
 PLACEHOLDER = "[forgotten]"
 
 
+# An id or a name a request gives: an empty one would be a prefix of every id.
+Name = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,6 +112,12 @@ class PatternFact(_Model):
             raise ValueError(f"not a regular expression ({error})") from None
         if compiled.match(""):
             raise ValueError("the pattern matches empty text, so it would match everywhere")
+        import regex as engine  # what searches memory with it (see facts.PATTERN_SECONDS)
+
+        try:
+            engine.compile(regex, engine.IGNORECASE | engine.VERSION0)
+        except engine.error as error:
+            raise ValueError(f"not a regular expression haggler can run ({error})") from None
         return regex
 
 
@@ -120,9 +130,9 @@ class Scope(_Model):
     (by name), a lineage or one game played (by id)."""
 
     agents: tuple[str, ...] = ("*",)
-    game: str | None = None
-    lineage: str | None = None
-    episode: str | None = None
+    game: Name | None = None
+    lineage: Name | None = None
+    episode: Name | None = None
 
     @field_validator("agents")
     @classmethod
@@ -144,7 +154,7 @@ class StateRequest(_Request):
 
     level: Literal["state"] = "state"
     fact: Fact
-    said_by: str | None = None
+    said_by: Name | None = None
 
 
 class TrajectoryRequest(_Request):
@@ -152,8 +162,8 @@ class TrajectoryRequest(_Request):
     turns of one game (`episode` with `turns`: first and last turn index, inclusive)."""
 
     level: Literal["trajectory"] = "trajectory"
-    episode: str | None = None
-    lineage: str | None = None
+    episode: Name | None = None
+    lineage: Name | None = None
     rounds: tuple[int, ...] | None = None
     turns: tuple[int, int] | None = None
 
@@ -182,10 +192,10 @@ class EnvironmentRequest(_Request):
     (all that are given must match)."""
 
     level: Literal["environment"] = "environment"
-    game: str | None = None
-    item: str | None = None
-    counterpart: str | None = None
-    tag: str | None = None
+    game: Name | None = None
+    item: Name | None = None
+    counterpart: Name | None = None
+    tag: Name | None = None
 
     @model_validator(mode="after")
     def _something(self) -> EnvironmentRequest:
