@@ -399,8 +399,8 @@ def test_sigterm_stops_selfplay_as_ctrl_c_does_and_resume_finishes_it(
 def test_sigterm_stops_a_tournament_and_says_what_is_stored(
     tmp_path: Path, fake_llm_server: FakeLLMServer
 ) -> None:
-    fake_llm_server.responder = lambda request: Delay(0.05, then=negotiate(request))
-    spec = tournament_spec(tmp_path, fake_llm_server.openai_base, extra="repetitions: 4\n")
+    fake_llm_server.responder = lambda request: Delay(0.2, then=negotiate(request))
+    spec = tournament_spec(tmp_path, fake_llm_server.openai_base, extra="repetitions: 6\n")
     spec.write_text(spec.read_text().replace("repetitions: 2\n", ""))
     db = tmp_path / "h.db"
     process = subprocess.Popen(
@@ -422,8 +422,11 @@ def test_sigterm_stops_a_tournament_and_says_what_is_stored(
 
 
 def test_sigint_stops_a_tournament_with_130(tmp_path: Path, fake_llm_server: FakeLLMServer) -> None:
-    fake_llm_server.responder = lambda request: Delay(0.05, then=negotiate(request))
-    spec = tournament_spec(tmp_path, fake_llm_server.openai_base)
+    # Slow enough, and enough matches, that some are still in flight when the first (a
+    # rule-based one, which needs no calls) has finished and the signal comes.
+    fake_llm_server.responder = lambda request: Delay(0.2, then=negotiate(request))
+    spec = tournament_spec(tmp_path, fake_llm_server.openai_base, extra="repetitions: 6\n")
+    spec.write_text(spec.read_text().replace("repetitions: 2\n", ""))
     db = tmp_path / "h.db"
     process = subprocess.Popen(
         [sys.executable, "-m", "haggler.cli", "tournament", str(spec), "--db", str(db)],
