@@ -417,8 +417,8 @@ def test_sigterm_stops_a_tournament_and_says_what_is_stored(
     assert process.returncode == 143, stderr
     stored = len(rows(db, finished))
     line = flat(stderr)
-    assert f"interrupted by SIGTERM: {stored} of 24 matches are stored finished" in line
-    assert f"play the other {24 - stored} with: haggler tournament {spec}" in line
+    assert f"interrupted by SIGTERM: {stored} of 36 matches are stored finished" in line
+    assert f"play the other {36 - stored} with: haggler tournament {spec}" in line
 
 
 def test_sigint_stops_a_tournament_with_130(tmp_path: Path, fake_llm_server: FakeLLMServer) -> None:
