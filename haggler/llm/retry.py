@@ -82,7 +82,35 @@ async def call_with_retries(
     attempt: Callable[[], Awaitable[T]], policy: RetryPolicy
 ) -> tuple[T, int]:
     """Await `attempt()` until it succeeds or the policy gives up; return (result, attempts)."""
-    unreachable = 0  # attempts that found no server, counted against unreachable_attempts
+    # The first attempt runs on its own: nearly every call succeeds at once, and setting up
+    # the retry machinery for it costs more CPU than the rest of haggler's call path.
+    try:
+        return await attempt(), 1
+    except TransientModelError as error:
+        if policy.attempts <= 1:
+            raise
+        first = error
+    return await _retry(attempt, policy, first)
+
+
+async def _retry(
+    attempt: Callable[[], Awaitable[T]], policy: RetryPolicy, first: TransientModelError
+) -> tuple[T, int]:
+    """Go on after a first attempt that failed with `first`, as if it were the first trial."""
+    # Attempts that found no server, counted against unreachable_attempts.
+    unreachable = 1 if isinstance(first, ModelUnreachableError) else 0
+    replayed = False
+
+    async def trial_attempt() -> T:
+        nonlocal replayed, unreachable
+        if not replayed:
+            replayed = True
+            raise first
+        try:
+            return await attempt()
+        except ModelUnreachableError:
+            unreachable += 1
+            raise
 
     def stop(state: RetryCallState) -> bool:
         if state.attempt_number >= policy.attempts:
@@ -102,9 +130,5 @@ async def call_with_retries(
     async for trial in retrying:
         with trial:
             attempts += 1
-            try:
-                result = await attempt()
-            except ModelUnreachableError:
-                unreachable += 1
-                raise
+            result = await trial_attempt()
     return result, attempts
