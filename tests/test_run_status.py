@@ -399,7 +399,13 @@ def test_sigterm_stops_selfplay_as_ctrl_c_does_and_resume_finishes_it(
 def test_sigterm_stops_a_tournament_and_says_what_is_stored(
     tmp_path: Path, fake_llm_server: FakeLLMServer
 ) -> None:
-    fake_llm_server.responder = lambda request: Delay(0.2, then=negotiate(request))
+    # The first 60 calls are answered, every later one hangs (until the server stops): some
+    # matches finish, and the tournament can never end before the signal, however loaded the
+    # machine is. (At concurrency 4, four matches in flight cannot hold 60 calls unfinished.)
+    answered = itertools.count()
+    fake_llm_server.responder = lambda request: (
+        negotiate(request) if next(answered) < 60 else Delay(120, then=negotiate(request))
+    )
     spec = tournament_spec(tmp_path, fake_llm_server.openai_base, extra="repetitions: 6\n")
     spec.write_text(spec.read_text().replace("repetitions: 2\n", ""))
     db = tmp_path / "h.db"
@@ -422,11 +428,11 @@ def test_sigterm_stops_a_tournament_and_says_what_is_stored(
 
 
 def test_sigint_stops_a_tournament_with_130(tmp_path: Path, fake_llm_server: FakeLLMServer) -> None:
-    # Slow enough, and enough matches, that some are still in flight when the first (a
-    # rule-based one, which needs no calls) has finished and the signal comes.
-    fake_llm_server.responder = lambda request: Delay(0.2, then=negotiate(request))
-    spec = tournament_spec(tmp_path, fake_llm_server.openai_base, extra="repetitions: 6\n")
-    spec.write_text(spec.read_text().replace("repetitions: 2\n", ""))
+    # Every model call hangs (until the server stops), so when the first call has reached the
+    # server the tournament is certainly mid-run, however loaded the machine is: the signal
+    # cannot come after the last match.
+    fake_llm_server.responder = lambda request: Delay(120, then=negotiate(request))
+    spec = tournament_spec(tmp_path, fake_llm_server.openai_base)
     db = tmp_path / "h.db"
     process = subprocess.Popen(
         [sys.executable, "-m", "haggler.cli", "tournament", str(spec), "--db", str(db)],
@@ -435,8 +441,7 @@ def test_sigint_stops_a_tournament_with_130(tmp_path: Path, fake_llm_server: Fak
         stderr=subprocess.PIPE,
         text=True,
     )
-    finished = "SELECT 1 FROM episodes WHERE status = 'finished'"
-    wait_for(lambda: len(rows(db, finished)) >= 1, process, "a match finished")
+    wait_for(lambda: bool(fake_llm_server.requests), process, "a model call")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
