@@ -47,9 +47,12 @@ Price = Annotated[float | None, AfterValidator(_finite_or_none)]
 
 
 class ActionRecord(BaseModel):
-    kind: Literal["offer", "accept", "reject", "walk_away"]
+    # The four of bargaining, or another kind a game declares ("suggest", "propose").
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     price: Price = None
     source: Literal["tag", "text", "moderator"] = "tag"
+    # What a package proposal settles: issue -> option (None for price actions).
+    terms: dict[StoredText, StoredText] | None = None
 
 
 class ModerationRecord(BaseModel):
@@ -132,6 +135,8 @@ class OutcomeRecord(BaseModel):
     by: str | None = None
     # A probe attempt's findings; None for games.
     finding: FindingRecord | None = None
+    # What a deal on a package settled: issue -> option (None for a deal at a price).
+    terms: dict[StoredText, StoredText] | None = None
 
 
 class EpisodeSummary(BaseModel):
