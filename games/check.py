@@ -55,7 +55,10 @@ def check_game(game: Game, *, trials: int = 200, seed: int = 0, episodes: int = 
         for value_name, value in brief.private.items():
             secret = _number_pattern(value)
             for other, other_brief in briefs.items():
-                if other != role:
+                # A number the other role holds as a private value of its own is no leak (a
+                # score table gives many roles the same points).
+                own = {float(v) for v in other_brief.private.values()}
+                if other != role and float(value) not in own:
                     assert not secret.search(other_brief.text), (
                         f"{name}: {role}'s private {value_name} ({value:g}) appears in the "
                         f"brief of {other}"
@@ -168,7 +171,8 @@ def _number_pattern(value: float) -> re.Pattern[str]:
     # The number as a whole token: a cost of 50 is not "found" inside a price of $500.
     forms = {f"{value:g}", f"{value:,g}", f"{value:.2f}", f"{value:,.2f}"}
     alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-    return re.compile(rf"(?<![\d.,])(?:{alternatives})(?![\d]|[.,]\d)")
+    # Nor is it part of a label such as "R1".
+    return re.compile(rf"(?<![\w.,])(?:{alternatives})(?![\d]|[.,]\d)")
 
 
 def _check_result(

@@ -586,9 +586,11 @@ def _check_against_game(spec: PlaySpec, source: str | None) -> Any:
         game = make_game(spec.game, spec.rules, source=source)
     except ConfigError as error:
         raise SpecError(str(error), source=source, field="game") from None
+    defaulted: set[str] = set()
     if "roles" not in spec.model_fields_set:
         # The default cast is the balloon's; another game's roles get that game's defaults.
         spec.roles = {role: r for role, r in spec.roles.items() if role in game.roles}
+        defaulted = set(spec.roles)
     for role in spec.roles:
         if role not in game.roles:
             raise SpecError(
@@ -598,7 +600,7 @@ def _check_against_game(spec: PlaySpec, source: str | None) -> Any:
             )
     for role in game.roles:
         role_spec = spec.roles.get(role)
-        default = role_spec is None
+        default = role_spec is None or role in defaulted
         if role_spec is None:
             role_spec = RoleSpec(model=game.default_players.get(role, "rule:linear"))
         field = f"roles.{role}"
