@@ -269,7 +269,11 @@ class PlaySpec(BaseModel):
     def _model_shorthand(cls, roles: Any) -> Any:
         # `seller: openai/gpt-4o` is short for `seller: {model: openai/gpt-4o}`.
         if isinstance(roles, dict):
-            return {k: {"model": v} if isinstance(v, str) else v for k, v in roles.items()}
+            # In Python, a role's class or factory is short for `{model: TheClass}` too.
+            return {
+                k: {"model": v} if isinstance(v, str) or callable(v) else v
+                for k, v in roles.items()
+            }
         return roles
 
     @field_validator("moderator", mode="before")

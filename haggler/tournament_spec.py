@@ -84,7 +84,11 @@ class GameEntry(BaseModel):
     @classmethod
     def _model_shorthand(cls, roles: Any) -> Any:
         if isinstance(roles, dict):
-            return {k: {"model": v} if isinstance(v, str) else v for k, v in roles.items()}
+            # In Python, a role's class or factory is short for `{model: TheClass}` too.
+            return {
+                k: {"model": v} if isinstance(v, str) or callable(v) else v
+                for k, v in roles.items()
+            }
         return roles
 
     def competing_roles(self) -> tuple[str, ...]:
