@@ -134,11 +134,17 @@ def parse_tag(text: str) -> Action | None:
     return _bargaining().parse_tag(text)
 
 
-def _bargaining() -> Any:
-    # The four tags are one vocabulary among those games declare; reading lives there.
-    from haggler.agents.vocabulary import BARGAINING
+_VOCABULARY: list[Any] = []
 
-    return BARGAINING
+
+def _bargaining() -> Any:
+    # The four tags are one vocabulary among those games declare; reading lives there (it
+    # imports this module, hence the late import, done once).
+    if not _VOCABULARY:
+        from haggler.agents.vocabulary import BARGAINING
+
+        _VOCABULARY.append(BARGAINING)
+    return _VOCABULARY[0]
 
 
 def read_free_text(text: str) -> Action | None:

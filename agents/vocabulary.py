@@ -157,6 +157,8 @@ class Vocabulary:
 
     def __or__(self, other: Vocabulary) -> Vocabulary:
         """Both vocabularies' actions (one type per kind: this one's first)."""
+        if other is self or all(t.kind in self._by_kind for t in other.types):
+            return self  # every turn asks for the game's vocabulary: no new regex for nothing
         return Vocabulary([*self.types, *(t for t in other.types if t.kind not in self)])
 
     def __eq__(self, other: object) -> bool:
