@@ -9,11 +9,12 @@ past the allowance, an invalid outcome: never an exception.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from haggler.agents.prices import PriceMention, find_prices, format_price, parse_price
+from haggler.agents.prices import PriceMention, find_prices, format_price
 
 __all__ = [
     "ACTION_HELP",
@@ -34,15 +35,41 @@ class ActionKind(StrEnum):
     WALK_AWAY = "walk_away"
 
 
+_STANDARD = {kind.value for kind in ActionKind}
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
-    kind: ActionKind
+    """One move: the four of bargaining are `ActionKind`s; a game may declare others in its
+    vocabulary (`haggler.agents.vocabulary`), such as a mediator's "suggest" or a package
+    "propose", whose kind is then that plain string."""
+
+    kind: ActionKind | str
     price: float | None = None
     # Where the action came from: an explicit tag, free-text cues, or an LLM moderator's verdict.
     source: Literal["tag", "text", "moderator"] = "tag"
+    # What a package proposal settles: one option per issue ({"route": "A2", ...}).
+    terms: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        # "offer" and ActionKind.OFFER are one kind: code compares them with `is`.
+        if not isinstance(self.kind, ActionKind) and self.kind in _STANDARD:
+            object.__setattr__(self, "kind", ActionKind(self.kind))
+
+    @property
+    def name(self) -> str:
+        """The kind as a plain string, for records and messages."""
+        return str(self.kind.value if isinstance(self.kind, ActionKind) else self.kind)
 
     def as_dict(self) -> dict[str, object]:
-        return {"kind": self.kind.value, "price": self.price, "source": self.source}
+        described: dict[str, object] = {
+            "kind": self.name,
+            "price": self.price,
+            "source": self.source,
+        }
+        if self.terms is not None:
+            described["terms"] = dict(self.terms)
+        return described
 
 
 ACTION_HELP = (
@@ -51,8 +78,6 @@ ACTION_HELP = (
     "without a new price, or [WALK AWAY] to leave without a deal."
 )
 
-# The tag's content is bounded, so a reply full of unclosed "[offer" is still read in linear time.
-_TAG = re.compile(r"\[\s*(offer|accept|reject|walk[\s_-]*away)\b([^\]\[]{0,200})\]", re.IGNORECASE)
 # Only the end of a very long message is read: the action belongs at the end, and parsing
 # cost must not grow with whatever a model decides to write before it.
 _MAX_READ = 4000
@@ -85,8 +110,10 @@ _OFFER_CUES = re.compile(
 
 
 def format_action(action: Action) -> str:
-    """The tag that writes `action`, e.g. `[OFFER $15]`."""
-    label = "WALK AWAY" if action.kind is ActionKind.WALK_AWAY else action.kind.value.upper()
+    """The tag that writes `action`, e.g. `[OFFER $15]`, `[PROPOSE A2 B1 C3]`."""
+    label = action.name.replace("_", " ").upper()
+    if action.terms:
+        return f"[{label} {' '.join(action.terms.values())}]"
     if action.price is None:
         return f"[{label}]"
     return f"[{label} {format_price(action.price)}]"
@@ -94,40 +121,30 @@ def format_action(action: Action) -> str:
 
 def parse_action(text: str) -> Action | None:
     """The action a message takes, or None when it takes none that can be read."""
-    text = text[-_MAX_READ:]
-    if has_tag(text):
-        return parse_tag(text)
-    return read_free_text(text)
+    return _bargaining().parse(text)
 
 
 def has_tag(text: str) -> bool:
     """Whether the end of `text` (where actions belong) holds an action tag, readable or not."""
-    return _TAG.search(text[-_MAX_READ:]) is not None
+    return _bargaining().has_tag(text)
 
 
 def parse_tag(text: str) -> Action | None:
     """The action of the last tag in `text`; None if there is none or it lacks its price."""
-    tags = list(_TAG.finditer(text[-_MAX_READ:]))
-    return _from_tag(tags[-1]) if tags else None
+    return _bargaining().parse_tag(text)
 
 
-def _from_tag(match: re.Match[str]) -> Action | None:
-    word = re.sub(r"[\s_-]+", "_", match.group(1).lower())
-    content = match.group(2).strip()
-    price = parse_price(content) if content else None
-    if re.match(r"^-\s*\$?\s*\d|^\$\s*-", content):
-        return None  # a negative price is no price
-    if content and price is None and word in ("offer", "accept"):
-        # "[ACCEPT $abc]" names a price nobody can read: not a blanket acceptance.
-        return None
-    if word == "offer":
-        # An offer must name its price; the game reports the omission back to the speaker.
-        return Action(ActionKind.OFFER, price) if price is not None else None
-    if word == "accept":
-        return Action(ActionKind.ACCEPT, price)
-    if word == "reject":
-        return Action(ActionKind.REJECT)
-    return Action(ActionKind.WALK_AWAY)
+_VOCABULARY: list[Any] = []
+
+
+def _bargaining() -> Any:
+    # The four tags are one vocabulary among those games declare; reading lives there (it
+    # imports this module, hence the late import, done once).
+    if not _VOCABULARY:
+        from haggler.agents.vocabulary import BARGAINING
+
+        _VOCABULARY.append(BARGAINING)
+    return _VOCABULARY[0]
 
 
 def read_free_text(text: str) -> Action | None:

@@ -1,7 +1,8 @@
 """What a role is: given what it may see, it returns its next message.
 
 A `RoleView` is built by the episode for one role at a time and holds only that role's brief
-and the public conversation; it is the whole of what a negotiator can know.
+and the messages the game lets it see; it is the whole of what a player can know. A `Player`
+declares what it needs of a game (`requires`, `cannot_play`) and answers a view with a `Reply`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from haggler.agents.actions import Action
+from haggler.agents.seat import Requirements, Seat
 from haggler.llm.base import Completion
 
-__all__ = ["Brief", "Negotiator", "PublicMessage", "Reply", "RoleMemory", "RoleView"]
+__all__ = [
+    "Brief",
+    "Negotiator",
+    "Player",
+    "PublicMessage",
+    "Reply",
+    "Requirements",
+    "RoleMemory",
+    "RoleView",
+    "Seat",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +41,8 @@ class Brief:
 
 @dataclass(frozen=True, slots=True)
 class PublicMessage:
-    """A message every role sees."""
+    """A message of the conversation: every role sees it unless the game says otherwise
+    (`Game.may_see`)."""
 
     speaker: str
     text: str
@@ -55,17 +68,29 @@ class RoleView:
     brief: Brief
     public: tuple[PublicMessage, ...]
     facts: Mapping[str, Any]
-    # Generated turns already taken by both sides, and the most the game allows.
+    # Generated turns already taken by every role, and the most the game allows.
     turn: int
     max_turns: int
     # Set when the role's previous attempt could not stand: told to it alone.
     correction: str | None = None
     # What the role remembers of earlier rounds (self-play); empty for a fresh role.
     memory: RoleMemory | None = None
+    # Every role at the table, in the game's order (empty: not told, a two-party game).
+    roles: tuple[str, ...] = ()
+    # Turns this role still has, this one included, by the game's turn order (None: not
+    # told; two alternating parties then share what is left).
+    own_turns_left: int | None = None
 
     @property
     def turns_left(self) -> int:
         return self.max_turns - self.turn
+
+    @property
+    def my_turns_left(self) -> int:
+        """Turns this role still has, this one included."""
+        if self.own_turns_left is not None:
+            return self.own_turns_left
+        return -(-self.turns_left // 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +100,28 @@ class Reply:
     completion: Completion | None = None
 
 
-class Negotiator(ABC):
-    """A role in a game: the seller, the buyer, or any role a plug-in game declares."""
+class Player(ABC):
+    """Who plays a role in a game: the seller, the buyer, a mediator, or any role a plug-in
+    game declares. Plug-in roles subclass it (see docs/plugins.md)."""
 
     role: str
     # What drove the role, as stored in transcripts: `rule:boulware`, `openai/gpt-4o`.
     label: str
     # The player's own instructions to its model, stored with its games; None: none.
     prompt: str | None = None
+    # What it needs of a game; the default fits every seat (it reads its brief whole).
+    requires: ClassVar[Requirements] = Requirements()
+
+    def cannot_play(self, seat: Seat) -> str | None:
+        """Why it cannot play `seat` (a clause such as "it needs the public facts ..."), or
+        None when it can. Asked before any game is played: a spec that casts it where it
+        cannot play is refused in one line."""
+        return self.requires.unmet(seat)
 
     @abstractmethod
     async def respond(self, view: RoleView) -> Reply:
         """The role's next message."""
+
+
+# The name roles had when every role negotiated; kept for code written against it.
+Negotiator = Player

@@ -1,9 +1,11 @@
-"""Moderators read each message as an action.
+"""Moderators read each message as an action of the game's vocabulary.
 
 A tagged message is read by the rule-based parser whatever the moderator. For a message in
 free prose, `RuleModerator` applies conservative text cues and `LLMModerator` asks a model,
 as the seed paper did, but demands a strict JSON verdict: an answer that is not exactly that
-is no verdict at all, never a deal found by a substring.
+is no verdict at all, never a deal found by a substring. Prose is read only as one of the four
+bargaining actions; a game whose vocabulary has no offer (package proposals) is read from
+its tags alone, and a speaker who writes none is told which tags to use.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from haggler.agents.actions import Action, ActionKind, has_tag, parse_action, parse_tag
+from haggler.agents.actions import Action, ActionKind
 from haggler.agents.base import PublicMessage
+from haggler.agents.vocabulary import BARGAINING, Vocabulary
 from haggler.llm.base import Backend, Completion, Message
 
 __all__ = ["LLMModerator", "Moderator", "Reading", "RuleModerator", "Verdict"]
@@ -39,15 +42,30 @@ class Moderator(ABC):
     label: str
 
     @abstractmethod
-    async def read(self, recent: Sequence[PublicMessage], speaker: str, text: str) -> Reading:
-        """The action `speaker` takes with `text`, after the public messages `recent`."""
+    async def read(
+        self,
+        recent: Sequence[PublicMessage],
+        speaker: str,
+        text: str,
+        *,
+        vocabulary: Vocabulary = BARGAINING,
+    ) -> Reading:
+        """The action `speaker` takes with `text`, after the public messages `recent`, among
+        the game's actions (`vocabulary`)."""
 
 
 class RuleModerator(Moderator):
     label = "rule"
 
-    async def read(self, recent: Sequence[PublicMessage], speaker: str, text: str) -> Reading:
-        return Reading(parse_action(text))
+    async def read(
+        self,
+        recent: Sequence[PublicMessage],
+        speaker: str,
+        text: str,
+        *,
+        vocabulary: Vocabulary = BARGAINING,
+    ) -> Reading:
+        return Reading(vocabulary.parse(text))
 
 
 class Verdict(BaseModel):
@@ -93,9 +111,19 @@ class LLMModerator(Moderator):
         self.params = {"temperature": 0.0, "max_tokens": 200} | dict(params or {})
         self.label = backend.model
 
-    async def read(self, recent: Sequence[PublicMessage], speaker: str, text: str) -> Reading:
-        if has_tag(text):
-            return Reading(parse_tag(text))
+    async def read(
+        self,
+        recent: Sequence[PublicMessage],
+        speaker: str,
+        text: str,
+        *,
+        vocabulary: Vocabulary = BARGAINING,
+    ) -> Reading:
+        if vocabulary.has_tag(text):
+            return Reading(vocabulary.parse_tag(text))
+        if ActionKind.OFFER not in vocabulary:
+            # Its model knows the four bargaining actions only: packages must be tagged.
+            return Reading(None)
         window = [*recent[-(CONTEXT_MESSAGES - 1) :], PublicMessage(speaker, text)]
         transcript = "\n".join(f"{m.speaker}: {m.text}" for m in window)
         completion = await self.backend.complete(

@@ -2,6 +2,11 @@
 
 It reads only what its `RoleView` holds (its brief's private values, the public facts and
 the public conversation) and answers with a sentence ending in an action tag, like a model.
+It says what it needs of a game (`requires`): to be the seller or the buyer, with the other
+at the table; the public facts `seller_opening` and `buyer_opening`; offers and acceptances
+among its actions; and of private values, only a seller's `cost` and a buyer's `budget`,
+which it never passes. A game that gives it any other private value is refused before it is
+played: it would ignore the value, and sell below a floor it does not know by name.
 """
 
 from __future__ import annotations
@@ -13,17 +18,21 @@ from typing import Any
 
 from haggler.agents.actions import Action, ActionKind, format_action
 from haggler.agents.advice import read_advice
-from haggler.agents.base import Negotiator, Reply, RoleView
+from haggler.agents.base import Player, Reply, RoleView
 from haggler.agents.phrasing import sentence
 from haggler.agents.recollection import RivalLimit, remembered_limit
+from haggler.agents.seat import Requirements
 from haggler.agents.tactics import Position, Tactic
 
 __all__ = ["RuleNegotiator"]
 
-SELLER = "seller"
+SELLER, BUYER = "seller", "buyer"
+_RIVAL = {SELLER: BUYER, BUYER: SELLER}
+# A mediator's move: a price put to both sides (see haggler.agents.vocabulary.SUGGEST).
+_SUGGEST = "suggest"
 
 
-class RuleNegotiator(Negotiator):
+class RuleNegotiator(Player):
     """A seller or buyer that concedes by `tactic` and accepts once the rival beats its next offer.
 
     `reserve_share` places the walk-away price inside the range between the two openings, from
@@ -36,7 +45,18 @@ class RuleNegotiator(Negotiator):
     tactic (`haggler.agents.advice`), and a rival's limit stated in a remembered game ("my
     budget is $14") sets its walk-away price (`haggler.agents.recollection`), unless
     `remembered_limits` is False (then it learns from advice alone).
+
+    Its own offers and its rival's count; a third party's suggestions reach its tactic as
+    `Position.suggestions`, which the built-in tactics leave aside.
     """
+
+    requires = Requirements(
+        roles=frozenset({SELLER, BUYER}),
+        others=frozenset({SELLER, BUYER}),
+        facts=frozenset({"seller_opening", "buyer_opening"}),
+        private={SELLER: frozenset({"cost"}), BUYER: frozenset({"budget"})},
+        actions=frozenset({ActionKind.OFFER.value, ActionKind.ACCEPT.value}),
+    )
 
     def __init__(
         self,
@@ -50,7 +70,7 @@ class RuleNegotiator(Negotiator):
         label: str | None = None,
         remembered_limits: bool = True,
     ) -> None:
-        if role not in ("seller", "buyer"):
+        if role not in _RIVAL:
             raise ValueError(f"rule-based negotiators play seller or buyer, not {role!r}")
         if not _number_in(reserve_share, 0.0, 1.0):
             raise ValueError(f"reserve_share must be a number within [0, 1], got {reserve_share!r}")
@@ -109,18 +129,26 @@ class RuleNegotiator(Negotiator):
         own = [
             m.action.price for m in view.public if m.speaker == self.role and _is_offer(m.action)
         ]
+        # Its rival is the other side, not whoever else speaks: a mediator makes no offers.
+        rival_role = _RIVAL[self.role]
         rival = [
-            m.action.price for m in view.public if m.speaker != self.role and _is_offer(m.action)
+            m.action.price for m in view.public if m.speaker == rival_role and _is_offer(m.action)
+        ]
+        suggested = [
+            m.action.price
+            for m in view.public
+            if m.action is not None and m.action.kind == _SUGGEST and m.action.price is not None
         ]
         opening = high if self.role == SELLER else low
         done = sum(1 for m in view.public if m.speaker == self.role and not m.scripted)
-        mine_left = math.ceil(view.turns_left / 2)
+        mine_left = view.my_turns_left
         position = Position(
             opening=sign * opening,
             reserve=sign * reserve,
             progress=(done + 1) / max(1, done + mine_left),
             own_offers=tuple(sign * p for p in own if p is not None),
             rival_offers=tuple(sign * p for p in rival if p is not None),
+            suggestions=tuple(sign * p for p in suggested),
         )
         proposal = sign * tactic.next_offer(position)
         proposal = self._tidy(proposal, own[-1] if own else opening, reserve, low, high, tick)

@@ -30,6 +30,9 @@ class Position:
     progress: float
     own_offers: tuple[float, ...]
     rival_offers: tuple[float, ...]
+    # Prices a third party (a mediator) suggested, oldest first; the built-in tactics leave
+    # them aside, a plug-in tactic may move towards them.
+    suggestions: tuple[float, ...] = ()
 
 
 class Tactic(ABC):

@@ -23,6 +23,7 @@ from haggler.agents.actions import parse_action
 from haggler.agents.base import PublicMessage, RoleView
 from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TACTICS
+from haggler.games.base import TurnState
 from haggler.games.episode import play_episode
 from haggler.games.registry import make_game
 from haggler.runner import play
@@ -84,7 +85,7 @@ async def agents_only(games: int) -> tuple[float, int]:
             turns += 1
             if step.outcome:
                 break
-            speaker = game.next_speaker(speaker)
+            speaker = game.next_speaker(TurnState(turn + 1, speaker, tuple(public), table))
     return time.perf_counter() - started, turns
 
 

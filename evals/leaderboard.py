@@ -24,7 +24,14 @@ from pathlib import Path
 from rich import box
 from rich.table import Table
 
-from haggler.evals.ratings import NoDeal, bouts_from_episodes, bradley_terry, openskill_ratings
+from haggler.evals.ratings import (
+    NoDeal,
+    bouts_from_episodes,
+    bradley_terry,
+    openskill_ratings,
+    surplus_share,
+    two_sided,
+)
 from haggler.evals.stats import Interval, mean_ci, wilson
 from haggler.evals.table_csv import read_rows, write_rows
 from haggler.store.records import EpisodeRecord
@@ -65,6 +72,9 @@ class LeaderboardRow:
     cost_usd: float
     failures: int  # failed attempts the player was in
     retries: int  # retries of the player's turns, every attempt
+    # Every role it played, with its games and OpenSkill ordinal in that role:
+    # "seller 4 (ord 1.20); buyer 4 (ord -0.50)" (the same for games of any roles).
+    by_role: str = ""
 
 
 @dataclass
@@ -78,6 +88,7 @@ class _Tally:
     failures: int = 0
     retries: int = 0
     shares: list[float] = field(default_factory=list)
+    roles: dict[str, int] = field(default_factory=dict)
 
 
 def _player(episode: EpisodeRecord, role: str) -> str:
@@ -120,15 +131,30 @@ def leaderboard(
     def tally(player: str) -> _Tally:
         return tallies.setdefault(player, _Tally())
 
-    for bout in bouts:
-        for player in {bout.seller, bout.buyer}:
+    finished: dict[str, EpisodeRecord] = {}
+    for episode in episodes:
+        if episode.status == "finished" and episode.match_id is not None:
+            finished.setdefault(episode.match_id, episode)
+    for _, episode in sorted(finished.items()):
+        cast = {role: _player(episode, role) for role in episode.roles}
+        if two_sided(episode):
+            share = surplus_share(episode.rules, episode.outcome)
+            shares = {} if share is None else {SELLER: share, BUYER: 1 - share}
+        elif episode.outcome is not None and episode.outcome.kind == "deal":
+            # Each party's own score: in a game of several parties, its share of its room.
+            shares = {r: v for r, v in episode.scores.items() if r in cast}
+        else:
+            shares = {}
+        for player in set(cast.values()):
             tally(player).games += 1
-            tally(player).deals += bout.seller_share is not None
-        tally(bout.seller).as_seller += 1
-        tally(bout.buyer).as_buyer += 1
-        if bout.seller_share is not None:
-            tally(bout.seller).shares.append(bout.seller_share)
-            tally(bout.buyer).shares.append(1 - bout.seller_share)
+            tally(player).deals += bool(shares)
+        for role, player in cast.items():
+            played = tally(player)
+            played.roles[role] = played.roles.get(role, 0) + 1
+            played.as_seller += role == SELLER
+            played.as_buyer += role == BUYER
+            if role in shares:
+                played.shares.append(shares[role])
 
     for episode in episodes:
         players = {role: _player(episode, role) for role in episode.roles}
@@ -187,10 +213,23 @@ def leaderboard(
                 cost_usd=t.cost_usd,
                 failures=t.failures,
                 retries=t.retries,
+                by_role="; ".join(
+                    f"{role} {count} (ord {role_ordinal(player, role):.2f})"
+                    for role, count in t.roles.items()
+                ),
             )
         )
     rows.sort(key=lambda row: (-row.ordinal, row.player))
     return rows
+
+
+def _role_counts(row: LeaderboardRow) -> dict[str, int]:
+    """The games of `row`'s player in each role, read from `by_role`."""
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in row.by_role.split(";"))):
+        role, _, rest = part.partition(" ")
+        counts[role] = int(rest.split(" ", 1)[0])
+    return counts
 
 
 def _value(interval: Interval) -> str:
@@ -229,10 +268,14 @@ def render_leaderboard(rows: Sequence[LeaderboardRow]) -> Table:
         table.add_column(heading, justify="right", no_wrap=True)
     for rank, row in enumerate(rows, start=1):
         deal_rate = "—" if row.deal_rate.empty else f"{row.deal_rate.value:.2f}"
+        roles = f"{row.as_seller}/{row.as_buyer}"
+        if row.as_seller + row.as_buyer < sum(_role_counts(row).values()):
+            # Roles other than a seller and a buyer: each by name.
+            roles = ", ".join(f"{r} {n}" for r, n in _role_counts(row).items())
         table.add_row(
             str(rank),
             row.player,
-            f"{row.games} ({row.as_seller}/{row.as_buyer})",
+            f"{row.games} ({roles})",
             f"{row.deals} ({deal_rate})",
             row.mean_share.format(),
             f"{row.ordinal:.2f}",

@@ -103,7 +103,7 @@ def lineage_outcomes(
 
 
 def _rounds(lineage: LineageRecord, played: Sequence[EpisodeRecord]) -> dict[int, RoundOutcome]:
-    surplus_role = "seller" if lineage.coached == "both" else lineage.coached
+    surplus_role = "seller" if lineage.coached == "both" else lineage.coached.split(",")[0]
     games: dict[int, list[EpisodeRecord]] = {}
     for episode in played:
         games.setdefault(episode.round or 0, []).append(episode)

@@ -39,6 +39,7 @@ __all__ = [
     "bradley_terry",
     "openskill_ratings",
     "surplus_share",
+    "two_sided",
 ]
 
 SELLER, BUYER = "seller", "buyer"
@@ -54,14 +55,18 @@ _NAN = float("nan")
 
 @dataclass(frozen=True)
 class Bout:
-    """One finished tournament game between two players, from the seller's side."""
+    """One finished tournament game between two players, from the seller's side; in a game
+    of other roles, one pair of its parties, from the first's side (`roles`)."""
 
     match_id: str
     game: str
     seller: str
     buyer: str
-    # The seller's share of the bargaining zone; None without a (valid) deal.
+    # The seller's share of the bargaining zone; None without a (valid) deal. For another
+    # pair of roles: 1 when the first scored more, 0 when less, 0.5 the same.
     seller_share: float | None
+    # The roles the two played: the seller and the buyer, or the pair of a larger game.
+    roles: tuple[str, str] = (SELLER, BUYER)
 
 
 @dataclass(frozen=True)
@@ -130,24 +135,65 @@ def _player(episode: EpisodeRecord, role: str) -> str:
     return record.player if record.player is not None else record.model
 
 
+def two_sided(episode: EpisodeRecord) -> bool:
+    """Whether `episode` is a bargaining game between a seller and a buyer over the zone
+    between two openings (other roles, such as a mediator, take no share of it)."""
+    return {SELLER, BUYER} <= set(episode.roles) and {
+        "seller_opening",
+        "buyer_opening",
+    } <= set(episode.rules)
+
+
+def _ranked(first: float, second: float) -> float:
+    if abs(first - second) <= _DRAW_TOLERANCE:
+        return 0.5
+    return 1.0 if first > second else 0.0
+
+
 def bouts_from_episodes(episodes: Iterable[EpisodeRecord]) -> list[Bout]:
-    """The finished tournament games among `episodes` (others are left out), by match id."""
-    bouts: dict[str, Bout] = {}
+    """The finished tournament games among `episodes` (others are left out), by match id.
+
+    A bargaining game is one bout, seller against buyer, scored by the zone. Any other game
+    is a bout for every pair of its parties, scored by who of the two scored more in the game
+    (`EpisodeRecord.scores`, measured from no deal: a game without a deal has no winner).
+    """
+    bouts: dict[tuple[str, tuple[str, str]], Bout] = {}
     for episode in episodes:
         if episode.status != "finished" or episode.match_id is None:
             continue
         # The store keeps one finished game per match; keep the first should an old one not.
-        bouts.setdefault(
-            episode.match_id,
-            Bout(
-                match_id=episode.match_id,
-                game=episode.game,
-                seller=_player(episode, SELLER),
-                buyer=_player(episode, BUYER),
-                seller_share=surplus_share(episode.rules, episode.outcome),
-            ),
-        )
-    return [bouts[match_id] for match_id in sorted(bouts)]
+        if two_sided(episode):
+            key = (episode.match_id, (SELLER, BUYER))
+            bouts.setdefault(
+                key,
+                Bout(
+                    match_id=episode.match_id,
+                    game=episode.game,
+                    seller=_player(episode, SELLER),
+                    buyer=_player(episode, BUYER),
+                    seller_share=surplus_share(episode.rules, episode.outcome),
+                ),
+            )
+            continue
+        deal = episode.outcome is not None and episode.outcome.kind == "deal"
+        roles = list(episode.roles)
+        for index, first in enumerate(roles):
+            for second in roles[index + 1 :]:
+                share = None
+                if deal and first in episode.scores and second in episode.scores:
+                    share = _ranked(episode.scores[first], episode.scores[second])
+                bouts.setdefault(
+                    (episode.match_id, (first, second)),
+                    Bout(
+                        match_id=episode.match_id,
+                        game=episode.game,
+                        seller=_player(episode, first),
+                        buyer=_player(episode, second),
+                        seller_share=share,
+                        roles=(first, second),
+                    ),
+                )
+    return [bouts[key] for key in sorted(bouts)]
 
 
 def bouts_from_store(store: Store, run_id: str) -> list[Bout]:
@@ -164,12 +210,12 @@ def _scored(bouts: Iterable[Bout], by_role: bool, no_deal: NoDeal) -> list[tuple
     """(seller key, buyer key, seller's score) of every bout that counts, by match id."""
     _check_no_deal(no_deal)
     scored: list[tuple[Key, Key, float]] = []
-    for bout in sorted(bouts, key=lambda b: (b.match_id, b.seller, b.buyer)):
+    for bout in sorted(bouts, key=lambda b: (b.match_id, b.roles, b.seller, b.buyer)):
         score = bout_score(bout, no_deal=no_deal)
         if score is None:
             continue
         if by_role:
-            scored.append(((bout.seller, SELLER), (bout.buyer, BUYER), score))
+            scored.append(((bout.seller, bout.roles[0]), (bout.buyer, bout.roles[1]), score))
         elif bout.seller != bout.buyer:
             scored.append((bout.seller, bout.buyer, score))
     return scored

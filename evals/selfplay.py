@@ -91,13 +91,13 @@ class _Tally:
 
 
 def _coached_roles(coached: str) -> set[str]:
-    return {"seller", "buyer"} if coached == "both" else {coached}
+    return {"seller", "buyer"} if coached == "both" else set(coached.split(","))
 
 
 def _surplus_role(coached: str) -> str:
     # With both players coached there is no single "coached surplus"; the seller's is the
     # paper's headline number (the price it gets), so "both" reports the seller's.
-    return _SELLER if coached == "both" else coached
+    return _SELLER if coached == "both" else coached.split(",")[0]
 
 
 def lineage_round(episodes: list[EpisodeRecord]) -> EpisodeRecord | None:

@@ -89,6 +89,9 @@ class _Table:
     offers: dict[str, float | None] = field(default_factory=dict)
 
 
+_RIVAL = {SELLER: BUYER, BUYER: SELLER}
+
+
 class BargainingGame(Game):
     roles = (SELLER, BUYER)
 
@@ -112,6 +115,11 @@ class BargainingGame(Game):
 
     def settings(self) -> dict[str, Any]:
         return self.rules.model_dump()
+
+    @property
+    def default_players(self) -> Mapping[str, str]:
+        # A firm seller against a steady buyer: the offline game of `haggler play`.
+        return {SELLER: "rule:boulware", BUYER: "rule:linear"}
 
     def brief(self, role: str) -> Brief:
         r = self.rules
@@ -166,7 +174,7 @@ class BargainingGame(Game):
         return _Table({SELLER: self.rules.seller_opening, BUYER: self.rules.buyer_opening})
 
     def apply(self, table: _Table, role: str, action: Action) -> Step:
-        other = self.next_speaker(role)
+        other = _RIVAL[role]
         if action.kind is ActionKind.OFFER:
             if action.price is None:
                 return Step(error="an offer needs a price, e.g. [OFFER $15]")
@@ -179,6 +187,9 @@ class BargainingGame(Game):
             return Step()
         if action.kind is ActionKind.WALK_AWAY:
             return Step(outcome=Outcome.no_deal("walk_away", by=role))
+        if action.kind is not ActionKind.ACCEPT:
+            # A kind a subclass added to the vocabulary and did not rule on: never a deal.
+            return Step(error=f"{self.name} has no rule for {action.name}")
         standing = table.offers.get(other)
         if standing is None:
             return Step(error=f"the {other} has no offer on the table to accept")

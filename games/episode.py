@@ -2,9 +2,11 @@
 
     START -> first speaker -> moderator -> (next speaker | same speaker, to retry | END)
 
-A speaker node asks its negotiator for a message, seeing only its own `RoleView`. The moderator
-node reads the message as an action, lets the game rule on it, records the turn, and routes.
-A message that cannot stand is told back to its speaker alone, who may retry within an
+A speaker node asks its player for a message, seeing only its own `RoleView` (the messages
+the game lets it see). The moderator node reads the message as an action of the game's
+vocabulary, checks that the speaker may take it, lets the game rule on it, records the turn,
+and routes to whoever the game names from the episode's state (`Game.next_speaker`). A
+message that cannot stand is told back to its speaker alone, who may retry within an
 allowance; past it, the game ends as invalid. Nothing a model writes can raise.
 """
 
@@ -21,10 +23,11 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from haggler.agents.actions import Action, has_tag
-from haggler.agents.base import Negotiator, PublicMessage, Reply, RoleMemory, RoleView
+from haggler.agents.actions import Action
+from haggler.agents.base import Player, PublicMessage, Reply, RoleMemory, RoleView
 from haggler.agents.moderator import Moderator, Reading, RuleModerator
-from haggler.games.base import Game
+from haggler.agents.vocabulary import BARGAINING, Vocabulary
+from haggler.games.base import Game, TurnState
 from haggler.games.outcome import Outcome
 from haggler.store.records import ActionRecord, ModerationRecord, RoleRecord, TurnRecord
 
@@ -32,16 +35,28 @@ __all__ = ["EpisodeResult", "TurnListener", "play_episode", "role_records"]
 
 TurnListener = Callable[[TurnRecord], None]
 
-_NO_ACTION = (
-    "no action could be read from it; end your message with one tag such as [OFFER $15], "
-    "[ACCEPT $15], [REJECT] or [WALK AWAY]"
-)
+
+def _no_action(actions: Vocabulary) -> str:
+    return (
+        f"no action could be read from it; end your message with one tag such as "
+        f"{actions.examples()}"
+    )
 
 
-_UNREADABLE_TAG = (
-    "its action tag could not be read: an offer or an acceptance needs a price it can read, "
-    "e.g. [OFFER $15]"
-)
+def _unreadable_tag(actions: Vocabulary) -> str:
+    if actions == BARGAINING:
+        return (
+            "its action tag could not be read: an offer or an acceptance needs a price it "
+            "can read, e.g. [OFFER $15]"
+        )
+    return f"its action tag could not be read; write it as one of {actions.examples()}"
+
+
+def _not_yours(role: str, action: Action, actions: Vocabulary) -> str:
+    return (
+        f"the {role} cannot {action.name.replace('_', ' ')} in this game; end your message "
+        f"with one of {actions.examples()}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +72,7 @@ class _Context:
     """Everything an episode needs that is not conversation state."""
 
     game: Game
-    players: Mapping[str, Negotiator]
+    players: Mapping[str, Player]
     moderator: Moderator
     listeners: Sequence[TurnListener]
     invalid_allowance: int
@@ -74,6 +89,8 @@ class _Context:
 class _State(TypedDict, total=False):
     public: Annotated[list[PublicMessage], operator.add]
     speaker: str
+    # Who spoke the last message that stood (None before the first).
+    last: str | None
     turn: int
     failures: dict[str, int]
     correction: str | None
@@ -85,15 +102,20 @@ class _State(TypedDict, total=False):
 def _speaker_node(role: str) -> Callable[..., Any]:
     async def speak(state: _State, runtime: Runtime[_Context]) -> dict[str, Any]:
         ctx = runtime.context
+        game = ctx.game
+        public = tuple(state["public"])
+        now = TurnState(state["turn"], state.get("last"), public, ctx.table)
         view = RoleView(
             role=role,
-            brief=ctx.game.brief(role),
-            public=tuple(state["public"]),
-            facts=ctx.game.facts,
+            brief=game.brief(role),
+            public=tuple(m for m in public if m.speaker == role or game.may_see(role, m)),
+            facts=game.facts,
             turn=state["turn"],
-            max_turns=ctx.game.max_turns,
+            max_turns=game.max_turns,
             correction=state.get("correction"),
             memory=ctx.memories.get(role),
+            roles=tuple(game.roles),
+            own_turns_left=game.turns_left(role, now),
         )
         started = time.time()
         reply = await ctx.players[role].respond(view)
@@ -105,15 +127,21 @@ def _speaker_node(role: str) -> Callable[..., Any]:
 
 async def _moderate(state: _State, runtime: Runtime[_Context]) -> Command[Any]:
     ctx = runtime.context
+    game = ctx.game
     speaker, reply = state["speaker"], state["pending"]
     assert reply is not None, "the moderator runs only after a speaker"
-    reading = await ctx.moderator.read(state["public"], speaker, reply.text)
+    vocabulary, allowed = game.vocabulary, game.actions(speaker)
+    reading = await ctx.moderator.read(state["public"], speaker, reply.text, vocabulary=vocabulary)
     error = None
+    step = None
     if reading.action is None:
-        error = _UNREADABLE_TAG if has_tag(reply.text) else _NO_ACTION
-    step = ctx.game.apply(ctx.table, speaker, reading.action) if reading.action else None
-    if step is not None and step.error:
-        error = step.error
+        error = _unreadable_tag(allowed) if vocabulary.has_tag(reply.text) else _no_action(allowed)
+    elif reading.action.kind not in allowed:
+        error = _not_yours(speaker, reading.action, allowed)
+    else:
+        step = game.apply(ctx.table, speaker, reading.action)
+        if step.error:
+            error = step.error
     ctx.record(_turn_record(len(ctx.turns), speaker, reply, reading, error, state))
 
     if error is not None:
@@ -129,23 +157,29 @@ async def _moderate(state: _State, runtime: Runtime[_Context]) -> Command[Any]:
         )
 
     turn = state["turn"] + 1
+    message = PublicMessage(speaker, reply.text, reading.action)
     update: dict[str, Any] = {
-        "public": [PublicMessage(speaker, reply.text, reading.action)],
+        "public": [message],
         "turn": turn,
+        "last": speaker,
         "correction": None,
         "pending": None,
     }
     outcome = step.outcome if step else None
-    if outcome is None and turn >= ctx.game.max_turns:
-        outcome = ctx.game.at_turn_limit(ctx.table)
+    if outcome is None and turn >= game.max_turns:
+        outcome = game.at_turn_limit(ctx.table)
     if outcome is not None:
         return Command(goto=END, update=update | {"outcome": outcome})
-    following = ctx.game.next_speaker(speaker)
+    following = game.next_speaker(TurnState(turn, speaker, (*state["public"], message), ctx.table))
+    if following not in game.roles:
+        # A game's routing that names no role ends the game rather than the run.
+        outcome = Outcome.invalid("no_next_speaker", by=following)
+        return Command(goto=END, update=update | {"outcome": outcome})
     return Command(goto=following, update=update | {"speaker": following})
 
 
 def role_records(
-    game: Game, players: Mapping[str, Negotiator], names: Mapping[str, str] | None = None
+    game: Game, players: Mapping[str, Player], names: Mapping[str, str] | None = None
 ) -> dict[str, RoleRecord]:
     """Who played each role, as the store keeps it: the model, its player name in a
     tournament, and the role's private brief (for people reading transcripts only)."""
@@ -206,7 +240,12 @@ def _turn_record(
 def _action_record(action: Action | None) -> ActionRecord | None:
     if action is None:
         return None
-    return ActionRecord(kind=action.kind.value, price=action.price, source=action.source)
+    return ActionRecord(
+        kind=action.name,
+        price=action.price,
+        source=action.source,
+        terms=dict(action.terms) if action.terms is not None else None,
+    )
 
 
 @lru_cache(maxsize=32)
@@ -223,7 +262,7 @@ def _graph(roles: tuple[str, ...]) -> Any:
 
 async def play_episode(
     game: Game,
-    players: Mapping[str, Negotiator],
+    players: Mapping[str, Player],
     *,
     moderator: Moderator | None = None,
     listeners: Sequence[TurnListener] = (),
@@ -269,6 +308,7 @@ async def play_episode(
         {
             "public": list(opening),
             "speaker": game.first_speaker(),
+            "last": None,
             "turn": 0,
             "failures": {},
             "correction": None,

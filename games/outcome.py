@@ -1,7 +1,8 @@
-"""How an episode ended: a deal at a price, no deal, or an invalid game."""
+"""How an episode ended: a deal (at a price, or on terms), no deal, or an invalid game."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,10 +22,12 @@ class Outcome:
     price: float | None = None
     # The role whose move ended the game (the accepter, the one who walked, the unreadable one).
     by: str | None = None
+    # What a deal on a package settled: one option per issue.
+    terms: Mapping[str, str] | None = None
 
     @classmethod
-    def deal(cls, price: float, by: str) -> Outcome:
-        return cls("deal", "accepted", price, by)
+    def deal(cls, price: float | None, by: str, terms: Mapping[str, str] | None = None) -> Outcome:
+        return cls("deal", "accepted", price, by, dict(terms) if terms is not None else None)
 
     @classmethod
     def no_deal(cls, reason: str, by: str | None = None) -> Outcome:
@@ -35,9 +38,19 @@ class Outcome:
         return cls("invalid", reason, price, by)
 
     def as_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "reason": self.reason, "price": self.price, "by": self.by}
+        described: dict[str, object] = {
+            "kind": self.kind,
+            "reason": self.reason,
+            "price": self.price,
+            "by": self.by,
+        }
+        if self.terms is not None:
+            described["terms"] = dict(self.terms)
+        return described
 
     def describe(self) -> str:
+        if self.kind == "deal" and self.price is None and self.terms:
+            return f"deal on {' '.join(self.terms.values())} ({self.by} accepted last)"
         if self.kind == "deal":
             return f"deal at {format_price(self.price)} ({self.by} accepted)"
         who = f" by {self.by}" if self.by else ""

@@ -337,7 +337,7 @@ async def play_lineage(lineage: Lineage, setup: SelfPlaySetup) -> LineageResult:
         lineage.id = store.start_lineage(
             setup.run_id,
             arm=setup.feedback.kind,
-            coached="both" if len(lineage.coached) > 1 else lineage.coached[0],
+            coached=_coached_name(lineage.coached),
             seed=lineage.seed,
             rounds_planned=lineage.rounds,
         )
@@ -483,9 +483,10 @@ async def _learn(
     given: dict[str, Feedback | None] = {}
     outcome = result.outcome
     for role in lineage.coached:
-        rival = next(r for r in game.roles if r != role)
+        # Its counterpart: the rival of a two-party game; at a larger table, everyone else.
+        others = [players[r].label for r in game.roles if r != role]
         env = Environment(
-            game=game.name, item=str(game.facts.get("item")), counterpart=players[rival].label
+            game=game.name, item=str(game.facts.get("item")), counterpart=" + ".join(others)
         )
         memory = lineage.memories[role]
         said = ending(result)
@@ -554,3 +555,11 @@ async def _learn(
                 },
             )
     return given
+
+
+def _coached_name(coached: tuple[str, ...]) -> str:
+    """How a lineage's coached roles are stored: one role, "both" (seller and buyer, as the
+    paper's runs were), or several roles joined by commas."""
+    if set(coached) == {"seller", "buyer"} and len(coached) == 2:
+        return "both"
+    return ",".join(coached)

@@ -14,12 +14,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from haggler.agents.base import Negotiator
+from haggler.agents.base import Player
 from haggler.agents.critic import Critic, LLMCritic, RuleCritic
 from haggler.agents.llm_negotiator import LLMNegotiator
 from haggler.agents.moderator import LLMModerator, Moderator, RuleModerator
-from haggler.agents.rule_negotiator import RuleNegotiator
-from haggler.agents.tactics import TACTICS
+from haggler.agents.roles import is_plugin, make_player
 from haggler.errors import ConfigError
 from haggler.games.base import Game
 from haggler.llm.base import Backend
@@ -34,7 +33,6 @@ from haggler.llm.retry import RetryPolicy
 from haggler.llm.tokenizers import tokenizer_for
 from haggler.memory.tokens import CharEstimate, TokenCounter
 from haggler.spec import (
-    DEFAULT_ROLES,
     CriticSpec,
     LocalSpec,
     ModeratorSpec,
@@ -84,12 +82,16 @@ def missing_keys_message(missing: Mapping[str, Sequence[tuple[str, str]]]) -> st
 def _unset_key(model_spec: ModelSpec) -> str | None:
     """The variable `model_spec`'s key is read from, if it is unset; None when it is set or
     the model takes no key. Asked only after opening its backend failed, to say why."""
-    if model_spec.is_rule or model_spec.model.startswith(LOCAL_PREFIX):
+    if model_spec.is_rule or _is_plugin(model_spec) or model_spec.model.startswith(LOCAL_PREFIX):
         return None
     env = model_spec.api_key_env or api_key_env_for(split_model_name(model_spec.model).provider)
     if env is None or os.environ.get(env):
         return None
     return env
+
+
+def _is_plugin(model_spec: ModelSpec) -> bool:
+    return is_plugin(model_spec.model)
 
 
 class Cast:
@@ -101,14 +103,19 @@ class Cast:
         game: Game,
         *,
         rate_limits: Mapping[str, Mapping[str, float | None]] | None = None,
+        players: Mapping[str, Player] | None = None,
     ) -> None:
         self.spec = spec
         self.game = game
         self._limits = (
             _shared_limits(json.dumps(rate_limits, sort_keys=True)) if rate_limits else None
         )
-        defaults = {r: RoleSpec(model=DEFAULT_ROLES.get(r, "rule:linear")) for r in game.roles}
+        defaults = {
+            r: RoleSpec(model=game.default_players.get(r, "rule:linear")) for r in game.roles
+        }
         self.roles: dict[str, RoleSpec] = defaults | spec.roles
+        # Players given as objects (Python only): they play every game of this cast as they are.
+        self.given: dict[str, Player] = dict(players or {})
         self._backends: dict[tuple[str, str | None, str | None, LocalSpec | None], Backend] = {}
         try:
             self._open_backends()
@@ -130,7 +137,7 @@ class Cast:
         missing: dict[str, list[tuple[str, str]]] = {}
         first: ConfigError | None = None
         for who, model_spec in self._models():
-            if model_spec.is_rule:
+            if model_spec.is_rule or _is_plugin(model_spec) or who in self.given:
                 continue
             try:
                 self.backend(model_spec)
@@ -165,15 +172,19 @@ class Cast:
                 self._backends[key].limiter = self._limits.for_model(model_spec.model)
         return self._backends[key]
 
-    def players(self, seed: int) -> dict[str, Negotiator]:
-        """Fresh negotiators for one game; rule-based ones are seeded with `seed`."""
-        players: dict[str, Negotiator] = {}
+    def players(self, seed: int) -> dict[str, Player]:
+        """Fresh players for one game; rule-based ones and plug-ins are seeded with `seed`."""
+        players: dict[str, Player] = {}
         for role, role_spec in self.roles.items():
-            if role_spec.is_rule:
-                tactic_params, options = role_spec.rule_options()
-                tactic = TACTICS.get(role_spec.tactic)(**tactic_params)
-                players[role] = RuleNegotiator(
-                    role, tactic, seed=seed, label=f"rule:{role_spec.tactic}", **options
+            if role in self.given:
+                players[role] = self.given[role]
+            elif role_spec.is_rule or role_spec.is_plugin:
+                players[role] = make_player(
+                    role_spec.model,
+                    role,
+                    seed=seed,
+                    params=role_spec.params,
+                    seat=self.game.seat(role),
                 )
             else:
                 players[role] = LLMNegotiator(
@@ -193,7 +204,7 @@ class Cast:
     def critic(self, critic: CriticSpec | None, coached: str) -> Critic:
         """The critic of `coached`: as specified, or (the paper's choice) the player's own model."""
         chosen: ModelSpec = critic if critic is not None else self.roles[coached]
-        if chosen.is_rule:
+        if chosen.is_rule or _is_plugin(chosen) or (critic is None and coached in self.given):
             return RuleCritic()
         return LLMCritic(self.backend(chosen), params=chosen.generation())
 
@@ -202,7 +213,7 @@ class Cast:
         offline, else an estimate (four characters a token for rule-based roles, three for
         models whose tokenizer is not at hand: negotiation text runs short of four)."""
         role_spec = self.roles[role]
-        if role_spec.is_rule:
+        if role_spec.is_rule or role_spec.is_plugin or role in self.given:
             return CharEstimate()
         return tokenizer_for(role_spec.model) or CharEstimate(3)
 

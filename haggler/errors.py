@@ -3,6 +3,7 @@
     HagglerError                 base: one line that says what failed, the value, and the fix
     ├── SpecError                a spec (YAML file or Python object) is malformed or inconsistent
     ├── ConfigError              the environment is wrong: a missing API key, an unknown model prefix
+    │   └── ParameterError       a plug-in's factory refused its parameters (names the parameter)
     ├── StoreError               the store cannot be opened, is of a newer schema, or lacks a record
     ├── RequestError             a forget request in words cannot be understood or is ambiguous
     └── ModelError               a model call failed for good (after retries, where retrying makes sense)
@@ -28,6 +29,7 @@ __all__ = [
     "ModelError",
     "ModelRequestError",
     "ModelUnreachableError",
+    "ParameterError",
     "RequestError",
     "SpecError",
     "StoreError",
@@ -52,6 +54,17 @@ class SpecError(HagglerError):
 
 class ConfigError(HagglerError):
     """The environment cannot serve the spec (a missing API key, an unknown model prefix)."""
+
+
+class ParameterError(ConfigError):
+    """A plug-in's factory refused the parameters a spec gave it (see `haggler.registry`);
+    `parameter` names the one at fault, None when the call as a whole was refused."""
+
+    def __init__(self, message: str, *, parameter: str | None = None, unknown: bool = False):
+        self.parameter = parameter
+        # The factory takes no such parameter (rather than refusing its value).
+        self.unknown = unknown
+        super().__init__(message)
 
 
 class StoreError(HagglerError):

@@ -14,10 +14,12 @@ new attempt starts from what the lineage knew before it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from haggler.agents.base import Player
+from haggler.agents.roles import check_players, described
 from haggler.cast import Cast
 from haggler.errors import ModelAuthError, ModelRequestError, SpecError, TransientModelError
 from haggler.games.registry import make_game
@@ -113,8 +115,13 @@ async def selfplay(
     progress: Progress | None = None,
     run_id: str | None = None,
     on_run: Callable[[str], None] | None = None,
+    players: Mapping[str, Player] | None = None,
 ) -> SelfPlayRun:
     """Play every lineage of every arm of `spec`, storing games, lineages and memories.
+
+    `players` puts player objects in roles (Python only); each plays every game of the run,
+    so it must keep nothing between games (a class in the spec's roles makes a fresh one per
+    game instead).
 
     `run_id` names a run of this same spec to continue: only the lineages it does not hold
     finished or stopped are played, from round 1. None starts a new run, once the models are
@@ -126,12 +133,13 @@ async def selfplay(
         run_id = store.resolve_run(run_id)
         check_continuation(spec, store, run_id)
     game = make_game(spec.game, spec.rules)
-    cast = Cast(spec, game)
+    given = check_players(game, players)
+    cast = Cast(spec, game, players=given)
     try:
         sources: dict[str, FeedbackSource] = {
             kind: feedback_source(spec, cast, kind) for kind in spec.feedback
         }
-        run = SelfPlayRun(run_id or store.start_run("selfplay", spec.model_dump(mode="json")))
+        run = SelfPlayRun(run_id or store.start_run("selfplay", described(spec, given)))
         if on_run is not None:
             on_run(run.run_id)
         earlier = _earlier_attempts(store, run.run_id)

@@ -75,7 +75,7 @@ async def play_match(job: MatchJob) -> MatchRecord | list[MatchRecord]:
         return await play_lineage_match(job)
     spec = PlaySpec.model_validate(job.play_spec)
     game = make_game(spec.game, spec.rules)
-    names = {"seller": job.seller, "buyer": job.buyer}
+    names = dict(job.players)
     turns: list[TurnRecord] = []
     started = time.time()
     cast = Cast(spec, game, rate_limits=job.rate_limits)
@@ -160,7 +160,7 @@ async def play_lineage_match(job: MatchJob) -> list[MatchRecord]:
     spec = PlaySpec.model_validate(job.play_spec)
     game = make_game(spec.game, spec.rules)
     coached = str(job.lineage["coached"])
-    names = {"seller": job.seller, "buyer": job.buyer}
+    names = dict(job.players)
     cast = Cast(spec, game, rate_limits=job.rate_limits)
     started = time.time()
     try:

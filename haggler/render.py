@@ -40,7 +40,7 @@ from haggler.store.records import (
 
 __all__ = ["episode_header", "episode_list", "outcome_line", "side_by_side", "turn_line"]
 
-_SPEAKER_STYLE = {"seller": "bold magenta", "buyer": "bold cyan"}
+_SPEAKER_STYLE = {"seller": "bold magenta", "buyer": "bold cyan", "mediator": "bold yellow"}
 
 # An action tag as written ([OFFER $15], [WALK AWAY]) or as labelled (⟨accept $19.50⟩).
 _TAG = re.compile(r"\[[^\[\]\n]{1,60}\]|⟨[^⟨⟩\n]{1,60}⟩")
@@ -114,7 +114,9 @@ def _action_label(turn: TurnRecord) -> str:
     if turn.action is None:
         return "no action"
     price = f" {format_price(turn.action.price)}" if turn.action.price is not None else ""
-    return f"{turn.action.kind.replace('_', ' ')}{price}"
+    terms = turn.action.terms
+    settled = f" {' '.join(_inert(v) for v in terms.values())}" if terms else ""
+    return f"{_inert(turn.action.kind).replace('_', ' ')}{price}{settled}"
 
 
 def turn_line(turn: TurnRecord, *, actions: bool = True) -> Text:
@@ -142,7 +144,12 @@ def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Tex
         return Text("no outcome (the game did not finish)", style="yellow")
     if outcome.kind in PROBE_VERDICTS:
         return _verdict_line(outcome)
-    if outcome.kind == "deal":
+    if outcome.kind == "deal" and outcome.price is None:
+        # A deal on a package: what it settled, issue by issue.
+        settled = ", ".join(f"{_inert(k)} {_inert(v)}" for k, v in (outcome.terms or {}).items())
+        text = _Transcript(f"Deal on {settled or 'terms'}", style="bold green")
+        text.append(f" ({_inert(outcome.by)} agreed last)")
+    elif outcome.kind == "deal":
         text = _Transcript(f"Deal at {format_price(outcome.price)}", style="bold green")
         text.append(f" ({_inert(outcome.by)} accepted)")
     else:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from haggler.agents.base import Player
+from haggler.agents.roles import check_players, described
 from haggler.cast import Cast
 from haggler.errors import failure_reason
 from haggler.games.episode import EpisodeResult, TurnListener, play_episode, role_records
@@ -30,8 +32,12 @@ async def play(
     store: Store | None = None,
     run_id: str | None = None,
     listeners: Sequence[TurnListener] = (),
+    players: Mapping[str, Player] | None = None,
 ) -> PlayedGame:
     """Play one game of `spec` (the offline default when None), recording it in `store`.
+
+    `players` puts player objects in roles (Python only): `{"mediator": SplitTheDifference(
+    "mediator")}`; they are checked against their seats like the spec's own.
 
     A model failure that outlasts its retries marks the stored game as failed and is raised;
     an interrupted game stays marked as failed too, never as finished.
@@ -39,7 +45,8 @@ async def play(
     if not isinstance(spec, PlaySpec):
         spec = check_play_spec(dict(spec or {}))
     game = make_game(spec.game, spec.rules)
-    cast = Cast(spec, game)
+    given = check_players(game, players)
+    cast = Cast(spec, game, players=given)
     try:
         players = cast.players(spec.seed)
         moderator = cast.moderator
@@ -52,7 +59,7 @@ async def play(
                 invalid_allowance=spec.invalid_allowance,
             )
             return PlayedGame(None, None, result)
-        run_id = run_id or store.start_run("play", spec.model_dump(mode="json"))
+        run_id = run_id or store.start_run("play", described(spec, given))
         roles = role_records(game, players)
         episode_id = store.start_episode(
             run_id,
@@ -83,6 +90,7 @@ def play_sync(
     *,
     store: Store | None = None,
     listeners: Sequence[TurnListener] = (),
+    players: Mapping[str, Player] | None = None,
 ) -> PlayedGame:
     """`play` for scripts without an event loop of their own."""
-    return asyncio.run(play(spec, store=store, listeners=listeners))
+    return asyncio.run(play(spec, store=store, listeners=listeners, players=players))

@@ -8,7 +8,6 @@ the first call.
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from haggler.errors import ConfigError, SpecError
+from haggler.errors import ConfigError, ParameterError, SpecError
 from haggler.llm.providers import LOCAL_PREFIX
 
 if TYPE_CHECKING:
@@ -142,12 +141,29 @@ class _ModelSpec(BaseModel):
     # How a local:/path model runs (batch size, gathering window, device, dtype, keep-alive).
     local: LocalSpec | None = None
 
+    @field_validator("model", mode="before")
+    @classmethod
+    def _factory_by_reference(cls, model: Any) -> Any:
+        # In Python, a role's class or factory may stand for its `module:Name` reference.
+        if callable(model) and not isinstance(model, str):
+            from haggler.agents.roles import reference_of
+
+            try:
+                return reference_of(model)
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
+        return model
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, model: str) -> str:
         model = model.strip()
         try:
-            if model.startswith(RULE_PREFIX):
+            from haggler.agents.roles import is_plugin, load_factory
+
+            if is_plugin(model):
+                load_factory(model)
+            elif model.startswith(RULE_PREFIX):
                 from haggler.agents.tactics import TACTICS
 
                 TACTICS.get(model[len(RULE_PREFIX) :])
@@ -179,6 +195,13 @@ class _ModelSpec(BaseModel):
         return self.model == "rule" or self.model.startswith(RULE_PREFIX)
 
     @property
+    def is_plugin(self) -> bool:
+        """A role plug-in (`role:NAME`, `package.module:Factory`): it calls no model."""
+        from haggler.agents.roles import is_plugin
+
+        return is_plugin(self.model)
+
+    @property
     def tactic(self) -> str:
         """The tactic of a rule-based model; plain `rule` concedes linearly."""
         return self.model.removeprefix(RULE_PREFIX).removeprefix("rule") or "linear"
@@ -188,7 +211,9 @@ class _ModelSpec(BaseModel):
 
 
 class RoleSpec(_ModelSpec):
-    """Who plays a role: `rule:TACTIC`, `PROVIDER/MODEL` or `local:/path`."""
+    """Who plays a role: `rule:TACTIC`, `PROVIDER/MODEL`, `local:/path`, or a role plug-in,
+    `role:NAME` or `package.module:Factory` (in Python, the class or factory itself); a
+    plug-in's `params` are its factory's."""
 
     # The player's own instructions or persona, added to its model's system prompt (after the
     # role's brief); only that role's model reads it. Rule-based players have no prompt.
@@ -244,7 +269,11 @@ class PlaySpec(BaseModel):
     def _model_shorthand(cls, roles: Any) -> Any:
         # `seller: openai/gpt-4o` is short for `seller: {model: openai/gpt-4o}`.
         if isinstance(roles, dict):
-            return {k: {"model": v} if isinstance(v, str) else v for k, v in roles.items()}
+            # In Python, a role's class or factory is short for `{model: TheClass}` too.
+            return {
+                k: {"model": v} if isinstance(v, str) or callable(v) else v
+                for k, v in roles.items()
+            }
         return roles
 
     @field_validator("moderator", mode="before")
@@ -303,7 +332,8 @@ class ForgetStep(BaseModel):
 class SelfPlaySpec(PlaySpec):
     """Rounds of play, feedback and memory: `haggler selfplay SPEC`."""
 
-    coached: Literal["seller", "buyer", "both"] = "seller"
+    # The role coached (any role of the game), a list of roles, or "both" (seller and buyer).
+    coached: str | list[str] = "seller"
     rounds: int = Field(3, ge=1, le=100)
     lineages: int = Field(20, ge=1, le=100_000)
     # Arms of the experiment, each played on the same seeds so they compare pair by pair.
@@ -356,6 +386,8 @@ class SelfPlaySpec(PlaySpec):
         return steps
 
     def coached_roles(self) -> tuple[str, ...]:
+        if isinstance(self.coached, list):
+            return tuple(self.coached)
         return ("seller", "buyer") if self.coached == "both" else (self.coached,)
 
     def human_suggestions(self) -> list[str]:
@@ -448,7 +480,8 @@ def check_selfplay_spec(
         spec = SelfPlaySpec.model_validate(data)
     except ValidationError as error:
         raise spec_error(error, source) from None
-    _check_against_game(spec, source)
+    game = _check_against_game(spec, source)
+    _check_coached(spec, game, source)
     if spec.critic is not None and not spec.critic.is_rule:
         try:
             spec.critic.generation()
@@ -482,37 +515,86 @@ def check_selfplay_spec(
     return spec
 
 
-def _check_rule_params(role: str, role_spec: RoleSpec, source: str | None, field: str) -> None:
-    # Building the negotiator is the check: its tactic and options validate their own values.
-    from haggler.agents.rule_negotiator import RuleNegotiator
-    from haggler.agents.tactics import TACTICS
+def _check_player(
+    game: Any, role: str, role_spec: RoleSpec, source: str | None, field: str, default: bool
+) -> None:
+    # Building the player is the check: its factory, tactic and options validate their own
+    # values, and it says whether it can play the seat the game gives it.
+    from haggler.agents.roles import make_player
 
-    tactic_params, options = role_spec.rule_options()
-    factory = TACTICS.get(role_spec.tactic)
-    accepted = set(inspect.signature(factory).parameters)
-    unknown = sorted(set(tactic_params) - accepted)
-    if unknown:
-        takes = ", ".join(sorted(accepted | _NEGOTIATOR_OPTIONS))
+    try:
+        player = make_player(
+            role_spec.model, role, params=role_spec.params, seat=game.seat(role)
+        )
+    except ParameterError as error:
+        named = error.parameter and not error.unknown
+        where = f"{field}.params.{error.parameter}" if named else f"{field}.params"
+        raise SpecError(str(error), source=source, field=where) from None
+    except ConfigError as error:
+        raise SpecError(str(error), source=source, field=field) from None
+    reason = player.cannot_play(game.seat(role))
+    if reason is not None:
+        who = f"{role_spec.model} (the default)" if default else role_spec.model
         raise SpecError(
-            f"unknown parameter {unknown[0]!r} for {role_spec.model}; it takes {takes}",
+            f"{who} cannot play the {role} of {game.name}: {reason}; name a player that can",
             source=source,
             field=field,
         )
-    try:
-        RuleNegotiator(role, factory(**tactic_params), **options)
-    except (TypeError, ValueError) as error:
-        name = str(error).split(" ", 1)[0]
-        where = f"{field}.{name}" if name in accepted | _NEGOTIATOR_OPTIONS else field
-        raise SpecError(str(error), source=source, field=where) from None
 
 
-def _check_against_game(spec: PlaySpec, source: str | None) -> None:
+def _check_coached(spec: SelfPlaySpec, game: Any, source: str | None) -> None:
+    coached = spec.coached_roles()
+    if not coached or len(set(coached)) != len(coached):
+        raise SpecError(
+            f"name each coached role once, got {spec.coached}", source=source, field="coached"
+        )
+    for role in coached:
+        if role not in game.roles:
+            raise SpecError(
+                f"{spec.game} has no role {role!r} to coach; its roles are "
+                f"{', '.join(game.roles)}",
+                source=source,
+                field="coached",
+            )
+    if "ai" in spec.feedback and _rule_critic(spec, game, coached):
+        readable = {"seller_opening", "buyer_opening"} <= set(game.facts)
+        outside = [role for role in coached if role not in ("seller", "buyer")]
+        if not readable or outside:
+            what = f"the {outside[0]}" if readable else f"{spec.game}, which has no prices"
+            raise SpecError(
+                f"the rule critic coaches a seller or a buyer in a bargaining game, not {what}; "
+                f"name a model as critic, or use the feedback none, constant or human",
+                source=source,
+                field="critic" if spec.critic is not None else "feedback",
+            )
+
+
+def _rule_critic(spec: SelfPlaySpec, game: Any, coached: tuple[str, ...]) -> bool:
+    # Without a critic of its own, each coached player's model coaches it (the paper's
+    # choice): a rule-based player or a plug-in gets the rule critic.
+    if spec.critic is not None:
+        return spec.critic.is_rule
+    for role in coached:
+        role_spec = spec.roles.get(role) or RoleSpec(
+            model=game.default_players.get(role, "rule:linear")
+        )
+        if role_spec.is_rule or role_spec.is_plugin:
+            return True
+    return False
+
+
+def _check_against_game(spec: PlaySpec, source: str | None) -> Any:
     from haggler.games.registry import make_game
 
     try:
         game = make_game(spec.game, spec.rules, source=source)
     except ConfigError as error:
         raise SpecError(str(error), source=source, field="game") from None
+    defaulted: set[str] = set()
+    if "roles" not in spec.model_fields_set:
+        # The default cast is the balloon's; another game's roles get that game's defaults.
+        spec.roles = {role: r for role, r in spec.roles.items() if role in game.roles}
+        defaulted = set(spec.roles)
     for role in spec.roles:
         if role not in game.roles:
             raise SpecError(
@@ -520,17 +602,22 @@ def _check_against_game(spec: PlaySpec, source: str | None) -> None:
                 source=source,
                 field=f"roles.{role}",
             )
-    for role, role_spec in spec.roles.items():
-        field = f"roles.{role}.params"
-        if role_spec.is_rule:
-            _check_rule_params(role, role_spec, source, field)
+    for role in game.roles:
+        role_spec = spec.roles.get(role)
+        default = role_spec is None or role in defaulted
+        if role_spec is None:
+            role_spec = RoleSpec(model=game.default_players.get(role, "rule:linear"))
+        field = f"roles.{role}"
+        if role_spec.is_rule or role_spec.is_plugin:
+            _check_player(game, role, role_spec, source, field, default)
         else:
             try:
                 role_spec.generation()
             except ValidationError as error:
-                raise spec_error(error, source, prefix=field) from None
+                raise spec_error(error, source, prefix=f"{field}.params") from None
     if not spec.moderator.is_rule:
         try:
             spec.moderator.generation()
         except ValidationError as error:
             raise spec_error(error, source, prefix="moderator.params") from None
+    return game

@@ -99,7 +99,10 @@ async def _preflight(spec: TournamentSpec) -> None:
     missing: dict[str, list[tuple[str, str]]] = {}
     for index, player in enumerate(spec.players):
         try:
-            cast = Cast(spec.play_spec(spec.games[0], player, player, spec.seed), game)
+            competing = [r for r in game.roles if r not in spec.games[0].roles]
+            cast = Cast(
+                spec.play_spec(spec.games[0], dict.fromkeys(competing, player), spec.seed), game
+            )
         except MissingKeys as error:
             # The player holds both roles here: name it once, as the spec does.
             name = f"players.{index} {player.name}"

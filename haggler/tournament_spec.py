@@ -7,6 +7,8 @@
       - {name: boulware, model: "rule:boulware"}
       - {name: claude, model: anthropic/claude-3-5-haiku-latest}
     games: [balloon, {game: diamond, rules: {max_exchanges: 8}}]
+    # a game of three roles: fix one outside the competition
+    # games: [{game: mediated-balloon, roles: {mediator: "role:split-the-difference"}}]
     schedule: round_robin            # or {kind: vs_fixed, opponents: [boulware]}
     repetitions: 5
     budget_usd: 20
@@ -19,12 +21,13 @@ continues it, playing only the matches that have not finished.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from haggler.errors import SpecError
+from haggler.errors import ConfigError, SpecError
 from haggler.spec import (
     CriticSpec,
     ForgetStep,
@@ -73,6 +76,26 @@ class GameEntry(BaseModel):
 
     game: str = "balloon"
     rules: dict[str, Any] = Field(default_factory=dict)
+    # Roles cast the same way in every match of this game, outside the competition (a
+    # mediator plug-in, a fixed party): role -> who plays it. The players compete for the rest.
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _model_shorthand(cls, roles: Any) -> Any:
+        if isinstance(roles, dict):
+            # In Python, a role's class or factory is short for `{model: TheClass}` too.
+            return {
+                k: {"model": v} if isinstance(v, str) or callable(v) else v
+                for k, v in roles.items()
+            }
+        return roles
+
+    def competing_roles(self) -> tuple[str, ...]:
+        """The game's roles the players compete for, in the game's order."""
+        from haggler.games.registry import make_game
+
+        return tuple(r for r in make_game(self.game, self.rules).roles if r not in self.roles)
 
 
 class ScheduleSpec(BaseModel):
@@ -88,7 +111,8 @@ class ScheduleSpec(BaseModel):
     opponents: list[str] = Field(default_factory=list)
     rounds: int = Field(3, ge=1, le=50)
     feedback: Literal["ai", "none", "constant"] = "ai"
-    coached: Literal["seller", "buyer"] = "seller"
+    # The role the coached player takes: any role of every game that the players compete for.
+    coached: str = Field("seller", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # None: the coached player's own model critiques it (the paper's choice).
     critic: CriticSpec | None = None
     memory_budget: int = Field(2000, ge=50, le=1_000_000)
@@ -198,14 +222,13 @@ class TournamentSpec(BaseModel):
                 )
         return self
 
-    def play_spec(
-        self, game: GameEntry, seller: PlayerSpec, buyer: PlayerSpec, seed: int
-    ) -> PlaySpec:
-        """The one game between `seller` and `buyer` that a match plays."""
+    def play_spec(self, game: GameEntry, cast: Mapping[str, PlayerSpec], seed: int) -> PlaySpec:
+        """The one game a match plays: `cast` (role -> player) in the roles the players
+        compete for, and the game's fixed roles."""
         roles = {
-            "seller": RoleSpec(**seller.model_dump(exclude={"name"})),
-            "buyer": RoleSpec(**buyer.model_dump(exclude={"name"})),
+            role: RoleSpec(**player.model_dump(exclude={"name"})) for role, player in cast.items()
         }
+        roles |= game.roles
         return PlaySpec(
             game=game.game,
             rules=game.rules,
@@ -235,16 +258,67 @@ def check_tournament_spec(data: dict[str, Any], *, source: str | None = None) ->
         if isinstance(cause, _FieldError):
             raise SpecError(str(cause), source=source, field=cause.field) from None
         raise spec_error(error, source) from None
-    # Every player must make a playable game of every game: check each as a play spec.
+    # Every game must be castable by the schedule, and every player must make a playable
+    # game of every game in every role it competes for: check each as a play spec.
     for g, game in enumerate(spec.games):
+        competing = _castable(spec, g, game, source)
         for p, player in enumerate(spec.players):
             try:
-                check_play_spec(spec.play_spec(game, player, player, spec.seed).model_dump())
+                cast = dict.fromkeys(competing, player)
+                check_play_spec(spec.play_spec(game, cast, spec.seed).model_dump())
             except SpecError as error:
-                raise SpecError(
-                    error.message, source=source, field=_tournament_field(error.field, g, p)
-                ) from None
+                field = _tournament_field(error.field, g, p, fixed=set(game.roles))
+                raise SpecError(error.message, source=source, field=field) from None
     return spec
+
+
+def _castable(spec: TournamentSpec, g: int, game: GameEntry, source: str | None) -> tuple[str, ...]:
+    """The roles of games[g] the players compete for; SpecError when the schedule cannot cast
+    every match of it (too few players, a coached role it does not have)."""
+    from haggler.games.registry import make_game
+
+    try:
+        made = make_game(game.game, game.rules)
+    except SpecError as error:
+        raise SpecError(error.message, source=source, field=f"games.{g}.{error.field}") from None
+    except ConfigError as error:
+        raise SpecError(str(error), source=source, field=f"games.{g}.game") from None
+    for role in game.roles:
+        if role not in made.roles:
+            raise SpecError(
+                f"{game.game} has no role {role!r}; its roles are {', '.join(made.roles)}",
+                source=source,
+                field=f"games.{g}.roles.{role}",
+            )
+    competing = tuple(r for r in made.roles if r not in game.roles)
+    if not competing:
+        raise SpecError(
+            "every role is fixed, so no player competes; leave at least one role to the players",
+            source=source,
+            field=f"games.{g}.roles",
+        )
+    schedule = spec.schedule
+    listed = ", ".join(competing)
+    if schedule.kind == "selfplay" and schedule.coached not in competing:
+        raise SpecError(
+            f"{game.game}'s players compete for {listed}, not {schedule.coached!r}; coach one "
+            f"of those",
+            source=source,
+            field="schedule.coached",
+        )
+    if schedule.kind == "vs_fixed":
+        have, who = len(schedule.opponents) + 1, "opponents and one player"
+    else:
+        have, who = len(spec.players), "players"
+    if have < len(competing):
+        raise SpecError(
+            f"{game.game} has {len(competing)} roles to cast in each match ({listed}) and the "
+            f"schedule brings {have} {who}; add players, or cast a role outside the "
+            f"competition with games.{g}.roles",
+            source=source,
+            field=f"games.{g}",
+        )
+    return competing
 
 
 def _read_prompt_files(data: Any, base: Path, source: str | None) -> Any:
@@ -285,10 +359,14 @@ def _read_prompt_files(data: Any, base: Path, source: str | None) -> Any:
     return data | {"players": read}
 
 
-def _tournament_field(field: str | None, game: int, player: int) -> str | None:
+def _tournament_field(
+    field: str | None, game: int, player: int, fixed: Collection[str] = ()
+) -> str | None:
     # A play spec's field, said in the tournament's terms.
     if field is None:
         return None
+    if field.startswith("roles.") and field.split(".")[1] in fixed:
+        return f"games.{game}.{field}"
     if field.startswith("roles."):
         return ".".join([f"players.{player}", *field.split(".")[2:]])
     if field.startswith("rules") or field == "game":

@@ -13,7 +13,7 @@ from haggler.agents.base import Brief, PublicMessage
 from haggler.agents.prices import find_prices
 from haggler.errors import ConfigError, SpecError
 from haggler.games.bargaining import BALLOON, DIAMOND, BargainingGame, BargainingRules
-from haggler.games.base import Step
+from haggler.games.base import Step, TurnState
 from haggler.games.check import check_game
 from haggler.games.outcome import Outcome
 from haggler.games.registry import GAMES, make_game
@@ -278,9 +278,15 @@ def test_turn_limit_is_no_deal(game: BargainingGame) -> None:
 
 
 def test_turn_order(game: BargainingGame) -> None:
+    # Read from the episode's state: the sides alternate, the seller first.
     assert game.first_speaker() == "seller"
-    assert game.next_speaker("seller") == "buyer"
-    assert game.next_speaker("buyer") == "seller"
+    table = game.new_table()
+    after = [game.next_speaker(TurnState(t, None, (), table)) for t in range(1, 5)]
+    assert after == ["buyer", "seller", "buyer", "seller"]
+    start = TurnState(0, None, (), table)
+    assert game.turns_left("seller", start) == game.turns_left("buyer", start) == 10
+    assert game.turns_left("buyer", TurnState(19, "seller", (), table)) == 1
+    assert game.turns_left("seller", TurnState(19, "seller", (), table)) == 0
 
 
 # --- scores and outcomes -------------------------------------------------------------------

@@ -111,7 +111,9 @@ def test_every_package_is_in_the_build() -> None:
 _SOURCE_FOLDERS = ("haggler", "agents", "games", "memory", "evals", "tests", "benchmarks")
 # Import names of this project. `agents`, `games`, … are not: they are haggler.agents, …, and a
 # bare `import agents` would reach someone else's distribution.
-_FIRST_PARTY = {"haggler", "tests"}
+# `haggler_mediation` is the worked plug-in package of this repository (examples/plugins),
+# installed by README's test command.
+_FIRST_PARTY = {"haggler", "tests", "haggler_mediation"}
 # Calls that import a module named by a string: it is a dependency all the same.
 _IMPORTING_CALLS = {"import_module", "find_spec", "importorskip"}
 

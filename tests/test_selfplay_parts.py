@@ -790,7 +790,7 @@ def test_a_missing_spec_file_is_named(tmp_path: Path) -> None:
         ({"rounds": 0}, "rounds", "greater than or equal to 1"),
         ({"feedback": ["ai", "critic"]}, "feedback.1", "'ai'"),
         ({"feedback": []}, "feedback", "at least 1"),
-        ({"coached": "rival"}, "coached", "'seller'"),
+        ({"coached": "rival"}, "coached", "no role 'rival' to coach; its roles are seller, buyer"),
     ],
 )
 def test_bad_selfplay_fields_are_named(data: dict[str, Any], field: str, words: str) -> None:

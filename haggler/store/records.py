@@ -15,7 +15,13 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from haggler.model_text import storable_text
 
@@ -46,10 +52,24 @@ StoredText = Annotated[str, AfterValidator(storable_text)]
 Price = Annotated[float | None, AfterValidator(_finite_or_none)]
 
 
+def _drop_absent_terms(dumped: dict[str, Any]) -> dict[str, Any]:
+    # Records of games at a price are written as they were before package terms existed.
+    if dumped.get("terms", "") is None:
+        del dumped["terms"]
+    return dumped
+
+
 class ActionRecord(BaseModel):
-    kind: Literal["offer", "accept", "reject", "walk_away"]
+    # The four of bargaining, or another kind a game declares ("suggest", "propose").
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     price: Price = None
     source: Literal["tag", "text", "moderator"] = "tag"
+    # What a package proposal settles: issue -> option (None for price actions).
+    terms: dict[StoredText, StoredText] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_terms(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_absent_terms(handler(self))
 
 
 class ModerationRecord(BaseModel):
@@ -132,6 +152,12 @@ class OutcomeRecord(BaseModel):
     by: str | None = None
     # A probe attempt's findings; None for games.
     finding: FindingRecord | None = None
+    # What a deal on a package settled: issue -> option (None for a deal at a price).
+    terms: dict[StoredText, StoredText] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_terms(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_absent_terms(handler(self))
 
 
 class EpisodeSummary(BaseModel):

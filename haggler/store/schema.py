@@ -186,6 +186,10 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE turns ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE critiques ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
     """,
+    6: """
+    -- What a package proposal settled (issue -> option), for games whose actions carry terms.
+    ALTER TABLE turns ADD COLUMN action_terms_json TEXT;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

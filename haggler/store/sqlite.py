@@ -395,7 +395,7 @@ class Store(MemoryTables, ForgettingTables):
         action = turn.action
         self._db.execute(
             f"INSERT INTO turns (episode_id, {_TURN_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 episode_id,
                 turn.index,
@@ -417,6 +417,7 @@ class Store(MemoryTables, ForgettingTables):
                 turn.ended_at,
                 turn.moderation.model_dump_json() if turn.moderation else None,
                 int(turn.usage_estimated),
+                json.dumps(action.terms) if action and action.terms is not None else None,
             ),
         )
 
@@ -751,7 +752,7 @@ class Store(MemoryTables, ForgettingTables):
 _TURN_COLUMNS = (
     "idx, speaker, text, action_kind, price, action_source, accepted, error, scripted, model, "
     "prompt_tokens, completion_tokens, cost_usd, latency_s, retries, started_at, ended_at, "
-    "moderation_json, usage_estimated"
+    "moderation_json, usage_estimated, action_terms_json"
 )
 
 
@@ -760,7 +761,13 @@ def _turn(r: tuple[Any, ...]) -> TurnRecord:
         index=r[0],
         speaker=r[1],
         text=r[2],
-        action=ActionRecord(kind=r[3], price=r[4], source=r[5]) if r[3] else None,
+        action=(
+            ActionRecord(
+                kind=r[3], price=r[4], source=r[5], terms=json.loads(r[19]) if r[19] else None
+            )
+            if r[3]
+            else None
+        ),
         accepted=bool(r[6]),
         error=r[7],
         scripted=bool(r[8]),

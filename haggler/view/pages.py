@@ -457,6 +457,8 @@ def _action(turn: TurnRecord) -> Markup | None:
     label = action.kind.replace("_", " ").upper()
     if action.price is not None:
         label += f" ${action.price:g}"
+    if action.terms:
+        label += " " + " ".join(action.terms.values())
     return el(
         "span", label, class_=f"action action-{action.kind}", title=f"read from the {action.source}"
     )
@@ -599,6 +601,8 @@ def game_body(view: GamePage, links: Links) -> Markup:
     summary = outcome.reason.replace("_", " ") if outcome else (episode.error or "")
     if outcome and outcome.price is not None:
         summary += f" at ${outcome.price:g}"
+    if outcome and outcome.terms:
+        summary += " on " + ", ".join(f"{k} {v}" for k, v in outcome.terms.items())
     if outcome and outcome.by:
         summary += f" (by the {outcome.by})"
     scores = ", ".join(f"{role} {value:+g}" for role, value in episode.scores.items())
