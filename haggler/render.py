@@ -162,7 +162,7 @@ def outcome_line(outcome: OutcomeRecord | None, scores: dict[str, float]) -> Tex
             text.append(f" ({_inert(outcome.by)})")
     if scores:
         text.append(
-            "   surplus " + ", ".join(f"{_inert(r)} {v:+g}" for r, v in scores.items()),
+            "   surplus " + ", ".join(f"{_inert(r)} {round(v, 2):+g}" for r, v in scores.items()),
             style="dim",
         )
     return text
