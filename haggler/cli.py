@@ -171,7 +171,7 @@ def play(
 ) -> None:
     """Play one game and store it; the transcript is printed as it happens."""
     with _user_errors():
-        from haggler.spec import check_play_spec, load_play_spec
+        from haggler.run.spec import check_play_spec, load_play_spec
 
         _check_flags(seller=seller, buyer=buyer, moderator=moderator)
         data: dict[str, Any] = {}
@@ -207,7 +207,7 @@ def _check_flags(**models: str | None) -> None:
     from pydantic import ValidationError
 
     from haggler.errors import SpecError
-    from haggler.spec import RoleSpec, spec_error
+    from haggler.run.spec import RoleSpec, spec_error
 
     for flag, model in models.items():
         if model is None:
@@ -268,7 +268,7 @@ def _printer(render: Callable[[Any], Any]) -> Callable[[Any], None]:
 
 def _play(spec: Any, store: Any, quiet: bool) -> None:
     from haggler.render import outcome_line, turn_line
-    from haggler.runner import play as play_game
+    from haggler.run.play import play as play_game
 
     listeners: list[Callable[[Any], None]] = [] if quiet else [_printer(turn_line)]
     played = _run(play_game(spec, store=store, listeners=listeners))
@@ -305,7 +305,7 @@ def selfplay(
     Exit status: 0 every lineage finished; 1 some did not (continue with --resume); 2 a
     mistake to fix, found before anything was played; 130 interrupted (143 by SIGTERM)."""
     with _user_errors():
-        from haggler.spec import check_selfplay_spec, read_mapping
+        from haggler.run.spec import check_selfplay_spec, read_mapping
 
         _output(plot, "--plot", (".svg", ".png"))
         data = read_mapping(spec)
@@ -331,8 +331,8 @@ def _selfplay(spec: Any, store: Any, *, resume: str | None, command: str) -> Any
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from haggler.errors import HagglerError
-    from haggler.experiment import check_continuation
-    from haggler.experiment import selfplay as run_selfplay
+    from haggler.run.experiment import check_continuation
+    from haggler.run.experiment import selfplay as run_selfplay
 
     started: list[str] = []
     if resume is not None:
@@ -988,8 +988,8 @@ def forget_command(
         import sys
 
         from haggler.errors import ConfigError
-        from haggler.forgetting import carry_out_for, read_request
         from haggler.memory.forgetting import LEVELS, MODES, describe_plan
+        from haggler.run.forgetting import carry_out_for, read_request
 
         if level is not None and level not in LEVELS:
             raise ConfigError(f"--level {level}: choose one of {', '.join(LEVELS)}")
@@ -1045,8 +1045,8 @@ def memory_command(
 ) -> None:
     """Show what agents remember: items, sizes, and where each came from (provenance)."""
     with _user_errors():
-        from haggler.forgetting import memory_table, memory_tree
         from haggler.memory.forgetting import load_agents, resolve_agents
+        from haggler.run.forgetting import memory_table, memory_tree
 
         store = _require_store(db)
         try:

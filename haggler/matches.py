@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from haggler.cast import Cast
 from haggler.errors import ModelAuthError, ModelError, failure_reason
 from haggler.games.episode import play_episode, role_records
 from haggler.games.registry import make_game
@@ -27,8 +26,9 @@ from haggler.games.selfplay import (
     play_lineage,
 )
 from haggler.memory import AgentMemory
+from haggler.run.cast import Cast
+from haggler.run.spec import CriticSpec, ForgetStep, PlaySpec, UnlearnerSpec
 from haggler.schedule import MatchJob, current_match_ids, expand
-from haggler.spec import CriticSpec, ForgetStep, PlaySpec, UnlearnerSpec
 from haggler.store.records import (
     CritiqueRecord,
     ForgettingRecord,

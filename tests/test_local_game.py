@@ -15,7 +15,7 @@ import pytest
 
 from haggler import Store, play, play_sync, selfplay
 from haggler.errors import ConfigError, SpecError
-from haggler.spec import check_play_spec, load_play_spec
+from haggler.run.spec import check_play_spec, load_play_spec
 
 torch = pytest.importorskip("torch")
 

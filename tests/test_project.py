@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from haggler.spec import load_play_spec, load_selfplay_spec
+from haggler.run.spec import load_play_spec, load_selfplay_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def test_the_public_api_is_small_and_deliberate() -> None:
 
 def test_importing_haggler_loads_no_heavy_dependency() -> None:
     code = (
-        "import sys, haggler, haggler.cli, haggler.store, haggler.spec; "
+        "import sys, haggler, haggler.cli, haggler.store, haggler.run.spec; "
         "heavy = [m for m in ('litellm', 'torch', 'transformers', 'langgraph', 'openai', 'anthropic') "
         "if m in sys.modules]; print(heavy)"
     )
@@ -63,7 +63,7 @@ def test_every_example_spec_is_valid(spec: Path) -> None:
         # Its schema; the strategies, judges and defences it names are the adversary's
         # plug-ins, checked where they are installed (tests/test_probe_runs.py).
         from haggler.probe.spec import UnlearnEvalSpec
-        from haggler.spec import read_mapping
+        from haggler.run.spec import read_mapping
 
         UnlearnEvalSpec.model_validate(read_mapping(spec))
     else:
@@ -190,7 +190,7 @@ def test_the_declaration_check_finds_what_is_undeclared(tmp_path: Path) -> None:
     )
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "a.py").write_text(
-        "import json\nimport yaml\nfrom haggler.spec import PlaySpec\nimport matplotlib.figure\n"
+        "import json\nimport yaml\nfrom haggler.run.spec import PlaySpec\nimport matplotlib.figure\n"
         "def f():\n    import hypothesis.strategies\n"
     )
     (tmp_path / "pkg" / "b.py").write_text(

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from haggler.experiment import selfplay
-from haggler.spec import check_selfplay_spec
+from haggler.run.experiment import selfplay
+from haggler.run.spec import check_selfplay_spec
 from haggler.store import Store
 from haggler.store.records import (
     ActionRecord,

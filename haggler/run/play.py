@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from haggler.cast import Cast
 from haggler.errors import failure_reason
 from haggler.games.episode import EpisodeResult, TurnListener, play_episode, role_records
 from haggler.games.registry import make_game
-from haggler.spec import PlaySpec, check_play_spec
+from haggler.run.cast import Cast
+from haggler.run.spec import PlaySpec, check_play_spec
 from haggler.store.records import OutcomeRecord
 from haggler.store.sqlite import Store
 

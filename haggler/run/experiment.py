@@ -18,7 +18,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from haggler.cast import Cast
 from haggler.errors import ModelAuthError, ModelRequestError, SpecError, TransientModelError
 from haggler.games.registry import make_game
 from haggler.games.selfplay import (
@@ -34,7 +33,8 @@ from haggler.games.selfplay import (
     play_lineage,
 )
 from haggler.memory import AgentMemory
-from haggler.spec import SelfPlaySpec, check_selfplay_spec
+from haggler.run.cast import Cast
+from haggler.run.spec import SelfPlaySpec, check_selfplay_spec
 from haggler.store.records import EpisodeRecord, LineageRecord
 from haggler.store.sqlite import Store
 
