@@ -500,8 +500,8 @@ def tournament(
     played; 130 interrupted (143 by SIGTERM)."""
     with _user_errors():
         from haggler.errors import SpecError
-        from haggler.tournament import run_tournament, unfinished_matches
-        from haggler.tournament_spec import load_tournament_spec
+        from haggler.tournament.running import run_tournament, unfinished_matches
+        from haggler.tournament.spec import load_tournament_spec
 
         checked = load_tournament_spec(spec)
         again = _again("tournament", spec, db)
@@ -524,7 +524,7 @@ def tournament(
                 # Problems found while opening the players' models are the spec's too.
                 raise SpecError(error.message, source=str(spec), field=error.field) from None
             except KeyboardInterrupt:
-                from haggler.schedule import expand
+                from haggler.tournament.schedule import expand
 
                 total = len(expand(checked))
                 left = len(unfinished_matches(checked, store))
@@ -626,7 +626,7 @@ def _leaderboard(store: Any, run_id: str, *, csv: Path | None, required: bool = 
 
 
 def _current_matches(store: Any, run_id: str) -> set[str] | None:
-    from haggler.schedule import current_match_ids
+    from haggler.tournament.schedule import current_match_ids
 
     run = next((r for r in store.runs() if r.id == store.resolve_run(run_id)), None)
     if run is None or run.kind != "tournament":

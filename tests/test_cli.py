@@ -497,9 +497,9 @@ def _game(outcome: str | None, *, cost: float = 0.0, match_id: str | None = None
 
 def test_runs_tell_running_interrupted_incomplete_failed_and_empty_apart(tmp_path: Path) -> None:
     from haggler.run_summary import STALE_AFTER_S, summarize_runs
-    from haggler.schedule import expand
     from haggler.store.records import RoleRecord
-    from haggler.tournament_spec import TournamentSpec
+    from haggler.tournament.schedule import expand
+    from haggler.tournament.spec import TournamentSpec
 
     db = tmp_path / "h.db"
     tour = tmp_path / "t.yaml"

@@ -261,8 +261,8 @@ async def test_a_tournament_on_a_selfplay_schedule_keeps_briefs_to_their_role(
     tmp_path: Any, fake_llm_server: FakeLLMServer
 ) -> None:
     from haggler.store import Store
-    from haggler.tournament import run_tournament
-    from haggler.tournament_spec import check_tournament_spec
+    from haggler.tournament.running import run_tournament
+    from haggler.tournament.spec import check_tournament_spec
 
     secrets = random_secrets(2, 12)
     fake_llm_server.responder = echoing_critic(secrets, random.Random(6))

@@ -49,7 +49,7 @@ from pydantic import (
 
 from haggler.errors import SpecError
 from haggler.run.spec import CriticSpec, RetrySpec, RoleSpec, read_mapping, spec_error
-from haggler.tournament_spec import RateLimitSpec
+from haggler.tournament.spec import RateLimitSpec
 
 __all__ = [
     "AgentsSpec",

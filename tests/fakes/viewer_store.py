@@ -28,8 +28,8 @@ from haggler.store.records import (
     RoleRecord,
     TurnRecord,
 )
-from haggler.tournament import run_tournament
-from haggler.tournament_spec import check_tournament_spec
+from haggler.tournament.running import run_tournament
+from haggler.tournament.spec import check_tournament_spec
 
 # Each would run, or break the page, if it reached the HTML unescaped.
 SCRIPT = "<script>window.__pwned = 1; document.title = 'pwned'</script>"

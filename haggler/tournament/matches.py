@@ -1,4 +1,4 @@
-"""A tournament's matches, played anywhere (their schedule and ids: `haggler.schedule`).
+"""A tournament's matches, played anywhere (their schedule and ids: `haggler.tournament.schedule`).
 
 `play_match` is a module-level coroutine over plain data, so an executor can run it in this
 process or ship it to a Ray worker; it writes nothing, and returns the whole game for the
@@ -28,7 +28,6 @@ from haggler.games.selfplay import (
 from haggler.memory import AgentMemory
 from haggler.run.cast import Cast
 from haggler.run.spec import CriticSpec, ForgetStep, PlaySpec, UnlearnerSpec
-from haggler.schedule import MatchJob, current_match_ids, expand
 from haggler.store.records import (
     CritiqueRecord,
     ForgettingRecord,
@@ -36,6 +35,7 @@ from haggler.store.records import (
     RoleRecord,
     TurnRecord,
 )
+from haggler.tournament.schedule import MatchJob, current_match_ids, expand
 
 __all__ = ["MatchJob", "MatchRecord", "current_match_ids", "expand", "play_match"]
 

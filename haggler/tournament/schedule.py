@@ -6,7 +6,7 @@ moderator, the repetition and its seed), so the same spec always yields the same
 skips what the store already holds, and editing a player's settings or prompt makes its
 matches new ones.
 
-Kept apart from playing (`haggler.matches`), so that reading a run's schedule (the viewer,
+Kept apart from playing (`haggler.tournament.matches`), so that reading a run's schedule (the viewer,
 the leaderboard) does not load the episode graph and the model backends.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from haggler.games.registry import make_game
-from haggler.tournament_spec import TournamentSpec
+from haggler.tournament.spec import TournamentSpec
 
 __all__ = ["MatchJob", "current_match_ids", "expand"]
 
