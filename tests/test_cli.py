@@ -320,7 +320,7 @@ def test_the_selfplay_progress_counts_games_and_says_so(
 
     from rich.console import Console
 
-    from haggler import cli
+    from haggler.cli import command as cli
 
     # A terminal, as a person's: the bar is drawn (and, being transient, erased at the end).
     screen = io.StringIO()
@@ -496,7 +496,7 @@ def _game(outcome: str | None, *, cost: float = 0.0, match_id: str | None = None
 
 
 def test_runs_tell_running_interrupted_incomplete_failed_and_empty_apart(tmp_path: Path) -> None:
-    from haggler.run_summary import STALE_AFTER_S, summarize_runs
+    from haggler.cli.run_summary import STALE_AFTER_S, summarize_runs
     from haggler.store.records import RoleRecord
     from haggler.tournament.schedule import expand
     from haggler.tournament.spec import TournamentSpec

@@ -834,7 +834,7 @@ def test_show_the_viewer_and_exports_mark_where_forgetting_happened(
 
     from rich.console import Console
 
-    from haggler.render import print_episode
+    from haggler.cli.render import print_episode
     from haggler.view.pages import game_page
     from haggler.view.server import _LINKS, game_view
 

@@ -267,7 +267,7 @@ def _printer(render: Callable[[Any], Any]) -> Callable[[Any], None]:
 
 
 def _play(spec: Any, store: Any, quiet: bool) -> None:
-    from haggler.render import outcome_line, turn_line
+    from haggler.cli.render import outcome_line, turn_line
     from haggler.run.play import play as play_game
 
     listeners: list[Callable[[Any], None]] = [] if quiet else [_printer(turn_line)]
@@ -662,7 +662,7 @@ def runs(
 ) -> None:
     """List the store's runs: kind, size, status, spend, when made and last active."""
     with _user_errors():
-        from haggler.run_summary import summarize_runs
+        from haggler.cli.run_summary import summarize_runs
 
         if limit is not None and not 1 <= limit <= 10**9:
             from haggler.errors import ConfigError
@@ -688,7 +688,7 @@ def runs(
                 soft_wrap=True,
             )
             return
-        from haggler.run_summary import run_table
+        from haggler.cli.run_summary import run_table
 
         wide = Console(width=max(out.width, 140), highlight=False)
         wide.print(run_table(summaries, title=_escape(f"runs in {db}")))
@@ -738,7 +738,7 @@ def show(
     """Show a stored game (the latest, or the latest the filters keep), list a run's games,
     or put two rounds of a lineage side by side."""
     with _user_errors():
-        from haggler.render import episode_list, print_episode
+        from haggler.cli.render import episode_list, print_episode
         from haggler.store.query import GameFilter
 
         where = GameFilter.of(
@@ -795,8 +795,8 @@ def show(
 
 
 def _show_side_by_side(store: Any, episode_id: str, other_round: int) -> None:
+    from haggler.cli.render import side_by_side
     from haggler.errors import ConfigError
-    from haggler.render import side_by_side
 
     episode = store.episode(episode_id)
     if episode.lineage_id is None:
