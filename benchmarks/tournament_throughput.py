@@ -17,7 +17,8 @@ call:
                    comparison: haggler calls openai/ models through the openai SDK directly)
   haggler backend  the backend open_backend gives the model, .complete (its HTTP path, retry
                    policy, pricing, accounting)
-  tournament       haggler.tournament.running.run_tournament: executor, LangGraph, agents, parser, store
+  tournament       haggler.tournament.running.run_tournament: executor, LangGraph, agents,
+                   parser, store
 
 The target is the tournament within 1.2x of the leanest baseline's wall time.
 

@@ -6,8 +6,8 @@ moderator, the repetition and its seed), so the same spec always yields the same
 skips what the store already holds, and editing a player's settings or prompt makes its
 matches new ones.
 
-Kept apart from playing (`haggler.tournament.matches`), so that reading a run's schedule (the viewer,
-the leaderboard) does not load the episode graph and the model backends.
+Kept apart from playing (`haggler.tournament.matches`), so that reading a run's schedule (the
+viewer, the leaderboard) does not load the episode graph and the model backends.
 """
 
 from __future__ import annotations
