@@ -320,11 +320,11 @@ def test_the_selfplay_progress_counts_games_and_says_so(
 
     from rich.console import Console
 
-    from haggler.cli import command as cli
+    from haggler.cli import playing
 
     # A terminal, as a person's: the bar is drawn (and, being transient, erased at the end).
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=200))
+    monkeypatch.setattr(playing, "err", Console(file=screen, force_terminal=True, width=200))
     spec = tmp_path / "sp.yaml"
     spec.write_text(SELFPLAY_SPEC)
     result = haggler("selfplay", str(spec), "--db", str(tmp_path / "h.db"))
