@@ -34,9 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from haggler.agents.advice import explain_advice  # noqa: E402
 from haggler.agents.critic import RuleCritic  # noqa: E402
-from haggler.cast import Cast  # noqa: E402
 from haggler.evals.stats import mean_ci  # noqa: E402
-from haggler.experiment import lineage_seed  # noqa: E402
 from haggler.games.registry import make_game  # noqa: E402
 from haggler.games.selfplay import (  # noqa: E402
     AIFeedback,
@@ -48,7 +46,9 @@ from haggler.games.selfplay import (  # noqa: E402
     play_lineage,
 )
 from haggler.memory import AgentMemory  # noqa: E402
-from haggler.spec import load_selfplay_spec  # noqa: E402
+from haggler.run.cast import Cast  # noqa: E402
+from haggler.run.experiment import lineage_seed  # noqa: E402
+from haggler.run.spec import load_selfplay_spec  # noqa: E402
 from tests.fakes.advice_scoring import (  # noqa: E402
     CATEGORIES,
     DATA,

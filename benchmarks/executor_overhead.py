@@ -27,8 +27,8 @@ import ray
 
 from haggler.agents.tactics import TACTICS
 from haggler.store import Store
-from haggler.tournament import run_tournament
-from haggler.tournament_spec import TournamentSpec, check_tournament_spec
+from haggler.tournament.running import run_tournament
+from haggler.tournament.spec import TournamentSpec, check_tournament_spec
 
 EXECUTORS = ("local", "ray")
 

@@ -17,7 +17,8 @@ call:
                    comparison: haggler calls openai/ models through the openai SDK directly)
   haggler backend  the backend open_backend gives the model, .complete (its HTTP path, retry
                    policy, pricing, accounting)
-  tournament       haggler.tournament.run_tournament: executor, LangGraph, agents, parser, store
+  tournament       haggler.tournament.running.run_tournament: executor, LangGraph, agents,
+                   parser, store
 
 The target is the tournament within 1.2x of the leanest baseline's wall time.
 
@@ -64,8 +65,8 @@ import openai
 from haggler.llm.base import Message
 from haggler.llm.providers import open_backend
 from haggler.store import EpisodeRecord, Store
-from haggler.tournament import run_tournament
-from haggler.tournament_spec import TournamentSpec, check_tournament_spec
+from haggler.tournament.running import run_tournament
+from haggler.tournament.spec import TournamentSpec, check_tournament_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = Path(__file__).with_name("fake_server_process.py")

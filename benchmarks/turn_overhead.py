@@ -26,7 +26,7 @@ from haggler.agents.tactics import TACTICS
 from haggler.games.base import TurnState
 from haggler.games.episode import play_episode
 from haggler.games.registry import make_game
-from haggler.runner import play
+from haggler.run.play import play
 from haggler.store import Store
 
 TACTIC_PAIRS = [(s, b) for s in TACTICS.names() for b in TACTICS.names()]

@@ -29,11 +29,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from haggler.experiment import selfplay
-from haggler.spec import check_selfplay_spec
+from haggler.run.experiment import selfplay
+from haggler.run.spec import check_selfplay_spec
 from haggler.store import Store
-from haggler.tournament import run_tournament
-from haggler.tournament_spec import check_tournament_spec
+from haggler.tournament.running import run_tournament
+from haggler.tournament.spec import check_tournament_spec
 from haggler.view import data as view_data
 from haggler.view import make_server, write_report
 

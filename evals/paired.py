@@ -1,6 +1,6 @@
 """Arm against arm, paired by lineage seed: the effect of feedback, round by round.
 
-The arms of a self-play run play the same lineage seeds (`haggler.experiment.lineage_seed`),
+The arms of a self-play run play the same lineage seeds (`haggler.run.experiment.lineage_seed`),
 so lineage i of the AI arm and lineage i of the no-feedback arm start from the same game; the
 difference between them at round k is the effect of what the player was told, lineage by
 lineage. The interval is Student's t on those per-seed differences (a paired t interval): it

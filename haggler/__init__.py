@@ -28,27 +28,33 @@ __all__ = [
 
 _WHERE = {
     "HagglerError": "haggler.errors",
-    "PlaySpec": "haggler.spec",
-    "RoleSpec": "haggler.spec",
-    "load_play_spec": "haggler.spec",
-    "SelfPlaySpec": "haggler.spec",
-    "load_selfplay_spec": "haggler.spec",
-    "selfplay": "haggler.experiment",
-    "forget": "haggler.forgetting",
-    "PlayedGame": "haggler.runner",
-    "play": "haggler.runner",
-    "play_sync": "haggler.runner",
+    "PlaySpec": "haggler.run.spec",
+    "RoleSpec": "haggler.run.spec",
+    "load_play_spec": "haggler.run.spec",
+    "SelfPlaySpec": "haggler.run.spec",
+    "load_selfplay_spec": "haggler.run.spec",
+    "selfplay": "haggler.run.experiment",
+    "forget": "haggler.run.forgetting",
+    "PlayedGame": "haggler.run.play",
+    "play": "haggler.run.play",
+    "play_sync": "haggler.run.play",
     "Store": "haggler.store",
     "make_game": "haggler.games",
 }
 
 if TYPE_CHECKING:
     from haggler.errors import HagglerError
-    from haggler.experiment import selfplay
-    from haggler.forgetting import forget
     from haggler.games import make_game
-    from haggler.runner import PlayedGame, play, play_sync
-    from haggler.spec import PlaySpec, RoleSpec, SelfPlaySpec, load_play_spec, load_selfplay_spec
+    from haggler.run.experiment import selfplay
+    from haggler.run.forgetting import forget
+    from haggler.run.play import PlayedGame, play, play_sync
+    from haggler.run.spec import (
+        PlaySpec,
+        RoleSpec,
+        SelfPlaySpec,
+        load_play_spec,
+        load_selfplay_spec,
+    )
     from haggler.store import Store
 
 

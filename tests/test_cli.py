@@ -320,11 +320,11 @@ def test_the_selfplay_progress_counts_games_and_says_so(
 
     from rich.console import Console
 
-    from haggler import cli
+    from haggler.cli import playing
 
     # A terminal, as a person's: the bar is drawn (and, being transient, erased at the end).
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=200))
+    monkeypatch.setattr(playing, "err", Console(file=screen, force_terminal=True, width=200))
     spec = tmp_path / "sp.yaml"
     spec.write_text(SELFPLAY_SPEC)
     result = haggler("selfplay", str(spec), "--db", str(tmp_path / "h.db"))
@@ -496,10 +496,10 @@ def _game(outcome: str | None, *, cost: float = 0.0, match_id: str | None = None
 
 
 def test_runs_tell_running_interrupted_incomplete_failed_and_empty_apart(tmp_path: Path) -> None:
-    from haggler.run_summary import STALE_AFTER_S, summarize_runs
-    from haggler.schedule import expand
+    from haggler.cli.run_summary import STALE_AFTER_S, summarize_runs
     from haggler.store.records import RoleRecord
-    from haggler.tournament_spec import TournamentSpec
+    from haggler.tournament.schedule import expand
+    from haggler.tournament.spec import TournamentSpec
 
     db = tmp_path / "h.db"
     tour = tmp_path / "t.yaml"

@@ -48,7 +48,7 @@ async def timed_square(n: int) -> tuple[int, float, float]:
 
 
 async def play_seed(seed: int) -> dict[str, Any]:
-    from haggler.runner import play
+    from haggler.run.play import play
 
     played = await play({"seed": seed})
     return {

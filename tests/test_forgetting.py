@@ -834,7 +834,7 @@ def test_show_the_viewer_and_exports_mark_where_forgetting_happened(
 
     from rich.console import Console
 
-    from haggler.render import print_episode
+    from haggler.cli.render import print_episode
     from haggler.view.pages import game_page
     from haggler.view.server import _LINKS, game_view
 
@@ -889,8 +889,8 @@ def test_a_tournaments_lineages_forget_between_rounds_and_store_the_audit_with_t
     from typer.testing import CliRunner
 
     from haggler.cli import app
-    from haggler.schedule import expand
-    from haggler.tournament_spec import check_tournament_spec, load_tournament_spec
+    from haggler.tournament.schedule import expand
+    from haggler.tournament.spec import check_tournament_spec, load_tournament_spec
 
     spec = tmp_path / "t.yaml"
     spec.write_text(TOURNAMENT)

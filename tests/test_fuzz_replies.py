@@ -37,11 +37,11 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from haggler.cli import app
+from haggler.cli.render import print_episode, turn_line
 from haggler.errors import ModelError
 from haggler.llm import Message, RetryPolicy, open_backend
 from haggler.llm.base import MAX_CALL_TOKENS, Backend, Completion, Usage
 from haggler.model_text import storable_text, terminal_text
-from haggler.render import print_episode, turn_line
 from haggler.store import Store
 from haggler.store.records import ActionRecord, EpisodeRecord, TurnRecord
 from tests.fakes.llm_server import (

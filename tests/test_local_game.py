@@ -15,7 +15,7 @@ import pytest
 
 from haggler import Store, play, play_sync, selfplay
 from haggler.errors import ConfigError, SpecError
-from haggler.spec import check_play_spec, load_play_spec
+from haggler.run.spec import check_play_spec, load_play_spec
 
 torch = pytest.importorskip("torch")
 
@@ -115,8 +115,8 @@ def test_play_sync_in_a_fresh_event_loop_each_time_loads_the_weights_once(
 async def test_a_tournaments_matches_and_lineages_load_the_weights_once(
     model_dir: Path, tmp_path: Path
 ) -> None:
-    from haggler.tournament import run_tournament
-    from haggler.tournament_spec import check_tournament_spec
+    from haggler.tournament.running import run_tournament
+    from haggler.tournament.spec import check_tournament_spec
 
     players = [
         {"name": "tiny", "model": f"local:{model_dir}", "params": {"max_tokens": 6}},
@@ -291,8 +291,8 @@ def test_local_options_on_a_hosted_model_are_refused() -> None:
 
 
 def test_local_options_do_not_change_a_tournaments_match_ids(model_dir: Path) -> None:
-    from haggler.schedule import expand
-    from haggler.tournament_spec import check_tournament_spec
+    from haggler.tournament.schedule import expand
+    from haggler.tournament.spec import check_tournament_spec
 
     def ids(**local: Any) -> list[str]:
         tiny: dict[str, Any] = {"name": "tiny", "model": f"local:{model_dir}"}

@@ -29,7 +29,6 @@ from typer.testing import CliRunner
 from haggler.cli import app
 from haggler.evals.paired import paired_effects
 from haggler.evals.stats import t_quantile
-from haggler.experiment import selfplay
 from haggler.grid import (
     cell_progress,
     check_grid_spec,
@@ -39,6 +38,7 @@ from haggler.grid import (
 )
 from haggler.llm.tokenizers import tokenizer_for
 from haggler.memory.tokens import CharEstimate
+from haggler.run.experiment import selfplay
 from haggler.store import Store
 from haggler.store.export import export_jsonl
 from tests.fakes.llm_server import Delay, FakeLLMServer, RecordedRequest, Status, Text

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from haggler.agents.base import Brief, RoleView
 from haggler.agents.llm_negotiator import negotiator_prompt
 from haggler.cli import app
-from haggler.schedule import expand
 from haggler.store import Store
-from haggler.tournament import run_tournament
-from haggler.tournament_spec import check_tournament_spec
+from haggler.tournament.running import run_tournament
+from haggler.tournament.schedule import expand
+from haggler.tournament.spec import check_tournament_spec
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.negotiating_llm import negotiate
 

@@ -28,7 +28,7 @@ from haggler.games.check import check_game, check_role
 from haggler.games.registry import GAMES, make_game
 from haggler.store import Store
 from haggler.tournament import run_tournament
-from haggler.tournament_spec import check_tournament_spec
+from haggler.tournament.spec import check_tournament_spec
 from haggler.view import write_report
 
 _REQUIRED = os.environ.get("HAGGLER_REQUIRE_PLUGINS") == "1" or os.environ.get("CI") == "true"

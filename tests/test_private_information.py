@@ -217,7 +217,7 @@ def random_secrets(count: int, seed: int) -> list[tuple[float, float]]:
 async def test_selfplay_with_both_roles_coached_keeps_briefs_and_advice_to_their_role(
     tmp_path: Any, fake_llm_server: FakeLLMServer
 ) -> None:
-    from haggler.experiment import selfplay
+    from haggler.run.experiment import selfplay
     from haggler.store import Store
 
     secrets = random_secrets(3, 11)
@@ -261,8 +261,8 @@ async def test_a_tournament_on_a_selfplay_schedule_keeps_briefs_to_their_role(
     tmp_path: Any, fake_llm_server: FakeLLMServer
 ) -> None:
     from haggler.store import Store
-    from haggler.tournament import run_tournament
-    from haggler.tournament_spec import check_tournament_spec
+    from haggler.tournament.running import run_tournament
+    from haggler.tournament.spec import check_tournament_spec
 
     secrets = random_secrets(2, 12)
     fake_llm_server.responder = echoing_critic(secrets, random.Random(6))
@@ -352,7 +352,7 @@ async def test_what_a_model_says_aloud_is_public(
 ) -> None:
     # The guarantee covers briefs, not words: a seller whose model states its cost has told
     # the buyer, the moderator and the buyer's critic, as saying it across the table would.
-    from haggler.experiment import selfplay
+    from haggler.run.experiment import selfplay
     from haggler.store import Store
 
     cost = 7.137

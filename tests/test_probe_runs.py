@@ -577,7 +577,7 @@ def test_failed_agents_are_recorded_and_played_again(tmp_path: Path, server: Fak
     failed = haggler("unlearn-eval", str(path), "--db", str(db))
     assert failed.exit_code == 1, failed.output
     assert "2 failed" in failed.output
-    from haggler.run_summary import STALE_AFTER_S, summarize_runs
+    from haggler.cli.run_summary import STALE_AFTER_S, summarize_runs
 
     with Store(db, read_only=True) as store:
         (summary,) = summarize_runs(store, now=time.time() + STALE_AFTER_S + 1)

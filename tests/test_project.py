@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from haggler.spec import load_play_spec, load_selfplay_spec
+from haggler.run.spec import load_play_spec, load_selfplay_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,9 +37,25 @@ def test_the_public_api_is_small_and_deliberate() -> None:
         assert getattr(haggler, name) is not None
 
 
+def test_the_tournament_package_names_what_a_script_needs() -> None:
+    # Loaded on first use, like haggler's own names: each must resolve to what it says.
+    import haggler.tournament as tournament
+    from haggler.tournament.running import run_tournament
+    from haggler.tournament.spec import load_tournament_spec
+
+    assert dir(tournament) == sorted(tournament.__all__)
+    for name in tournament.__all__:
+        assert getattr(tournament, name).__name__ == name
+    assert tournament.run_tournament is run_tournament
+    assert tournament.load_tournament_spec is load_tournament_spec
+    with pytest.raises(AttributeError, match="no attribute 'play_match'"):
+        _ = tournament.play_match
+
+
 def test_importing_haggler_loads_no_heavy_dependency() -> None:
     code = (
-        "import sys, haggler, haggler.cli, haggler.store, haggler.spec; "
+        "import sys, haggler, haggler.cli, haggler.store, haggler.run.spec, haggler.tournament, "
+        "haggler.tournament.spec, haggler.tournament.schedule; "
         "heavy = [m for m in ('litellm', 'torch', 'transformers', 'langgraph', 'openai', 'anthropic') "
         "if m in sys.modules]; print(heavy)"
     )
@@ -52,7 +68,7 @@ def test_every_example_spec_is_valid(spec: Path) -> None:
     if spec.name.startswith("selfplay"):
         load_selfplay_spec(spec)
     elif spec.name.startswith("tournament"):
-        from haggler.tournament_spec import load_tournament_spec
+        from haggler.tournament.spec import load_tournament_spec
 
         load_tournament_spec(spec)
     elif spec.name.startswith("paper_grid"):
@@ -63,7 +79,7 @@ def test_every_example_spec_is_valid(spec: Path) -> None:
         # Its schema; the strategies, judges and defences it names are the adversary's
         # plug-ins, checked where they are installed (tests/test_probe_runs.py).
         from haggler.probe.spec import UnlearnEvalSpec
-        from haggler.spec import read_mapping
+        from haggler.run.spec import read_mapping
 
         UnlearnEvalSpec.model_validate(read_mapping(spec))
     else:
@@ -192,7 +208,7 @@ def test_the_declaration_check_finds_what_is_undeclared(tmp_path: Path) -> None:
     )
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "a.py").write_text(
-        "import json\nimport yaml\nfrom haggler.spec import PlaySpec\nimport matplotlib.figure\n"
+        "import json\nimport yaml\nfrom haggler.run.spec import PlaySpec\nimport matplotlib.figure\n"
         "def f():\n    import hypothesis.strategies\n"
     )
     (tmp_path / "pkg" / "b.py").write_text(

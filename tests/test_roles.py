@@ -24,10 +24,10 @@ from haggler.games import BALLOON, BargainingGame, BargainingRules
 from haggler.games.base import Brief
 from haggler.games.check import check_game, check_role
 from haggler.games.registry import make_game
-from haggler.spec import check_play_spec
+from haggler.run.spec import check_play_spec
 from haggler.store import Store
 from haggler.tournament import run_tournament
-from haggler.tournament_spec import check_tournament_spec
+from haggler.tournament.spec import check_tournament_spec
 from haggler.view import write_report
 
 

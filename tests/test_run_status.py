@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 
 from haggler.cli import app
 from haggler.evals import round_metrics
-from haggler.schedule import expand
 from haggler.store import Store
-from haggler.tournament import run_tournament
-from haggler.tournament_spec import check_tournament_spec, load_tournament_spec
+from haggler.tournament.running import run_tournament
+from haggler.tournament.schedule import expand
+from haggler.tournament.spec import check_tournament_spec, load_tournament_spec
 from tests.fakes.llm_server import Delay, FakeLLMServer, RecordedRequest, Status
 from tests.fakes.negotiating_llm import negotiate
 

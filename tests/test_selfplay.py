@@ -10,8 +10,8 @@ import pytest
 
 from haggler.agents.prices import format_price
 from haggler.evals import round_metrics
-from haggler.experiment import selfplay
-from haggler.spec import load_selfplay_spec
+from haggler.run.experiment import selfplay
+from haggler.run.spec import load_selfplay_spec
 from haggler.store import Store
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.negotiating_llm import negotiate
@@ -148,8 +148,8 @@ async def test_a_hosted_selfplay_run_with_critic_and_moderator_on_other_provider
 
 
 async def test_a_named_agent_continues_its_rounds_and_its_price_to_beat(tmp_path: Path) -> None:
-    from haggler.experiment import memory_owner
     from haggler.memory import AgentMemory, build_context
+    from haggler.run.experiment import memory_owner
 
     spec = load_selfplay_spec(EXAMPLE).model_copy(
         update={"lineages": 1, "rounds": 2, "feedback": ["ai"], "agent": "alice"}

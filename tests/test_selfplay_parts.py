@@ -35,7 +35,6 @@ from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TACTICS
 from haggler.cli import app
 from haggler.errors import SpecError
-from haggler.experiment import lineage_seed, memory_owner, selfplay
 from haggler.games.base import Game
 from haggler.games.episode import EpisodeResult, play_episode
 from haggler.games.registry import make_game
@@ -50,7 +49,8 @@ from haggler.games.selfplay import (
 )
 from haggler.llm.providers import open_backend
 from haggler.memory import AgentMemory
-from haggler.spec import SelfPlaySpec, check_selfplay_spec, load_selfplay_spec
+from haggler.run.experiment import lineage_seed, memory_owner, selfplay
+from haggler.run.spec import SelfPlaySpec, check_selfplay_spec, load_selfplay_spec
 from haggler.store.sqlite import Store
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Text
 from tests.fakes.negotiating_llm import negotiate

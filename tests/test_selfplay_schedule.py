@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from haggler.cli import app
 from haggler.evals import coaching, leaderboard, round_metrics
 from haggler.games.registry import make_game
-from haggler.schedule import current_match_ids, expand
 from haggler.store import Store
-from haggler.tournament import run_tournament
-from haggler.tournament_spec import check_tournament_spec, load_tournament_spec
+from haggler.tournament.running import run_tournament
+from haggler.tournament.schedule import current_match_ids, expand
+from haggler.tournament.spec import check_tournament_spec, load_tournament_spec
 
 SPEC = """\
 name: coached-two-games

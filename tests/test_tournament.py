@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from haggler.cli import app
 from haggler.evals import leaderboard, spend_by_game_and_role
-from haggler.matches import expand
 from haggler.store import Store
-from haggler.tournament import run_tournament, tournament_run_id
-from haggler.tournament_spec import check_tournament_spec
+from haggler.tournament.matches import expand
+from haggler.tournament.running import run_tournament, tournament_run_id
+from haggler.tournament.spec import check_tournament_spec
 from tests.fakes.llm_server import Cut, Delay, FakeLLMServer, RecordedRequest, Status
 from tests.fakes.negotiating_llm import negotiate
 
@@ -182,7 +182,7 @@ def test_killed_mid_tournament_then_rerun_gives_exactly_the_uninterrupted_set(
     result = CliRunner().invoke(app, ["tournament", str(spec_file), "--db", str(db)], env=env)
     assert result.exit_code == 0, result.output
     assert f"{len(partial)} already played" in result.output
-    from haggler.tournament_spec import load_tournament_spec
+    from haggler.tournament.spec import load_tournament_spec
 
     expected = sorted(j.id for j in expand(load_tournament_spec(spec_file)))
     after = finished_ids(db, "tour-crash")

@@ -57,7 +57,7 @@ from haggler.llm.base import Backend, Completion, Message, Usage
 from haggler.llm.providers import LOCAL_PREFIX
 from haggler.memory import AgentMemory, TokenCounter
 from haggler.memory.tokens import CharEstimate
-from haggler.spec import RoleSpec, SelfPlaySpec
+from haggler.run.spec import RoleSpec, SelfPlaySpec
 from haggler.store.sqlite import Store
 
 __all__ = ["Estimate", "ModelCost", "estimate_cells"]

@@ -1,6 +1,6 @@
 """Playing a grid: its cells one after another, each a self-play run continued where it stopped.
 
-A cell is played by `haggler.experiment.selfplay` on its own named run (`Cell.run_id`), so the
+A cell is played by `haggler.run.experiment.selfplay` on its own named run (`Cell.run_id`), so the
 grid inherits what self-play guarantees: arms share lineage seeds, a lineage whose calls kept
 failing is marked failed while the others go on, an interruption marks the lineages in flight
 failed, and continuing a run plays again, from round 1, every lineage it does not hold
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from haggler.experiment import lineage_seed, selfplay
 from haggler.grid.spec import Cell
+from haggler.run.experiment import lineage_seed, selfplay
 from haggler.store.sqlite import Store
 
 __all__ = ["CellProgress", "CellRun", "GridRun", "cell_progress", "run_grid"]
@@ -121,8 +121,8 @@ async def check_keys(cells: Sequence[Cell]) -> None:
     """Open every model the cells name, and close them again: a missing key or a bad server
     address is reported before anything is asked or played, every missing key of every cell
     in one line."""
-    from haggler.cast import Cast, MissingKeys
     from haggler.games.registry import make_game
+    from haggler.run.cast import Cast, MissingKeys
 
     seen: set[str] = set()
     missing: dict[str, list[tuple[str, str]]] = {}

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from haggler.errors import SpecError
-from haggler.spec import (
+from haggler.run.spec import (
     CriticSpec,
     FeedbackKind,
     ModeratorSpec,

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from haggler.errors import ModelError, TransientModelError
+from haggler.llm.api_keys import PLACEHOLDER_KEY, api_key_env_for, is_loopback
 from haggler.llm.base import Backend, Completion, Message, Usage
 from haggler.llm.failures import (
     CallSite,
@@ -29,7 +30,6 @@ from haggler.llm.failures import (
     retry_after,
     unreachable,
 )
-from haggler.llm.providers import PLACEHOLDER_KEY, _is_loopback, api_key_env_for
 from haggler.llm.retry import RetryPolicy
 from haggler.llm.secrets import register_secret
 
@@ -72,7 +72,7 @@ class LiteLLMBackend(Backend):
         register_secret(api_key)
         self.provider = model.partition("/")[0]
         self.api_base = api_base
-        if api_key is None and api_base is not None and _is_loopback(api_base):
+        if api_key is None and api_base is not None and is_loopback(api_base):
             api_key = PLACEHOLDER_KEY
         self._api_key = api_key
         self.timeout_s = timeout_s

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from haggler.errors import TransientModelError
+from haggler.llm.api_keys import PLACEHOLDER_KEY, api_key_env_for, is_loopback
 from haggler.llm.base import Backend, Completion, Message, Usage, token_count
 from haggler.llm.failures import (
     CallSite,
@@ -30,7 +31,6 @@ from haggler.llm.failures import (
 )
 from haggler.llm.openai_clients import shared_client
 from haggler.llm.pricing import Price, list_price
-from haggler.llm.providers import PLACEHOLDER_KEY, _is_loopback, api_key_env_for
 from haggler.llm.retry import RetryPolicy
 from haggler.llm.secrets import register_secret
 
@@ -72,7 +72,7 @@ class OpenAICompatibleBackend(Backend):
         self.provider, _, self.name = model.partition("/")
         self.api_base = api_base
         if api_key is None and (
-            self.provider == "hosted_vllm" or (api_base is not None and _is_loopback(api_base))
+            self.provider == "hosted_vllm" or (api_base is not None and is_loopback(api_base))
         ):
             # A vLLM server started without --api-key takes any key; the SDK insists on one.
             api_key = PLACEHOLDER_KEY

@@ -1,6 +1,6 @@
 """One `openai.AsyncOpenAI` client per event loop and (server, key), shared by every backend.
 
-Each match of a tournament opens its own backends (see haggler.cast); if each built its own
+Each match of a tournament opens its own backends (see haggler.run.cast); if each built its own
 client, every match would pay for a new client, connection pool and TCP (and TLS) handshakes.
 A client's connections belong to the event loop that opened them, so clients are kept per loop,
 and closed when that loop shuts down: `asyncio.run` (and pytest's loops) close every open async

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from haggler.errors import ConfigError
+from haggler.llm.api_keys import KEY_ENV, api_key_env_for, is_loopback
 from haggler.llm.base import Backend
 from haggler.llm.retry import RetryPolicy
 
@@ -23,33 +24,12 @@ __all__ = ["HostedModel", "api_key_env_for", "open_backend", "split_model_name"]
 
 LOCAL_PREFIX = "local:"
 
-# The OpenAI SDK refuses to build a client without a key, but a local vLLM or a test fake often
-# takes none; this stands in for it.
-PLACEHOLDER_KEY = "haggler-no-key"
-
-# Providers whose key lives in a well-known variable. None: the provider needs no key.
-_KEY_ENV: dict[str, str | None] = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "mistral": "MISTRAL_API_KEY",
-    "groq": "GROQ_API_KEY",
-    "together_ai": "TOGETHERAI_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-    "deepseek": "DEEPSEEK_API_KEY",
-    "xai": "XAI_API_KEY",
-    "cohere_chat": "COHERE_API_KEY",
-    "hosted_vllm": None,
-    "ollama": None,
-    "ollama_chat": None,
-    "lm_studio": None,
-}
 # OpenAI's reasoning models: o1, o3-mini, o4-mini-2025-04-16, ...
 _REASONING_MODEL = re.compile(r"o\d")
 # Self-hosted servers: they need to be told where they are.
 _NEEDS_API_BASE = {"hosted_vllm"}
 # Prefixes that name no hosted provider but a haggler agent kind; handled above this layer.
-KNOWN_PREFIXES = tuple(sorted(_KEY_ENV))
+KNOWN_PREFIXES = tuple(sorted(KEY_ENV))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +50,7 @@ def split_model_name(model: str) -> HostedModel:
             f"model {model!r} has no provider prefix; write it as PROVIDER/NAME "
             f"(e.g. openai/gpt-4o), local:/path/to/model, or rule:TACTIC"
         )
-    if provider not in _KEY_ENV and not _litellm_knows(provider):
+    if provider not in KEY_ENV and not _litellm_knows(provider):
         raise ConfigError(
             f"model {model!r}: unknown provider prefix {provider + '/'!r}; use one of "
             f"{', '.join(p + '/' for p in KNOWN_PREFIXES)}, local:/path, or rule:TACTIC"
@@ -84,13 +64,6 @@ def _litellm_knows(provider: str) -> bool:
     from haggler.llm.litellm_backend import litellm_providers
 
     return provider in litellm_providers()
-
-
-def api_key_env_for(provider: str) -> str | None:
-    """The environment variable that holds `provider`'s key; None if it needs none or if
-    haggler does not know (Bedrock, Vertex and others use cloud credentials, which litellm
-    reads itself)."""
-    return _KEY_ENV.get(provider)
 
 
 def open_backend(
@@ -129,7 +102,7 @@ def open_backend(
     api_key = None
     if env is not None:
         api_key = os.environ.get(env)
-        if not api_key and not (api_base and api_key_env is None and _is_loopback(api_base)):
+        if not api_key and not (api_base and api_key_env is None and is_loopback(api_base)):
             raise ConfigError(
                 f"model {model!r} needs an API key: set the environment variable {env}"
             )
@@ -182,10 +155,3 @@ def _openai_compatible(model: HostedModel) -> bool:
     # (a fine-tune, a proxy's deployment name).
     return not (_REASONING_MODEL.match(base) or "gpt-5" in name or "gpt-6" in name)
 
-
-def _is_loopback(url: str) -> bool:
-    # A server on this machine (a local vLLM or a test fake) often takes no key at all.
-    from urllib.parse import urlparse
-
-    host = urlparse(url).hostname or ""
-    return host in {"localhost", "::1"} or host.startswith("127.")

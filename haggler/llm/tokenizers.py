@@ -6,7 +6,7 @@
 - Anthropic's models: the tokenizer litellm ships for them (an older Claude's; close, not
   exact, for current ones).
 - Anything else (another provider, a vLLM or Ollama server whose tokenizer is not on this
-  machine): None, and the caller estimates (see `haggler.cast.Cast.token_counter`).
+  machine): None, and the caller estimates (see `haggler.run.cast.Cast.token_counter`).
 
 A tokenizer here has `count(text)` and `chars_at_most(tokens)`: it is a
 `haggler.memory.TokenCounter`, which memory budgets accept.

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from haggler.errors import ConfigError
 from haggler.games.base import Game
 from haggler.memory import AgentMemory
-from haggler.spec import RoleSpec, SelfPlaySpec
+from haggler.run.spec import RoleSpec, SelfPlaySpec
 
 if TYPE_CHECKING:
     from haggler.agents.base import Negotiator
-    from haggler.cast import Cast
     from haggler.games.targets import AgentTarget
+    from haggler.run.cast import Cast
     from haggler.store.records import RunRecord
     from haggler.store.sqlite import Store
 
@@ -39,7 +39,7 @@ class StoredAgent:
 
     @property
     def role_spec(self) -> RoleSpec:
-        from haggler.spec import DEFAULT_ROLES
+        from haggler.run.spec import DEFAULT_ROLES
 
         return self.spec.roles.get(self.role) or RoleSpec(
             model=DEFAULT_ROLES.get(self.role, "rule:linear")

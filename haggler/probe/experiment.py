@@ -101,9 +101,9 @@ def current_jobs(run_spec: dict[str, Any]) -> set[str] | None:
 async def _preflight(spec: UnlearnEvalSpec) -> None:
     """Open every model once (keys, servers), and check that rule-based agents can be asked:
     one clear error before anything runs, not one failed agent after another."""
-    from haggler.cast import MissingKeys
     from haggler.games.registry import make_game
     from haggler.probe.making import agent_cast, rival_cast
+    from haggler.run.cast import MissingKeys
 
     game = make_game(spec.agents.game, spec.agents.rules)
     opened = []
@@ -121,8 +121,8 @@ async def _preflight(spec: UnlearnEvalSpec) -> None:
                 raise SpecError(str(error), field=f"agents.rounds.{index}.rival") from None
         for where, judge in _named_judges(spec):
             if judge.model is not None and not judge.model.is_rule:
-                from haggler.cast import Cast
-                from haggler.spec import PlaySpec
+                from haggler.run.cast import Cast
+                from haggler.run.spec import PlaySpec
 
                 try:
                     cast = Cast(PlaySpec(), game)

@@ -33,9 +33,9 @@ from haggler.probe.spec import ConditionSpec, ForgetStepSpec, UnlearnEvalSpec
 from haggler.store.records import CritiqueRecord, RoleRecord
 
 if TYPE_CHECKING:
-    from haggler.cast import Cast
     from haggler.games.base import Game
     from haggler.memory import AgentMemory
+    from haggler.run.cast import Cast
 
 __all__ = ["AgentJob", "JobResult", "expand", "play_agent_job"]
 
@@ -173,10 +173,10 @@ async def play_agent_job(job: AgentJob) -> JobResult:
 
 def _judges(spec: UnlearnEvalSpec, casts: list[Cast], job: AgentJob) -> dict[str, list[Judge]]:
     """Each fact's judges, made once each; one that is a model gets its backend (`backend=`)."""
-    from haggler.cast import Cast
     from haggler.games.registry import make_game
     from haggler.probe.plugins import make_judge
-    from haggler.spec import PlaySpec
+    from haggler.run.cast import Cast
+    from haggler.run.spec import PlaySpec
 
     made: dict[str, Judge] = {}
     by_fact: dict[str, list[Judge]] = {}

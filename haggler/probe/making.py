@@ -20,7 +20,6 @@ from typing import Any
 
 from haggler.agents.base import Negotiator, Reply, RoleView
 from haggler.agents.prices import format_price
-from haggler.cast import Cast
 from haggler.games.base import Game
 from haggler.games.selfplay import (
     AIFeedback,
@@ -33,7 +32,8 @@ from haggler.games.selfplay import (
 )
 from haggler.memory import AgentMemory
 from haggler.probe.spec import UnlearnEvalSpec
-from haggler.spec import PlaySpec, RoleSpec, SelfPlaySpec
+from haggler.run.cast import Cast
+from haggler.run.spec import PlaySpec, RoleSpec, SelfPlaySpec
 from haggler.store.records import CritiqueRecord, OutcomeRecord, RoleRecord, TurnRecord
 
 __all__ = ["Candid", "MadeAgent", "Fact", "facts_of", "make_agent", "rival_role"]

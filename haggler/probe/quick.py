@@ -109,11 +109,11 @@ async def probe_agent(
     """Probe `agent` (a memory owner of `store`) for `secret` and store every attempt as an
     episode of a new `probe` run. Everything that can be refused (an unknown agent, strategy
     or judge, a missing key) is refused before the run is started."""
-    from haggler.cast import Cast
     from haggler.games.registry import make_game
     from haggler.memory import AgentMemory
     from haggler.probe.agents import find_agent, make_target, model_of
     from haggler.probe.plugins import make_judge
+    from haggler.run.cast import Cast
 
     if not 1 <= samples <= 10_000:
         raise ConfigError(f"--samples {samples}: give 1 to 10000 attempts per strategy")

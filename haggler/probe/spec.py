@@ -48,8 +48,8 @@ from pydantic import (
 )
 
 from haggler.errors import SpecError
-from haggler.spec import CriticSpec, RetrySpec, RoleSpec, read_mapping, spec_error
-from haggler.tournament_spec import RateLimitSpec
+from haggler.run.spec import CriticSpec, RetrySpec, RoleSpec, read_mapping, spec_error
+from haggler.tournament.spec import RateLimitSpec
 
 __all__ = [
     "AgentsSpec",
@@ -385,7 +385,7 @@ def check_unlearn_spec(data: dict[str, Any], *, source: str | None = None) -> Un
 def _check_names(spec: UnlearnEvalSpec, source: str | None) -> None:
     from haggler.errors import ConfigError
     from haggler.probe.plugins import check_defence, judge_registry, make_strategy
-    from haggler.spec import check_play_spec
+    from haggler.run.spec import check_play_spec
 
     agents = spec.agents
     rival_role = "buyer" if agents.role == "seller" else "seller"

@@ -267,7 +267,7 @@ def _guarded(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:
 def _compute(db: str | None, run: RunRecord | None, has_rounds: bool) -> RunResults:
     if db is None or run is None:  # warming up: the imports are the point
         import haggler.evals  # noqa: F401
-        import haggler.schedule  # noqa: F401
+        import haggler.tournament.schedule  # noqa: F401
 
         return RunResults()
     with Store(db, read_only=True) as store:
@@ -282,7 +282,7 @@ def _results(store: Store, run: RunRecord, has_rounds: bool) -> RunResults:
         return RunResults(probe_lines=lines, probe_chart=chart)
     if run.kind == "tournament":
         from haggler.evals import leaderboard
-        from haggler.schedule import current_match_ids
+        from haggler.tournament.schedule import current_match_ids
 
         return RunResults(
             leaderboard=leaderboard(store, run.id, match_ids=current_match_ids(run.spec))

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from haggler.experiment import selfplay
-from haggler.spec import check_selfplay_spec
+from haggler.run.experiment import selfplay
+from haggler.run.spec import check_selfplay_spec
 from haggler.store import Store
 from haggler.store.records import (
     ActionRecord,
@@ -28,8 +28,8 @@ from haggler.store.records import (
     RoleRecord,
     TurnRecord,
 )
-from haggler.tournament import run_tournament
-from haggler.tournament_spec import check_tournament_spec
+from haggler.tournament.running import run_tournament
+from haggler.tournament.spec import check_tournament_spec
 
 # Each would run, or break the page, if it reached the HTML unescaped.
 SCRIPT = "<script>window.__pwned = 1; document.title = 'pwned'</script>"

@@ -7,8 +7,8 @@ fixed roles, the moderator, the repetition and its seed), so the same spec alway
 skips what the store already holds, and editing a player's settings or prompt makes its
 matches new ones.
 
-Kept apart from playing (`haggler.matches`), so that reading a run's schedule (the viewer,
-the leaderboard) does not load the episode graph and the model backends.
+Kept apart from playing (`haggler.tournament.matches`), so that reading a run's schedule (the
+viewer, the leaderboard) does not load the episode graph and the model backends.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from itertools import permutations
 from typing import Any
 
 from haggler.games.registry import make_game
-from haggler.tournament_spec import PlayerSpec, TournamentSpec
+from haggler.tournament.spec import PlayerSpec, TournamentSpec
 
 __all__ = ["MatchJob", "current_match_ids", "expand"]
 

@@ -171,8 +171,8 @@ def _count_matches(store: Store, run: RunRecord, progress: _Progress) -> None:
     from pydantic import ValidationError
 
     from haggler.errors import ConfigError
-    from haggler.schedule import expand
-    from haggler.tournament_spec import TournamentSpec
+    from haggler.tournament.schedule import expand
+    from haggler.tournament.spec import TournamentSpec
 
     try:
         jobs = expand(TournamentSpec.model_validate(run.spec))

@@ -32,7 +32,7 @@ from haggler.llm.providers import (
 from haggler.llm.retry import RetryPolicy
 from haggler.llm.tokenizers import tokenizer_for
 from haggler.memory.tokens import CharEstimate, TokenCounter
-from haggler.spec import (
+from haggler.run.spec import (
     CriticSpec,
     LocalSpec,
     ModeratorSpec,

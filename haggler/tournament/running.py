@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from haggler.cast import Cast, MissingKeys, missing_keys_message
 from haggler.errors import ConfigError, SpecError
 from haggler.executors import make_executor
 from haggler.executors.heap import long_lived_heap_frozen
 from haggler.games.registry import make_game
-from haggler.matches import MatchJob, MatchRecord, expand, play_match
+from haggler.run.cast import Cast, MissingKeys, missing_keys_message
 from haggler.store.sqlite import Store
-from haggler.tournament_spec import TournamentSpec
+from haggler.tournament.matches import MatchJob, MatchRecord, expand, play_match
+from haggler.tournament.spec import TournamentSpec
 
 __all__ = [
     "TournamentProgress",

@@ -204,11 +204,11 @@ class _ByOwner:
 async def _rederiver(
     store: Store, plan: ForgetPlan, memories: Mapping[str, AgentMemory]
 ) -> _ByOwner:
-    from haggler.cast import Cast
-    from haggler.experiment import feedback_source
     from haggler.games.registry import make_game
     from haggler.games.remembered import rederiver
-    from haggler.spec import SelfPlaySpec
+    from haggler.run.cast import Cast
+    from haggler.run.experiment import feedback_source
+    from haggler.run.spec import SelfPlaySpec
 
     by_owner: dict[str, Rederiver] = {}
     casts: list[Any] = []

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from haggler.agents.base import Player
 from haggler.agents.roles import check_players, described
-from haggler.cast import Cast
 from haggler.errors import failure_reason
 from haggler.games.episode import EpisodeResult, TurnListener, play_episode, role_records
 from haggler.games.registry import make_game
-from haggler.spec import PlaySpec, check_play_spec
+from haggler.run.cast import Cast
+from haggler.run.spec import PlaySpec, check_play_spec
 from haggler.store.records import OutcomeRecord
 from haggler.store.sqlite import Store
 

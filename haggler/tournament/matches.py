@@ -1,4 +1,4 @@
-"""A tournament's matches, played anywhere (their schedule and ids: `haggler.schedule`).
+"""A tournament's matches, played anywhere (their schedule and ids: `haggler.tournament.schedule`).
 
 `play_match` is a module-level coroutine over plain data, so an executor can run it in this
 process or ship it to a Ray worker; it writes nothing, and returns the whole game for the
@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from haggler.cast import Cast
 from haggler.errors import ModelAuthError, ModelError, failure_reason
 from haggler.games.episode import play_episode, role_records
 from haggler.games.registry import make_game
@@ -27,8 +26,8 @@ from haggler.games.selfplay import (
     play_lineage,
 )
 from haggler.memory import AgentMemory
-from haggler.schedule import MatchJob, current_match_ids, expand
-from haggler.spec import CriticSpec, ForgetStep, PlaySpec, UnlearnerSpec
+from haggler.run.cast import Cast
+from haggler.run.spec import CriticSpec, ForgetStep, PlaySpec, UnlearnerSpec
 from haggler.store.records import (
     CritiqueRecord,
     ForgettingRecord,
@@ -36,6 +35,7 @@ from haggler.store.records import (
     RoleRecord,
     TurnRecord,
 )
+from haggler.tournament.schedule import MatchJob, current_match_ids, expand
 
 __all__ = ["MatchJob", "MatchRecord", "current_match_ids", "expand", "play_match"]
 

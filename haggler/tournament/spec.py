@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from haggler.errors import ConfigError, SpecError
-from haggler.spec import (
+from haggler.run.spec import (
     CriticSpec,
     ForgetStep,
     ModeratorSpec,

@@ -20,7 +20,6 @@ from typing import Any
 
 from haggler.agents.base import Player
 from haggler.agents.roles import check_players, described
-from haggler.cast import Cast
 from haggler.errors import ModelAuthError, ModelRequestError, SpecError, TransientModelError
 from haggler.games.registry import make_game
 from haggler.games.selfplay import (
@@ -36,7 +35,8 @@ from haggler.games.selfplay import (
     play_lineage,
 )
 from haggler.memory import AgentMemory
-from haggler.spec import SelfPlaySpec, check_selfplay_spec
+from haggler.run.cast import Cast
+from haggler.run.spec import SelfPlaySpec, check_selfplay_spec
 from haggler.store.records import EpisodeRecord, LineageRecord
 from haggler.store.sqlite import Store
 
