@@ -428,9 +428,9 @@ def test_sigterm_stops_a_tournament_and_says_what_is_stored(
 
 
 def test_sigint_stops_a_tournament_with_130(tmp_path: Path, fake_llm_server: FakeLLMServer) -> None:
-    # Every model call hangs (until the server stops), so when the first call has reached the
-    # server the tournament is certainly mid-run, however loaded the machine is: the signal
-    # cannot come after the last match.
+    # Every model call hangs (until the server stops), so once calls have reached the server
+    # the tournament is certainly mid-run, however loaded the machine is: the signal cannot
+    # come after the last match.
     fake_llm_server.responder = lambda request: Delay(120, then=negotiate(request))
     spec = tournament_spec(tmp_path, fake_llm_server.openai_base)
     db = tmp_path / "h.db"
@@ -441,7 +441,9 @@ def test_sigint_stops_a_tournament_with_130(tmp_path: Path, fake_llm_server: Fak
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: bool(fake_llm_server.requests), process, "a model call")
+    # All four places (concurrency 4) hold a match that waits on the model: start-up and the
+    # players' preflight are long over when the signal comes.
+    wait_for(lambda: len(fake_llm_server.requests) >= 4, process, "four model calls")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
