@@ -111,8 +111,10 @@ def leaderboard(
     `match_ids` keeps only those matches: a tournament whose spec changed under the same name
     still holds its earlier matches, which must not count.
 
-    Sorted by OpenSkill ordinal, then by name. A player without a rated game (only failures, or
-    only games against itself) shows OpenSkill's prior rating and empty Bradley–Terry intervals.
+    Sorted by OpenSkill ordinal, then by name. A player without a rated game (only failures,
+    only games against itself, or a fixed role such as a mediator, which nobody competes with)
+    shows OpenSkill's prior rating and empty Bradley–Terry intervals, and comes after every
+    rated player: the prior's ordinal (0) is no rank.
     """
     from openskill.models import PlackettLuce
 
@@ -219,7 +221,7 @@ def leaderboard(
                 ),
             )
         )
-    rows.sort(key=lambda row: (-row.ordinal, row.player))
+    rows.sort(key=lambda row: (row.player not in ratings, -row.ordinal, row.player))
     return rows
 
 

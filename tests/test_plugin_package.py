@@ -174,8 +174,13 @@ async def test_a_tournament_casts_the_mediator_and_rates_the_sides(tmp_path: Pat
     with Store(tmp_path / "h.db") as store:
         run = await run_tournament(spec, store=store)
         assert (run.matches, run.finished, run.failed) == (6, 6, 0)
-        rows = {row.player: row for row in leaderboard(store, run.run_id, bootstrap=10)}
+        ranked = leaderboard(store, run.run_id, bootstrap=10)
+        rows = {row.player: row for row in ranked}
         assert set(rows) == {"firm", "listener", "even", "split-the-difference"}
+        # The fixed mediator is not rated (nobody competes with it): listed after the sides,
+        # whatever their ordinals, never ranked among them by the prior's ordinal of 0.
+        assert ranked[-1].player == "split-the-difference"
+        assert min(row.ordinal for row in ranked[:-1]) < 0
         assert rows["firm"].as_seller == rows["firm"].as_buyer == 2
         assert rows["split-the-difference"].by_role.startswith("mediator 6")
         assert write_report(store, run.run_id, tmp_path / "t.html") == 6
