@@ -27,6 +27,7 @@ from haggler.agents.actions import Action
 from haggler.agents.base import Player, PublicMessage, Reply, RoleMemory, RoleView
 from haggler.agents.moderator import Moderator, Reading, RuleModerator
 from haggler.agents.vocabulary import BARGAINING, Vocabulary
+from haggler.errors import HagglerError
 from haggler.games.base import Game, TurnState
 from haggler.games.outcome import Outcome
 from haggler.store.records import ActionRecord, ModerationRecord, RoleRecord, TurnRecord
@@ -96,6 +97,8 @@ class _State(TypedDict, total=False):
     correction: str | None
     pending: Reply | None
     pending_started: float
+    # Why the speaker's player gave no reply to read (it raised, or answered no `Reply`).
+    broken: str | None
     outcome: Outcome | None
 
 
@@ -118,7 +121,18 @@ def _speaker_node(role: str) -> Callable[..., Any]:
             own_turns_left=game.turns_left(role, now),
         )
         started = time.time()
-        reply = await ctx.players[role].respond(view)
+        try:
+            reply = await ctx.players[role].respond(view)
+        except HagglerError:
+            raise  # a model's failure (a provider down, a budget spent) is the run's to handle
+        except Exception as error:
+            # A plug-in's bug is its own game's loss, not the run's: the game ends invalid.
+            broken = f"the {role}'s player raised {type(error).__name__}: {error}"
+            return {"pending": Reply(""), "pending_started": started, "broken": broken[:500]}
+        if not (isinstance(reply, Reply) and isinstance(reply.text, str)):
+            what = type(reply.text if isinstance(reply, Reply) else reply).__name__
+            broken = f"the {role}'s player answered with a {what}, not a Reply of text"
+            return {"pending": Reply(""), "pending_started": started, "broken": broken}
         return {"pending": reply, "pending_started": started}
 
     speak.__name__ = f"speak_{role}"
@@ -130,6 +144,11 @@ async def _moderate(state: _State, runtime: Runtime[_Context]) -> Command[Any]:
     game = ctx.game
     speaker, reply = state["speaker"], state["pending"]
     assert reply is not None, "the moderator runs only after a speaker"
+    broken = state.get("broken")
+    if broken is not None:
+        ctx.record(_turn_record(len(ctx.turns), speaker, reply, Reading(None), broken, state))
+        outcome = Outcome.invalid("player_error", by=speaker)
+        return Command(goto=END, update={"outcome": outcome, "broken": None, "pending": None})
     vocabulary, allowed = game.vocabulary, game.actions(speaker)
     reading = await ctx.moderator.read(state["public"], speaker, reply.text, vocabulary=vocabulary)
     error = None

@@ -1,0 +1,106 @@
+"""Plug-in roles written badly, as a hostile or careless third party would: a factory that
+raises, a player that raises or answers with something other than a `Reply`. Each is a
+one-line error (exit 2) or a game outcome, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from haggler.agents import Player, Reply, RoleView
+from haggler.agents.roles import make_player
+from haggler.agents.rule_negotiator import RuleNegotiator
+from haggler.agents.tactics import TimeDependent
+from haggler.cli import app
+from haggler.errors import ConfigError, TransientModelError
+from haggler.games.episode import play_episode
+from haggler.games.registry import make_game
+
+
+class Broken(Player):
+    """A buyer whose `respond` misbehaves in the way `kind` says."""
+
+    def __init__(self, role: str, kind: str) -> None:
+        self.role, self.kind, self.label = role, kind, f"broken-{kind}"
+
+    async def respond(self, view: RoleView) -> Any:
+        if self.kind == "raises":
+            raise RuntimeError("the plug-in tripped")
+        if self.kind == "transient":
+            raise TransientModelError("the provider is down", model="fake/model")
+        if self.kind == "none":
+            return None
+        if self.kind == "str":
+            return "[OFFER $12]"
+        return Reply(12345)  # type: ignore[arg-type]
+
+
+def _players(buyer: Player) -> dict[str, Player]:
+    return {"seller": RuleNegotiator("seller", TimeDependent(0.5)), "buyer": buyer}
+
+
+@pytest.mark.parametrize("kind", ["raises", "none", "str", "int-text"])
+async def test_a_player_that_raises_or_answers_no_reply_ends_the_game_invalid(kind: str) -> None:
+    result = await play_episode(make_game("balloon"), _players(Broken("buyer", kind)))
+    assert result.outcome.kind == "invalid"
+    assert result.outcome.by == "buyer"
+    assert result.outcome.reason == "player_error"
+    last = result.turns[-1]
+    assert last.speaker == "buyer" and not last.accepted
+    assert isinstance(last.text, str) and last.error
+    assert "buyer" in last.error
+
+
+async def test_a_model_failure_still_stops_the_episode_for_the_run_to_handle() -> None:
+    # A provider that is down is the run's to retry or report, not the player's loss.
+    with pytest.raises(TransientModelError):
+        await play_episode(make_game("balloon"), _players(Broken("buyer", "transient")))
+
+
+def test_a_factory_that_raises_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_player(f"{__name__}:exploding_factory", "buyer")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "exploding_factory" in message and "RuntimeError: it blew up" in message
+
+
+def exploding_factory(role: str) -> Player:
+    raise RuntimeError("it blew up")
+
+
+def test_a_factory_that_raises_is_one_line_from_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shaky.py").write_text(
+        textwrap.dedent(
+            """
+            def seller(role, seed=0):
+                raise RuntimeError("factory exploded")
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "shaky", raising=False)
+    spec = tmp_path / "p.yaml"
+    spec.write_text('roles:\n  seller: "shaky:seller"\n')
+    result = CliRunner().invoke(app, ["play", str(spec), "--db", str(tmp_path / "h.db")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "factory exploded" in result.output
+
+
+def test_an_error_naming_a_reference_is_shown_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `nomod:Anchor` must not become "nomod⚓" (rich reads :anchor: as an emoji code).
+    spec = tmp_path / "p.yaml"
+    spec.write_text('roles:\n  seller: "nomod:Anchor"\n')
+    result = CliRunner().invoke(app, ["play", str(spec), "--db", str(tmp_path / "h.db")])
+    assert result.exit_code == 2, result.output
+    assert "nomod:Anchor" in result.output
