@@ -267,14 +267,19 @@ def _action_record(action: Action | None) -> ActionRecord | None:
     )
 
 
+# The moderator's node: a name no role can have (LangGraph reserves `__start__` and `__end__`
+# the same way), so that a game may have a party called "moderator".
+_MODERATOR = "__moderator__"
+
+
 @lru_cache(maxsize=32)
 def _graph(roles: tuple[str, ...]) -> Any:
     # Compiled once per set of roles: compiling costs far more than a whole rule-based game.
     builder = StateGraph(_State, context_schema=_Context)
     for role in roles:
         builder.add_node(role, _speaker_node(role))
-        builder.add_edge(role, "moderator")
-    builder.add_node("moderator", _moderate, destinations=(*roles, END))
+        builder.add_edge(role, _MODERATOR)
+    builder.add_node(_MODERATOR, _moderate, destinations=(*roles, END))
     builder.add_conditional_edges(START, lambda state: state["speaker"], list(roles))
     return builder.compile()
 

@@ -104,3 +104,16 @@ def test_an_error_naming_a_reference_is_shown_as_written(
     result = CliRunner().invoke(app, ["play", str(spec), "--db", str(tmp_path / "h.db")])
     assert result.exit_code == 2, result.output
     assert "nomod:Anchor" in result.output
+
+
+async def test_a_party_called_moderator_plays() -> None:
+    # The episode's own moderator must not take the name of a party of a plug-in game.
+    from haggler.games.multi_issue import BUS_ROUTE, MultiIssueGame, MultiIssueRules
+
+    rules = BUS_ROUTE.model_dump()
+    rules["parties"][1]["name"] = "moderator"
+    game = MultiIssueGame(MultiIssueRules.model_validate(rules))
+    players = {role: make_player("rule:linear", role, seat=game.seat(role)) for role in game.roles}
+    result = await play_episode(game, players)
+    assert result.outcome.kind in ("deal", "no_deal")
+    assert any(turn.speaker == "moderator" for turn in result.turns)
