@@ -117,3 +117,30 @@ async def test_a_party_called_moderator_plays() -> None:
     result = await play_episode(game, players)
     assert result.outcome.kind in ("deal", "no_deal")
     assert any(turn.speaker == "moderator" for turn in result.turns)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[PROPOSE R1 F2 Q1 S1]",
+        "[PROPOSE route=R1, fare=F2, frequency=Q1, subsidy=S1]",
+        "[PROPOSE route: R1, fare: F2, frequency: Q1, subsidy: S1]",
+        "[PROPOSE route = R1; fare = F2; frequency = Q1; subsidy = S1]",
+    ],
+)
+def test_a_package_reads_with_or_without_its_issues_named(text: str) -> None:
+    # The reader's docstring promises "route=A2" and "route: A2" say the same as "A2".
+    game = make_game("multi-issue")
+    action = game.vocabulary.parse(text)
+    assert action is not None, text
+    assert action.terms == {"route": "R1", "fare": "F2", "frequency": "Q1", "subsidy": "S1"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[PROPOSE R1 R2 F2 Q1 S1]", "[PROPOSE fare: R1 F2 Q1 S1 X9]", "[PROPOSE route: route:]"],
+)
+def test_a_package_that_names_an_unknown_option_or_an_issue_twice_is_unreadable(
+    text: str,
+) -> None:
+    assert make_game("multi-issue").vocabulary.parse(text) is None
