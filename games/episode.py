@@ -27,7 +27,7 @@ from haggler.agents.actions import Action
 from haggler.agents.base import Player, PublicMessage, Reply, RoleMemory, RoleView
 from haggler.agents.moderator import Moderator, Reading, RuleModerator
 from haggler.agents.vocabulary import BARGAINING, Vocabulary
-from haggler.errors import HagglerError
+from haggler.errors import HagglerError, PlayerError
 from haggler.games.base import Game, TurnState
 from haggler.games.outcome import Outcome
 from haggler.store.records import ActionRecord, ModerationRecord, RoleRecord, TurnRecord
@@ -97,7 +97,7 @@ class _State(TypedDict, total=False):
     correction: str | None
     pending: Reply | None
     pending_started: float
-    # Why the speaker's player gave no reply to read (it raised, or answered no `Reply`).
+    # Why the speaker's player gave no reply to read (it answered no `Reply` of text).
     broken: str | None
     outcome: Outcome | None
 
@@ -126,9 +126,14 @@ def _speaker_node(role: str) -> Callable[..., Any]:
         except HagglerError:
             raise  # a model's failure (a provider down, a budget spent) is the run's to handle
         except Exception as error:
-            # A plug-in's bug is its own game's loss, not the run's: the game ends invalid.
-            broken = f"the {role}'s player raised {type(error).__name__}: {error}"
-            return {"pending": Reply(""), "pending_started": started, "broken": broken[:500]}
+            # Not a move of the game: the player's code failed (a plug-in's bug, a local model
+            # out of memory). The run fails the game, as for a model that failed for good,
+            # rather than scoring it as the player's loss; one line, the cause kept.
+            label = getattr(ctx.players[role], "label", type(ctx.players[role]).__name__)
+            raise PlayerError(
+                f"the {role}'s player ({label}) raised {type(error).__name__}: {error}"[:500],
+                model=str(label),
+            ) from error
         if not (isinstance(reply, Reply) and isinstance(reply.text, str)):
             what = type(reply.text if isinstance(reply, Reply) else reply).__name__
             broken = f"the {role}'s player answered with a {what}, not a Reply of text"

@@ -4,6 +4,7 @@ one-line error (exit 2) or a game outcome, never a traceback."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import textwrap
 from pathlib import Path
@@ -17,7 +18,7 @@ from haggler.agents.roles import make_player
 from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TimeDependent
 from haggler.cli import app
-from haggler.errors import ConfigError, TransientModelError
+from haggler.errors import ConfigError, PlayerError, TransientModelError
 from haggler.games.episode import play_episode
 from haggler.games.registry import make_game
 
@@ -44,8 +45,8 @@ def _players(buyer: Player) -> dict[str, Player]:
     return {"seller": RuleNegotiator("seller", TimeDependent(0.5)), "buyer": buyer}
 
 
-@pytest.mark.parametrize("kind", ["raises", "none", "str", "int-text"])
-async def test_a_player_that_raises_or_answers_no_reply_ends_the_game_invalid(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["none", "str", "int-text"])
+async def test_a_player_that_answers_no_reply_ends_the_game_invalid(kind: str) -> None:
     result = await play_episode(make_game("balloon"), _players(Broken("buyer", kind)))
     assert result.outcome.kind == "invalid"
     assert result.outcome.by == "buyer"
@@ -54,6 +55,15 @@ async def test_a_player_that_raises_or_answers_no_reply_ends_the_game_invalid(ki
     assert last.speaker == "buyer" and not last.accepted
     assert isinstance(last.text, str) and last.error
     assert "buyer" in last.error
+
+
+async def test_a_player_that_raises_fails_the_game_in_one_line() -> None:
+    with pytest.raises(PlayerError) as caught:
+        await play_episode(make_game("balloon"), _players(Broken("buyer", "raises")))
+    assert str(caught.value) == (
+        "the buyer's player (broken-raises) raised RuntimeError: the plug-in tripped"
+    )
+    assert caught.value.model == "broken-raises"
 
 
 async def test_a_model_failure_still_stops_the_episode_for_the_run_to_handle() -> None:
@@ -144,3 +154,95 @@ def test_a_package_that_names_an_unknown_option_or_an_issue_twice_is_unreadable(
     text: str,
 ) -> None:
     assert make_game("multi-issue").vocabulary.parse(text) is None
+
+
+# -- what a role may see stays what it remembers ---------------------------------------------
+
+
+def _caucus_game() -> Any:
+    """mediated-balloon where the buyer never sees the mediator's suggestions (they are a
+    caucus with the seller)."""
+    from haggler_mediation.game import MediatedBargainingGame
+
+    from haggler.games import BALLOON, BargainingRules
+
+    class Caucus(MediatedBargainingGame):
+        def may_see(self, role: str, message: Any) -> bool:
+            return not (role == "buyer" and message.speaker == "mediator")
+
+    return Caucus(BargainingRules.model_validate(BALLOON.model_dump()), name="caucus-balloon")
+
+
+async def test_a_role_remembers_only_what_the_game_let_it_see() -> None:
+    from haggler.games.remembered import remembered_game
+
+    game = _caucus_game()
+    players = {
+        role: make_player(game.default_players[role], role, seat=game.seat(role))
+        for role in game.roles
+    }
+    result = await play_episode(game, players)
+    assert any(m.speaker == "mediator" for m in result.public)
+    content, turns = remembered_game(result, "buyer", game)
+    assert "SUGGEST" not in content and "mediator:" not in content
+    assert len(turns) == sum(m.speaker != "mediator" for m in result.public)
+    seller_content, seller_turns = remembered_game(result, "seller", game)
+    assert "SUGGEST" in seller_content and len(seller_turns) == len(result.public)
+
+
+async def test_self_play_keeps_hidden_messages_out_of_a_coached_role_s_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import haggler
+    from haggler.games.registry import GAMES
+    from haggler.store import Store
+
+    monkeypatch.setitem(GAMES._factories, "caucus-balloon", lambda **rules: _caucus_game())
+    spec = {
+        "game": "caucus-balloon",
+        "coached": "buyer",
+        "critic": "rule",
+        "rounds": 2,
+        "lineages": 1,
+        "feedback": ["ai"],
+    }
+    with Store(tmp_path / "h.db") as store:
+        await haggler.selfplay(spec, store=store)
+    with sqlite3.connect(tmp_path / "h.db") as db:
+        texts = [row[0] for row in db.execute("SELECT content FROM memory_items")]
+    assert texts and any("buyer (you):" in text for text in texts)
+    assert not any("SUGGEST" in text for text in texts)
+
+
+def test_a_role_that_raises_is_one_line_from_play_and_a_failed_match_in_a_tournament(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "p.yaml"
+    spec.write_text(f'roles:\n  buyer: {{model: "{__name__}:raising_buyer"}}\n')
+    db = str(tmp_path / "h.db")
+    result = CliRunner().invoke(app, ["play", str(spec), "--db", db])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "the buyer's player (raising) raised RuntimeError: my bug" in result.output
+    tour = tmp_path / "t.yaml"
+    tour.write_text(
+        "name: t\nplayers:\n"
+        '  - {name: a, model: "rule:linear"}\n  - {name: b, model: "rule:boulware"}\n'
+        f'games: [{{game: balloon, roles: {{buyer: "{__name__}:raising_buyer"}}}}]\n'
+    )
+    result = CliRunner().invoke(app, ["tournament", str(tour), "--db", db])
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert "failed" in result.output
+
+
+class _Raising(Player):
+    def __init__(self, role: str) -> None:
+        self.role, self.label = role, "raising"
+
+    async def respond(self, view: RoleView) -> Reply:
+        raise RuntimeError("my bug")
+
+
+def raising_buyer(role: str) -> Player:
+    return _Raising(role)
