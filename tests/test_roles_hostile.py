@@ -19,6 +19,7 @@ from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TimeDependent
 from haggler.cli import app
 from haggler.errors import ConfigError, PlayerError, TransientModelError
+from haggler.games.check import check_role
 from haggler.games.episode import play_episode
 from haggler.games.registry import make_game
 
@@ -246,3 +247,9 @@ class _Raising(Player):
 
 def raising_buyer(role: str) -> Player:
     return _Raising(role)
+
+
+async def test_check_role_says_in_an_assertion_that_the_role_raised() -> None:
+    # check_role's verdicts are AssertionErrors with a message (its docstring's promise).
+    with pytest.raises(AssertionError, match=r"the buyer's player \(raising\) raised RuntimeError"):
+        await check_role(raising_buyer, make_game("balloon"), roles=["buyer"], episodes=1)
