@@ -111,8 +111,10 @@ def leaderboard(
     `match_ids` keeps only those matches: a tournament whose spec changed under the same name
     still holds its earlier matches, which must not count.
 
-    Sorted by OpenSkill ordinal, then by name. A player without a rated game (only failures, or
-    only games against itself) shows OpenSkill's prior rating and empty Bradley–Terry intervals.
+    Sorted by OpenSkill ordinal, then by name. A player without a rated game (only failures,
+    only games against itself, or only a role that is counted, not rated, such as a fixed
+    mediator) shows OpenSkill's prior rating and empty Bradley–Terry intervals, and comes after
+    every rated player.
     """
     from openskill.models import PlackettLuce
 
@@ -219,7 +221,9 @@ def leaderboard(
                 ),
             )
         )
-    rows.sort(key=lambda row: (-row.ordinal, row.player))
+    # A player never rated (a fixed mediator, counted not rated; one with only failures) shows
+    # the prior, which must not rank it above rated players whose ordinal fell below it.
+    rows.sort(key=lambda row: (row.player not in ratings, -row.ordinal, row.player))
     return rows
 
 

@@ -253,3 +253,32 @@ async def test_check_role_says_in_an_assertion_that_the_role_raised() -> None:
     # check_role's verdicts are AssertionErrors with a message (its docstring's promise).
     with pytest.raises(AssertionError, match=r"the buyer's player \(raising\) raised RuntimeError"):
         await check_role(raising_buyer, make_game("balloon"), roles=["buyer"], episodes=1)
+
+
+async def test_a_fixed_mediator_is_listed_after_every_rated_player(tmp_path: Path) -> None:
+    # The mediator is counted, not rated: its prior ordinal (0) must not rank it above rated
+    # players whose ordinal fell below 0.
+    from haggler.evals.leaderboard import leaderboard
+    from haggler.store import Store
+    from haggler.tournament import run_tournament
+    from haggler.tournament.spec import check_tournament_spec
+
+    spec = check_tournament_spec(
+        {
+            "name": "mediated",
+            "players": [
+                {"name": "firm", "model": "rule:boulware"},
+                {"name": "listener", "model": "rule:toward-mediator"},
+                {"name": "lin", "model": "rule:linear"},
+            ],
+            "games": [
+                {"game": "mediated-balloon", "roles": {"mediator": "role:split-the-difference"}}
+            ],
+            "repetitions": 2,
+        }
+    )
+    with Store(tmp_path / "h.db") as store:
+        await run_tournament(spec, store=store)
+        rows = leaderboard(store, "tour-mediated")
+    assert [row.player for row in rows][-1] == "split-the-difference"
+    assert min(row.ordinal for row in rows[:-1]) < 0, "the case this test is about"
