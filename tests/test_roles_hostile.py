@@ -282,3 +282,21 @@ async def test_a_fixed_mediator_is_listed_after_every_rated_player(tmp_path: Pat
         rows = leaderboard(store, "tour-mediated")
     assert [row.player for row in rows][-1] == "split-the-difference"
     assert min(row.ordinal for row in rows[:-1]) < 0, "the case this test is about"
+
+
+def test_an_option_labelled_minimum_is_refused_in_one_line(tmp_path: Path) -> None:
+    # Its score and the party's minimum would share one private value of the brief: the rule
+    # party would score the option at its minimum.
+    import yaml
+
+    from haggler.games.multi_issue import BUS_ROUTE
+
+    rules = BUS_ROUTE.model_dump()
+    rules["issues"]["fare"]["minimum"] = rules["issues"]["fare"].pop("F1")
+    for party in rules["parties"]:
+        party["scores"]["fare"]["minimum"] = party["scores"]["fare"].pop("F1")
+    spec = tmp_path / "m.yaml"
+    spec.write_text(yaml.safe_dump({"game": "multi-issue", "rules": rules}))
+    result = CliRunner().invoke(app, ["play", str(spec), "--db", str(tmp_path / "h.db")])
+    assert result.exit_code == 2, result.output
+    assert "an option cannot be labelled 'minimum'" in result.output
