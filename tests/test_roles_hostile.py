@@ -300,3 +300,21 @@ def test_an_option_labelled_minimum_is_refused_in_one_line(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["play", str(spec), "--db", str(tmp_path / "h.db")])
     assert result.exit_code == 2, result.output
     assert "an option cannot be labelled 'minimum'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [("def f(:\n", "SyntaxError"), ("raise RuntimeError('import boom')\n", "import boom")],
+)
+def test_a_module_that_fails_as_it_is_imported_is_one_line(
+    source: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "brokenmod.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "brokenmod", raising=False)
+    spec = tmp_path / "p.yaml"
+    spec.write_text('roles:\n  seller: "brokenmod:seller"\n')
+    result = CliRunner().invoke(app, ["play", str(spec), "--db", str(tmp_path / "h.db")])
+    assert result.exit_code == 2, result.output
+    assert "brokenmod failed as it was imported" in result.output and said in result.output
+    assert "Traceback" not in result.output
