@@ -318,3 +318,25 @@ def test_a_module_that_fails_as_it_is_imported_is_one_line(
     assert result.exit_code == 2, result.output
     assert "brokenmod failed as it was imported" in result.output and said in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_tournament_whose_casts_explode_is_refused_before_it_is_laid_out() -> None:
+    # Six parties from twelve players in every order is 665,280 casts; five repetitions make
+    # 3.3 million matches. Refused at once, not after filling memory with them.
+    from haggler.errors import SpecError
+    from haggler.games.multi_issue import BUS_ROUTE
+    from haggler.tournament.spec import check_tournament_spec
+
+    rules = BUS_ROUTE.model_dump()
+    template = rules["parties"][0]
+    rules["parties"] = [{**template, "name": f"p{i}"} for i in range(6)]
+    spec = {
+        "name": "huge",
+        "players": [{"name": f"r{i}", "model": "rule:linear"} for i in range(12)],
+        "games": [{"game": "multi-issue", "rules": rules}],
+        "repetitions": 5,
+    }
+    with pytest.raises(SpecError) as caught:
+        check_tournament_spec(spec, source="t.yaml")
+    assert caught.value.field == "games.0"
+    assert "makes 3,326,400 matches" in str(caught.value)
