@@ -101,6 +101,12 @@ def load_factory(model: str) -> Callable[..., Player]:
             f"{model}: module {module_name} cannot be imported ({error}); install its package "
             f"or fix the name"
         ) from None
+    except Exception as error:
+        # Its own code failed as it was imported (a syntax error, a raise at the top level).
+        raise ConfigError(
+            f"{model}: module {module_name} failed as it was imported "
+            f"({type(error).__name__}: {error}); fix the module"
+        ) from None
     for part in attribute.split("."):
         if not hasattr(found, part):
             raise ConfigError(f"{model}: module {module_name} has no {attribute}; fix the name")

@@ -110,14 +110,17 @@ class ActionType:
             for issue, labels in self.options.items()
             for label in labels
         }
+        issues = {issue.casefold() for issue in self.options}
         terms: dict[str, str] = {}
         for token in _TERM_SPLIT.split(content):
             token = token.strip(".!?()'\"")
             if not token:
                 continue
-            # "route=A2" and "route: A2" say the same as "A2".
+            # "route=A2" and "route: A2" (or "route = A2") say the same as "A2".
             token = re.split(r"[=:]", token)[-1].strip()
             found = by_label.get(token.casefold())
+            if found is None and (not token or token.casefold() in issues):
+                continue  # an issue's name before its option, or the "=" between them
             if found is None or found[0] in terms:
                 return None
             terms[found[0]] = found[1]

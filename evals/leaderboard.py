@@ -112,9 +112,9 @@ def leaderboard(
     still holds its earlier matches, which must not count.
 
     Sorted by OpenSkill ordinal, then by name. A player without a rated game (only failures,
-    only games against itself, or a fixed role such as a mediator, which nobody competes with)
-    shows OpenSkill's prior rating and empty Bradley–Terry intervals, and comes after every
-    rated player: the prior's ordinal (0) is no rank.
+    only games against itself, or only a role that is counted, not rated, such as a fixed
+    mediator) shows OpenSkill's prior rating and empty Bradley–Terry intervals, and comes after
+    every rated player.
     """
     from openskill.models import PlackettLuce
 
@@ -221,6 +221,8 @@ def leaderboard(
                 ),
             )
         )
+    # A player never rated (a fixed mediator, counted not rated; one with only failures) shows
+    # the prior, which must not rank it above rated players whose ordinal fell below it.
     rows.sort(key=lambda row: (row.player not in ratings, -row.ordinal, row.player))
     return rows
 

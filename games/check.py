@@ -28,6 +28,7 @@ from typing import Any
 from haggler.agents.actions import Action
 from haggler.agents.base import Player
 from haggler.agents.vocabulary import ActionType, Vocabulary
+from haggler.errors import PlayerError
 from haggler.games.base import Game, TurnState
 from haggler.games.episode import EpisodeResult, play_episode
 from haggler.games.outcome import Outcome
@@ -249,5 +250,9 @@ async def check_role(
                 else:
                     seat = game.seat(other)
                     players[other] = make_default(defaults[other], other, seed=index, seat=seat)
-            result = await play_episode(game, players)
+            try:
+                result = await play_episode(game, players)
+            except PlayerError as error:
+                # The conformance check's verdict is an AssertionError, whoever's code raised.
+                raise AssertionError(f"{name}: {error}") from error
             _check_result(game, name, result, {role}, "the player")

@@ -27,6 +27,7 @@ from haggler.agents.actions import Action
 from haggler.agents.base import Player, PublicMessage, Reply, RoleMemory, RoleView
 from haggler.agents.moderator import Moderator, Reading, RuleModerator
 from haggler.agents.vocabulary import BARGAINING, Vocabulary
+from haggler.errors import HagglerError, PlayerError
 from haggler.games.base import Game, TurnState
 from haggler.games.outcome import Outcome
 from haggler.store.records import ActionRecord, ModerationRecord, RoleRecord, TurnRecord
@@ -96,6 +97,8 @@ class _State(TypedDict, total=False):
     correction: str | None
     pending: Reply | None
     pending_started: float
+    # Why the speaker's player gave no reply to read (it answered no `Reply` of text).
+    broken: str | None
     outcome: Outcome | None
 
 
@@ -118,7 +121,23 @@ def _speaker_node(role: str) -> Callable[..., Any]:
             own_turns_left=game.turns_left(role, now),
         )
         started = time.time()
-        reply = await ctx.players[role].respond(view)
+        try:
+            reply = await ctx.players[role].respond(view)
+        except HagglerError:
+            raise  # a model's failure (a provider down, a budget spent) is the run's to handle
+        except Exception as error:
+            # Not a move of the game: the player's code failed (a plug-in's bug, a local model
+            # out of memory). The run fails the game, as for a model that failed for good,
+            # rather than scoring it as the player's loss; one line, the cause kept.
+            label = getattr(ctx.players[role], "label", type(ctx.players[role]).__name__)
+            raise PlayerError(
+                f"the {role}'s player ({label}) raised {type(error).__name__}: {error}"[:500],
+                model=str(label),
+            ) from error
+        if not (isinstance(reply, Reply) and isinstance(reply.text, str)):
+            what = type(reply.text if isinstance(reply, Reply) else reply).__name__
+            broken = f"the {role}'s player answered with a {what}, not a Reply of text"
+            return {"pending": Reply(""), "pending_started": started, "broken": broken}
         return {"pending": reply, "pending_started": started}
 
     speak.__name__ = f"speak_{role}"
@@ -130,6 +149,11 @@ async def _moderate(state: _State, runtime: Runtime[_Context]) -> Command[Any]:
     game = ctx.game
     speaker, reply = state["speaker"], state["pending"]
     assert reply is not None, "the moderator runs only after a speaker"
+    broken = state.get("broken")
+    if broken is not None:
+        ctx.record(_turn_record(len(ctx.turns), speaker, reply, Reading(None), broken, state))
+        outcome = Outcome.invalid("player_error", by=speaker)
+        return Command(goto=END, update={"outcome": outcome, "broken": None, "pending": None})
     vocabulary, allowed = game.vocabulary, game.actions(speaker)
     reading = await ctx.moderator.read(state["public"], speaker, reply.text, vocabulary=vocabulary)
     error = None
@@ -248,14 +272,19 @@ def _action_record(action: Action | None) -> ActionRecord | None:
     )
 
 
+# The moderator's node: a name no role can have (LangGraph reserves `__start__` and `__end__`
+# the same way), so that a game may have a party called "moderator".
+_MODERATOR = "__moderator__"
+
+
 @lru_cache(maxsize=32)
 def _graph(roles: tuple[str, ...]) -> Any:
     # Compiled once per set of roles: compiling costs far more than a whole rule-based game.
     builder = StateGraph(_State, context_schema=_Context)
     for role in roles:
         builder.add_node(role, _speaker_node(role))
-        builder.add_edge(role, "moderator")
-    builder.add_node("moderator", _moderate, destinations=(*roles, END))
+        builder.add_edge(role, _MODERATOR)
+    builder.add_node(_MODERATOR, _moderate, destinations=(*roles, END))
     builder.add_conditional_edges(START, lambda state: state["speaker"], list(roles))
     return builder.compile()
 

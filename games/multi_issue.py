@@ -102,6 +102,9 @@ class MultiIssueRules(BaseModel):
                 raise ValueError(f"party {party.name!r}'s minimum must be below {best:g}")
         if len(set(labels)) != len(labels):
             raise ValueError("option labels must be unique across issues")
+        if any(label.casefold() == "minimum" for label in labels):
+            # A brief's private values are its option scores by label, and its `minimum`.
+            raise ValueError("an option cannot be labelled 'minimum'; rename it")
         if self.needed is not None and self.needed > len(self.parties):
             raise ValueError(f"needed ({self.needed}) is more than the {len(names)} parties")
         for vetoer in self.veto:

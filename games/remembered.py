@@ -29,6 +29,7 @@ __all__ = [
     "remembered_game",
     "rederiver",
     "review_of",
+    "seen_by",
 ]
 
 
@@ -47,13 +48,25 @@ def ending(result: EpisodeResult) -> str:
     return f"{outcome.kind.replace('_', ' ')} ({outcome.reason.replace('_', ' ')})"
 
 
-def remembered_game(result: EpisodeResult, role: str) -> tuple[str, list[int]]:
+def remembered_game(
+    result: EpisodeResult, role: str, game: Game | None = None
+) -> tuple[str, list[int]]:
     """The game as `role` remembers it, and the turn index of each message in it (for
-    forgetting a span of turns)."""
-    content = render_transcript([(m.speaker, m.text) for m in result.public], role, ending(result))
+    forgetting a span of turns): only the messages `game` let it see (`Game.may_see`)."""
     # The public conversation is the scripted opening and every message that stood, in order.
-    turns = [turn.index for turn in result.turns if turn.accepted]
-    return content, turns
+    stood = [turn.index for turn in result.turns if turn.accepted]
+    kept = [
+        (message, index)
+        for message, index in zip(result.public, stood, strict=False)
+        if game is None or seen_by(game, role, message)
+    ]
+    content = render_transcript([(m.speaker, m.text) for m, _ in kept], role, ending(result))
+    return content, [index for _, index in kept]
+
+
+def seen_by(game: Game, role: str, message: PublicMessage) -> bool:
+    """Whether `role` saw `message` in its game: its own, or one the game let it see."""
+    return message.speaker == role or game.may_see(role, message)
 
 
 def price_to_beat(memory: AgentMemory, game: str) -> PriceToBeat | None:

@@ -33,6 +33,7 @@ from haggler.games.remembered import (
     price_to_beat,
     rederiver,
     remembered_game,
+    seen_by,
 )
 from haggler.memory import AgentMemory, Environment, MemoryItem, TokenCounter, build_context
 from haggler.memory.forgetting import ForgetRequest, ForgetResult, Where, forget
@@ -490,7 +491,8 @@ async def _learn(
         )
         memory = lineage.memories[role]
         said = ending(result)
-        content, turns = remembered_game(result, role)
+        # What it saw, no more: a message the game hid from it stays out of its memory.
+        content, turns = remembered_game(result, role, game)
         game_item = memory.remember_episode(
             content,
             env,
@@ -524,7 +526,8 @@ async def _learn(
         review = GameReview(
             role=role,
             brief=game.brief(role),
-            public=result.public,
+            # Its critic reads what it saw: feedback must not carry what the game hid from it.
+            public=tuple(m for m in result.public if seen_by(game, role, m)),
             facts=game.facts,
             outcome=outcome.kind,
             reason=outcome.reason,

@@ -33,6 +33,7 @@ __all__ = [
     "RequestError",
     "SpecError",
     "StoreError",
+    "PlayerError",
     "TransientModelError",
 ]
 
@@ -84,6 +85,12 @@ class ModelError(HagglerError):
         self.model = model
         self.status = status
         super().__init__(message)
+
+
+class PlayerError(ModelError):
+    """A player's own code raised (a role plug-in's bug, a local model's runtime): the game
+    cannot go on. A run treats it as a model that failed for good; `model` is the player's
+    label and the original exception its `__cause__`."""
 
 
 class ModelAuthError(ModelError):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Mapping
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from haggler.errors import ConfigError, ParameterError
+from haggler.errors import ConfigError, HagglerError, ParameterError
 
 __all__ = ["Registry", "build", "factory_parameters"]
 
@@ -136,3 +136,10 @@ def build(
         first_word = text.split(" ", 1)[0]
         named = first_word if first_word in params else None
         raise ParameterError(text, parameter=named) from None
+    except HagglerError:
+        raise
+    except Exception as error:
+        # Any other failure is the factory's bug: one line naming it, not a traceback.
+        raise ConfigError(
+            f"{what} could not be made ({type(error).__name__}: {error}); fix its factory"
+        ) from None

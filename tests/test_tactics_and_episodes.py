@@ -14,6 +14,7 @@ from haggler.agents.actions import Action, ActionKind, parse_action
 from haggler.agents.base import Negotiator, PublicMessage, Reply, RoleView
 from haggler.agents.rule_negotiator import RuleNegotiator
 from haggler.agents.tactics import TACTICS, Position, Tactic, TimeDependent, TitForTat
+from haggler.errors import PlayerError
 from haggler.games.base import Game
 from haggler.games.check import check_role
 from haggler.games.episode import EpisodeResult, play_episode
@@ -633,8 +634,10 @@ async def test_a_negotiator_that_raises_is_not_swallowed() -> None:
         async def respond(self, view: RoleView) -> Reply:
             raise RuntimeError("backend down")
 
-    with pytest.raises(RuntimeError, match="backend down"):
+    # Not a game outcome: a one-line error for the run, the exception kept as its cause.
+    with pytest.raises(PlayerError, match="backend down") as caught:
         await play(make_game("balloon"), Crashing("seller", []), rule("buyer", "linear"))
+    assert isinstance(caught.value.__cause__, RuntimeError)
 
 
 async def test_a_missing_player_is_refused() -> None:

@@ -16,8 +16,9 @@ from rich.console import Console
 
 from haggler.errors import HagglerError, TransientModelError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# No emoji codes: a reference such as `pkg:Smile:` or a model's ":anchor:" is shown as written.
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 @contextmanager

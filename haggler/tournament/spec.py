@@ -21,6 +21,7 @@ continues it, playing only the matches that have not finished.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$"
+# The most matches one game of a tournament may make (casts times repetitions).
+MAX_MATCHES = 1_000_000
 
 
 class PlayerSpec(RoleSpec):
@@ -315,6 +318,25 @@ def _castable(spec: TournamentSpec, g: int, game: GameEntry, source: str | None)
             f"{game.game} has {len(competing)} roles to cast in each match ({listed}) and the "
             f"schedule brings {have} {who}; add players, or cast a role outside the "
             f"competition with games.{g}.roles",
+            source=source,
+            field=f"games.{g}",
+        )
+    # Every ordered choice of distinct players grows as a factorial with the roles: counted
+    # before the schedule is laid out, or a large table would exhaust memory first.
+    k, n = len(competing), len(spec.players)
+    if schedule.kind == "selfplay":
+        casts = n * math.perm(n - 1, k - 1)
+    elif schedule.kind == "vs_fixed":
+        panel = len(schedule.opponents)
+        casts = (n - panel) * math.perm(panel, k - 1) * k
+    else:
+        casts = math.perm(n, k)
+    matches = casts * spec.repetitions
+    if matches > MAX_MATCHES:
+        raise SpecError(
+            f"{game.game} makes {matches:,} matches ({k} roles cast from {n} players in every "
+            f"order, {spec.repetitions} times); keep a game under {MAX_MATCHES:,}: bring fewer "
+            f"players, or cast roles outside the competition with games.{g}.roles",
             source=source,
             field=f"games.{g}",
         )
