@@ -33,13 +33,23 @@ def play(
     ] = None,
     seller: Annotated[
         str | None,
-        typer.Option(help="Model for the seller: rule:TACTIC, PROVIDER/MODEL or local:/path."),
+        typer.Option(
+            help=(
+                "Who plays the seller: rule:TACTIC, PROVIDER/MODEL, local:/path, role:NAME or "
+                "package.module:Factory (other roles: in a spec)."
+            )
+        ),
     ] = None,
-    buyer: Annotated[str | None, typer.Option(help="Model for the buyer.")] = None,
+    buyer: Annotated[
+        str | None, typer.Option(help="Who plays the buyer (the same forms as --seller).")
+    ] = None,
     moderator: Annotated[
         str | None, typer.Option(help="Model that reads untagged messages (default: rule).")
     ] = None,
-    game: Annotated[str | None, typer.Option(help="Game to play: balloon, diamond, …")] = None,
+    game: Annotated[
+        str | None,
+        typer.Option(help="Game to play: balloon, diamond, multi-issue, or a plug-in's."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the rule-based roles.")] = None,
     api_base: Annotated[
         str | None,
