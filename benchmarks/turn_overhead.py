@@ -29,7 +29,10 @@ from haggler.games.registry import make_game
 from haggler.run.play import play
 from haggler.store import Store
 
-TACTIC_PAIRS = [(s, b) for s in TACTICS.names() for b in TACTICS.names()]
+# The built-in tactics only: a plug-in package installed beside haggler (examples/plugins is,
+# by README's test command) must not change what the figure measures.
+BUILT_IN = [name for name in TACTICS.names() if TACTICS.get(name).__module__.startswith("haggler.")]
+TACTIC_PAIRS = [(s, b) for s in BUILT_IN for b in BUILT_IN]
 
 
 def _players(index: int) -> dict[str, RuleNegotiator]:
