@@ -42,6 +42,7 @@ __all__ = [
     "check_selfplay_spec",
     "load_play_spec",
     "load_selfplay_spec",
+    "roles_shorthand",
     "spec_error",
 ]
 
@@ -210,6 +211,16 @@ class _ModelSpec(BaseModel):
         return GenerationParams.model_validate(self.params).given()
 
 
+def roles_shorthand(roles: Any) -> Any:
+    """`seller: openai/gpt-4o` is short for `seller: {model: openai/gpt-4o}`; in Python, a
+    role's class or factory is short for `{model: TheClass}` too."""
+    if isinstance(roles, dict):
+        return {
+            k: {"model": v} if isinstance(v, str) or callable(v) else v for k, v in roles.items()
+        }
+    return roles
+
+
 class RoleSpec(_ModelSpec):
     """Who plays a role: `rule:TACTIC`, `PROVIDER/MODEL`, `local:/path`, or a role plug-in,
     `role:NAME` or `package.module:Factory` (in Python, the class or factory itself); a
@@ -267,14 +278,7 @@ class PlaySpec(BaseModel):
     @field_validator("roles", mode="before")
     @classmethod
     def _model_shorthand(cls, roles: Any) -> Any:
-        # `seller: openai/gpt-4o` is short for `seller: {model: openai/gpt-4o}`.
-        if isinstance(roles, dict):
-            # In Python, a role's class or factory is short for `{model: TheClass}` too.
-            return {
-                k: {"model": v} if isinstance(v, str) or callable(v) else v
-                for k, v in roles.items()
-            }
-        return roles
+        return roles_shorthand(roles)
 
     @field_validator("moderator", mode="before")
     @classmethod
@@ -523,9 +527,7 @@ def _check_player(
     from haggler.agents.roles import make_player
 
     try:
-        player = make_player(
-            role_spec.model, role, params=role_spec.params, seat=game.seat(role)
-        )
+        player = make_player(role_spec.model, role, params=role_spec.params, seat=game.seat(role))
     except ParameterError as error:
         named = error.parameter and not error.unknown
         where = f"{field}.params.{error.parameter}" if named else f"{field}.params"
@@ -551,8 +553,7 @@ def _check_coached(spec: SelfPlaySpec, game: Any, source: str | None) -> None:
     for role in coached:
         if role not in game.roles:
             raise SpecError(
-                f"{spec.game} has no role {role!r} to coach; its roles are "
-                f"{', '.join(game.roles)}",
+                f"{spec.game} has no role {role!r} to coach; its roles are {', '.join(game.roles)}",
                 source=source,
                 field="coached",
             )

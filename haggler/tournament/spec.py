@@ -39,6 +39,7 @@ from haggler.run.spec import (
     UnlearnerSpec,
     check_play_spec,
     read_mapping,
+    roles_shorthand,
     spec_error,
 )
 
@@ -86,13 +87,7 @@ class GameEntry(BaseModel):
     @field_validator("roles", mode="before")
     @classmethod
     def _model_shorthand(cls, roles: Any) -> Any:
-        if isinstance(roles, dict):
-            # In Python, a role's class or factory is short for `{model: TheClass}` too.
-            return {
-                k: {"model": v} if isinstance(v, str) or callable(v) else v
-                for k, v in roles.items()
-            }
-        return roles
+        return roles_shorthand(roles)
 
     def competing_roles(self) -> tuple[str, ...]:
         """The game's roles the players compete for, in the game's order."""
