@@ -182,29 +182,6 @@ _add(SELF, "you", "your", "yourself", "yours")
 _add(CAUSE, "make", "let", "get", "force", "have", "wait", "pressure", "pressur", "push", "press",
      "nudge", "induce", "persuade", "drive", "lead")  # fmt: skip
 
-_add(HEDGE, "maybe", "perhaps", "possibly", "probably", "might", "could", "may", "consider",
-     "arguably", "suggest", "try", "wise", "worth", "§hedge", "somewhat")  # fmt: skip
-_add(INTENS, "much", "far", "alot", "significantly", "considerably", "substantially", "really",
-     "very", "way", "greatly", "hugely", "drastically", "seriously", "lot", "even", "lots",
-     "dramatically", "markedly")  # fmt: skip
-_add(DIMIN, "alittle", "abit", "slightly", "atouch", "marginally", "atad", "gently", "onlyalittle",
-     "somewhat", "mildly")  # fmt: skip
-_add(EXCESS, "too", "overly", "overpay", "beyondneed", "overeager", "overconcede", "excessive")
-_add(ANY, "any", "further", "anymore", "anyfurther")
-_add(KEEP, "steady", "same", "unchanged", "whereitis", "asitis", "asbefore", "consistent",
-     "current", "pace")  # fmt: skip
-_add(CHANGE, "raise", "lower", "increase", "reduce", "decrease", "drop", "cut", "bump", "lift",
-     "set", "move", "adjust")  # fmt: skip
-_add(SUBORD, "when", "whenever", "if", "once", "as", "until", "unless", "before", "after",
-     "evenif", "evenwhen", "while")  # fmt: skip
-_add(UNTIL, "until")
-_add(UNLESS, "unless")
-_add(TEMPORAL, "before", "after")
-_add(RIVAL, "buyer", "seller", "they", "them", "their", "rival", "opponent", "counterpart",
-     "otherside", "he", "she", "him", "her")  # fmt: skip
-_add(SELF, "you", "your", "yourself", "yours")
-_add(CAUSE, "make", "let", "get", "force", "have", "wait", "pressure", "pressur", "push", "press",
-     "nudge", "induce", "persuade", "drive", "lead")  # fmt: skip
 _AUX_WORDS = frozenset(("is", "are", "will", "would", "does", "did", "has", "had", "can", "seems", "seem",
      "kept", "keeps", "wo", "was", "were", "won", "might", "may", "could", "should", "must",
      "only", "always", "never", "just", "tends", "usually", "refuses", "threatens", "stalls",
