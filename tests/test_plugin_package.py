@@ -10,8 +10,6 @@ tests rather than skipping them.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +29,7 @@ from haggler.tournament import run_tournament
 from haggler.tournament.spec import check_tournament_spec
 from haggler.view import write_report
 
-_REQUIRED = os.environ.get("HAGGLER_REQUIRE_PLUGINS") == "1" or os.environ.get("CI") == "true"
-_MISSING = importlib.util.find_spec("haggler_mediation") is None
-
-
-@pytest.fixture(autouse=True)
-def _installed() -> None:
-    if _MISSING and _REQUIRED:
-        pytest.fail(
-            "the example plug-in package is not installed: pip install -e examples/plugins",
-            pytrace=False,
-        )
-    if _MISSING:
-        pytest.skip("pip install -e examples/plugins to run these")
+pytestmark = pytest.mark.usefixtures("example_plugins")
 
 
 def haggler_cli(*args: str) -> Any:

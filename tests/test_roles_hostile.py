@@ -174,6 +174,7 @@ def _caucus_game() -> Any:
     return Caucus(BargainingRules.model_validate(BALLOON.model_dump()), name="caucus-balloon")
 
 
+@pytest.mark.usefixtures("example_plugins")
 async def test_a_role_remembers_only_what_the_game_let_it_see() -> None:
     from haggler.games.remembered import remembered_game
 
@@ -191,6 +192,7 @@ async def test_a_role_remembers_only_what_the_game_let_it_see() -> None:
     assert "SUGGEST" in seller_content and len(seller_turns) == len(result.public)
 
 
+@pytest.mark.usefixtures("example_plugins")
 async def test_self_play_keeps_hidden_messages_out_of_a_coached_role_s_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,6 +257,7 @@ async def test_check_role_says_in_an_assertion_that_the_role_raised() -> None:
         await check_role(raising_buyer, make_game("balloon"), roles=["buyer"], episodes=1)
 
 
+@pytest.mark.usefixtures("example_plugins")
 async def test_a_fixed_mediator_is_listed_after_every_rated_player(tmp_path: Path) -> None:
     # The mediator is counted, not rated: its prior ordinal (0) must not rank it above rated
     # players whose ordinal fell below 0.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,3 +42,18 @@ def fake_llm_server() -> Iterator[FakeLLMServer]:
     """A started FakeLLMServer speaking the OpenAI and Anthropic APIs on 127.0.0.1."""
     with FakeLLMServer() as server:
         yield server
+
+
+@pytest.fixture
+def example_plugins() -> None:
+    """The worked plug-in package (examples/plugins, `haggler_mediation`), installed by
+    README's test command: its tests fail when it is missing in CI (or with
+    HAGGLER_REQUIRE_PLUGINS=1) and skip, saying how to install it, elsewhere."""
+    if importlib.util.find_spec("haggler_mediation") is not None:
+        return
+    if os.environ.get("HAGGLER_REQUIRE_PLUGINS") == "1" or os.environ.get("CI") == "true":
+        pytest.fail(
+            "the example plug-in package is not installed: pip install -e examples/plugins",
+            pytrace=False,
+        )
+    pytest.skip("pip install -e examples/plugins to run these")
