@@ -10,7 +10,7 @@ import random
 
 from haggler.agents.prices import format_price
 
-__all__ = ["number_in_words", "sentence"]
+__all__ = ["number_in_words", "number_words", "sentence"]
 
 _TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
     ("seller", "offer"): (
@@ -48,42 +48,41 @@ _TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 _SMALL = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
     "nineteen",
-]
+]  # fmt: skip
 _TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+
+
+def number_words(number: int, *, hundred_and: bool = False) -> str:
+    """A whole number in English words: 1250 -> 'one thousand two hundred fifty'; with
+    `hundred_and`, 125 -> 'one hundred and twenty-five' (as people say prices)."""
+    if number < 0:
+        return "minus " + number_words(-number, hundred_and=hundred_and)
+    if number < 20:
+        return _SMALL[number]
+    if number < 100:
+        tens, units = divmod(number, 10)
+        return _TENS[tens - 2] + (f"-{_SMALL[units]}" if units else "")
+    if number < 1000:
+        hundreds, rest = divmod(number, 100)
+        joint = " and " if hundred_and else " "
+        return f"{_SMALL[hundreds]} hundred" + (
+            joint + number_words(rest, hundred_and=hundred_and) if rest else ""
+        )
+    size, name = next((size, name) for size, name in _SCALES if number >= size)
+    high, rest = divmod(number, size)
+    said = f"{number_words(high, hundred_and=hundred_and)} {name}"
+    return said + (f" {number_words(rest, hundred_and=hundred_and)}" if rest else "")
 
 
 def number_in_words(n: int) -> str:
     """0 <= n < 1000 in words: 125 -> 'one hundred and twenty-five'."""
     if not 0 <= n < 1000:
         raise ValueError(f"number_in_words handles 0..999, got {n}")
-    if n < 20:
-        return _SMALL[n]
-    if n < 100:
-        tens, units = divmod(n, 10)
-        return _TENS[tens - 2] + (f"-{_SMALL[units]}" if units else "")
-    hundreds, rest = divmod(n, 100)
-    head = f"{_SMALL[hundreds]} hundred"
-    return head + (f" and {number_in_words(rest)}" if rest else "")
+    return number_words(n, hundred_and=True)
 
 
 def _spoken(price: float, rng: random.Random, plain_text: bool) -> str:

@@ -59,10 +59,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from haggler.agents.adversary.base import Reply
+from haggler.agents.phrasing import number_words
 from haggler.agents.prices import find_prices, format_price
 from haggler.llm.base import Message
 
-__all__ = ["RuleResponder", "Statement", "number_words", "read_context", "spoken_price"]
+__all__ = ["RuleResponder", "Statement", "read_context", "spoken_price"]
 
 NOTHING = "I don't remember anything about that."
 NO_QUESTION = "What would you like to know?"
@@ -786,66 +787,7 @@ def _add_user(statements: list[Statement], sentence: str) -> None:
         statements.append(Statement(text, "user", None, len(statements)))
 
 
-# -- saying numbers --------------------------------------------------------------------------
-
-_ONES = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-_TENS_WORDS = [
-    "_",
-    "_",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
-    "sixty",
-    "seventy",
-    "eighty",
-    "ninety",
-]
-
-
-def number_words(number: int) -> str:
-    """A whole number in English words: 1250 -> 'one thousand two hundred fifty'."""
-    if number < 0:
-        return "minus " + number_words(-number)
-    if number < 20:
-        return _ONES[number]
-    if number < 100:
-        tens, ones = divmod(number, 10)
-        return _TENS_WORDS[tens] + (f"-{_ONES[ones]}" if ones else "")
-    if number < 1000:
-        hundreds, rest = divmod(number, 100)
-        return f"{_ONES[hundreds]} hundred" + (f" {number_words(rest)}" if rest else "")
-    for size, name in (
-        (10**12, "trillion"),
-        (10**9, "billion"),
-        (10**6, "million"),
-        (1000, "thousand"),
-    ):
-        if number >= size:
-            high, rest = divmod(number, size)
-            return f"{number_words(high)} {name}" + (f" {number_words(rest)}" if rest else "")
-    raise AssertionError("unreachable")
+# -- saying prices ---------------------------------------------------------------------------
 
 
 def spoken_price(value: float) -> str:

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from haggler.agents.phrasing import number_words
 from haggler.agents.responder import (
     NO_QUESTION,
     NOTHING,
     RuleResponder,
-    number_words,
     read_context,
     spoken_price,
 )
