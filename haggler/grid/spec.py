@@ -32,6 +32,7 @@ from haggler.errors import SpecError
 from haggler.run.spec import (
     CriticSpec,
     FeedbackKind,
+    FieldError,
     ModeratorSpec,
     RetrySpec,
     RoleSpec,
@@ -182,18 +183,18 @@ class GridSpec(BaseModel):
     @model_validator(mode="after")
     def _sound(self) -> GridSpec:
         if self.main is None and self.unrolled is None:
-            raise _FieldError("main", "both phases are off; give main, unrolled or both")
+            raise FieldError("main", "both phases are off; give main, unrolled or both")
         labels = [pair.label() for pair in self.pairs]
         for index, label in enumerate(labels):
             if label in labels[:index]:
-                raise _FieldError(
+                raise FieldError(
                     f"pairs.{index}.name",
                     f"pair {label!r} appears twice; give each pair its own name",
                 )
         if isinstance(self.human_feedback, dict) and "human" in self.arms:
             for role in self.coached:
                 if role not in self.human_feedback:
-                    raise _FieldError(
+                    raise FieldError(
                         "human_feedback",
                         f"no suggestions for the coached {role}; add {role}: FILE",
                     )
@@ -211,12 +212,6 @@ class GridSpec(BaseModel):
         if isinstance(self.human_feedback, dict):
             return self.human_feedback.get(coached)  # type: ignore[call-overload]
         return self.human_feedback
-
-
-class _FieldError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,10 +324,6 @@ def check_grid_spec(
     try:
         grid = GridSpec.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        cause = (first.get("ctx") or {}).get("error")
-        if isinstance(cause, _FieldError):
-            raise SpecError(str(cause), source=source, field=cause.field) from None
         raise spec_error(error, source) from None
     from haggler.games.registry import make_game
 

@@ -48,7 +48,14 @@ from pydantic import (
 )
 
 from haggler.errors import SpecError
-from haggler.run.spec import CriticSpec, RetrySpec, RoleSpec, read_mapping, spec_error
+from haggler.run.spec import (
+    CriticSpec,
+    FieldError,
+    RetrySpec,
+    RoleSpec,
+    read_mapping,
+    spec_error,
+)
 from haggler.tournament.spec import RateLimitSpec
 
 __all__ = [
@@ -237,6 +244,7 @@ class UnlearnEvalSpec(_Strict):
                 if named.name == strategy and named.max_queries is not None:
                     return named.max_queries
         return self.max_queries
+
     utility: UtilitySpec = Field(default_factory=UtilitySpec)
     seed: int = Field(0, ge=-(2**40), le=2**40)
     # Stop starting agents once this much has been spent (None: no limit).
@@ -256,12 +264,12 @@ class UnlearnEvalSpec(_Strict):
     def _consistent(self) -> UnlearnEvalSpec:
         for name in self.facts:
             if not name.replace("-", "_").isidentifier():
-                raise _FieldError(f"facts.{name}", "name facts with letters, digits, - and _")
+                raise FieldError(f"facts.{name}", "name facts with letters, digits, - and _")
         said: dict[str, int] = {}
         rivals: list[str] = []
         for index, round_ in enumerate(self.agents.rounds):
             if round_.rival.name in rivals:
-                raise _FieldError(
+                raise FieldError(
                     f"agents.rounds.{index}.rival.name",
                     f"rival {round_.rival.name!r} is met twice; give each round's rival its own "
                     "name (the agent remembers counterparts by name)",
@@ -269,11 +277,11 @@ class UnlearnEvalSpec(_Strict):
             rivals.append(round_.rival.name)
             for fact in round_.says:
                 if fact not in self.facts:
-                    raise _FieldError(
+                    raise FieldError(
                         f"agents.rounds.{index}.says", f"no fact {fact!r} in facts: {_known(self)}"
                     )
                 if fact in said:
-                    raise _FieldError(
+                    raise FieldError(
                         f"agents.rounds.{index}.says",
                         f"fact {fact!r} is said in round {said[fact] + 1} already; a fact is "
                         "said once, so that its game and its rival are known",
@@ -281,20 +289,20 @@ class UnlearnEvalSpec(_Strict):
                 said[fact] = index
         for fact in self.facts:
             if fact not in said:
-                raise _FieldError(f"facts.{fact}", "no round says it; add it to a round's says")
+                raise FieldError(f"facts.{fact}", "no round says it; add it to a round's says")
         names = [c.name for c in self.conditions]
         for c, condition in enumerate(self.conditions):
             if condition.name in names[:c]:
-                raise _FieldError(f"conditions.{c}.name", f"condition {condition.name!r} twice")
+                raise FieldError(f"conditions.{c}.name", f"condition {condition.name!r} twice")
             forgotten: list[str] = []
             for s, step in enumerate(condition.forget):
                 for fact in step.forgets():
                     if fact not in self.facts:
-                        raise _FieldError(
+                        raise FieldError(
                             f"conditions.{c}.forget.{s}", f"no fact {fact!r}; facts: {_known(self)}"
                         )
                     if fact in forgotten:
-                        raise _FieldError(
+                        raise FieldError(
                             f"conditions.{c}.forget.{s}",
                             f"fact {fact!r} is forgotten by an earlier step already",
                         )
@@ -303,7 +311,7 @@ class UnlearnEvalSpec(_Strict):
         if "none" not in defences:
             self.defences.insert(0, NamedSpec(name="none"))
         if len(set(defences)) != len(defences):
-            raise _FieldError("defences", "a defence is named twice")
+            raise FieldError("defences", "a defence is named twice")
         return self
 
     def judges_for(self, fact: str) -> list[NamedSpec]:
@@ -361,22 +369,12 @@ def _known(spec: UnlearnEvalSpec) -> str:
     return ", ".join(spec.facts) or "none"
 
 
-class _FieldError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
-
 def check_unlearn_spec(data: dict[str, Any], *, source: str | None = None) -> UnlearnEvalSpec:
     """`data` as an UnlearnEvalSpec, its names checked against what is installed (game,
     tactics, strategies, judges, defences); SpecError names the first problem's field."""
     try:
         spec = UnlearnEvalSpec.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        cause = (first.get("ctx") or {}).get("error")
-        if isinstance(cause, _FieldError):
-            raise SpecError(str(cause), source=source, field=cause.field) from None
         raise spec_error(error, source) from None
     _check_names(spec, source)
     return spec

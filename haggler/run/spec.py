@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from haggler.llm.local_backend import LocalSettings
 
 __all__ = [
+    "FieldError",
     "ForgetStep",
     "GenerationParams",
     "LocalSpec",
@@ -402,9 +403,22 @@ class SelfPlaySpec(PlaySpec):
         return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
+class FieldError(ValueError):
+    """Raised by a spec's validator for a problem that belongs to another field than the one
+    being validated (a name given twice, a round no fact is said in): `spec_error` names
+    `field` rather than where pydantic was."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
 def spec_error(error: ValidationError, source: str | None, prefix: str = "") -> SpecError:
     """The first problem in `error` as one SpecError line."""
     first = error.errors()[0]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError):
+        return SpecError(str(cause), source=source, field=cause.field)
     loc = [str(part) for part in first["loc"] if not str(part).startswith("function-")]
     field = ".".join([prefix, *loc] if prefix else loc) or None
     message = first["msg"].removeprefix("Value error, ")

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from haggler.errors import ConfigError, SpecError
 from haggler.run.spec import (
     CriticSpec,
+    FieldError,
     ForgetStep,
     ModeratorSpec,
     PlaySpec,
@@ -199,23 +200,23 @@ class TournamentSpec(BaseModel):
         names = [p.name for p in self.players]
         for index, name in enumerate(names):
             if name in names[:index]:
-                raise _FieldError(f"players.{index}.name", f"player {name!r} is named twice")
+                raise FieldError(f"players.{index}.name", f"player {name!r} is named twice")
         for index, opponent in enumerate(self.schedule.opponents):
             if opponent not in names:
-                raise _FieldError(
+                raise FieldError(
                     f"schedule.opponents.{index}",
                     f"no player named {opponent!r}; players are {', '.join(names)}",
                 )
         if self.schedule.kind != "vs_fixed" and self.schedule.opponents:
-            raise _FieldError(
+            raise FieldError(
                 "schedule.opponents",
                 f"{self.schedule.kind} has no fixed opponents; use kind: vs_fixed",
             )
         if self.schedule.kind == "vs_fixed":
             if not self.schedule.opponents:
-                raise _FieldError("schedule.opponents", "vs_fixed needs at least one opponent")
+                raise FieldError("schedule.opponents", "vs_fixed needs at least one opponent")
             if set(self.schedule.opponents) >= set(names):
-                raise _FieldError(
+                raise FieldError(
                     "schedule.opponents", "every player is an opponent: no one is left to play them"
                 )
         return self
@@ -238,12 +239,6 @@ class TournamentSpec(BaseModel):
         )
 
 
-class _FieldError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
-
 def check_tournament_spec(data: dict[str, Any], *, source: str | None = None) -> TournamentSpec:
     """`data` as a TournamentSpec; SpecError names the first problem's field. A player's
     `prompt: {file: PATH}` is read relative to `source`'s folder (or the current one)."""
@@ -251,10 +246,6 @@ def check_tournament_spec(data: dict[str, Any], *, source: str | None = None) ->
     try:
         spec = TournamentSpec.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        cause = (first.get("ctx") or {}).get("error")
-        if isinstance(cause, _FieldError):
-            raise SpecError(str(cause), source=source, field=cause.field) from None
         raise spec_error(error, source) from None
     # Every game must be castable by the schedule, and every player must make a playable
     # game of every game in every role it competes for: check each as a play spec.
